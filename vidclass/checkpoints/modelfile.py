@@ -1,0 +1,180 @@
+"""vidclass model files: one ``.safetensors`` file with everything needed to run the model.
+
+Layout: the ViViT state dict as tensors; the header metadata (string -> string) holds
+``format`` (``vidclass.model/1``), ``name``, and JSON for ``config``, ``labels``,
+``preprocessing``, ``protocol`` and ``provenance``. Metadata is parsed as JSON and validated
+field by field, never evaluated. No pickles anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from ..models import ViViT, ViViTConfig, get_entry
+from ..video.protocol import Preprocessing, ViewProtocol
+
+FORMAT = "vidclass.model/1"
+SUFFIX = ".safetensors"
+
+
+class ModelFileError(Exception):
+    """A model file that cannot be used; the message is one line naming the problem."""
+
+
+@dataclass(eq=False)
+class VideoClassifier:
+    """A ViViT network with what it needs to be used: labels, preprocessing, view protocol.
+
+    ``model`` takes float (B, C, T, H, W) normalised as ``preprocessing`` says and returns
+    logits (B, len(labels)).
+    """
+
+    model: ViViT
+    labels: tuple[str, ...]
+    preprocessing: Preprocessing
+    protocol: ViewProtocol
+    name: str
+    provenance: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        self.labels = tuple(self.labels)
+        if len(self.labels) != self.config.num_classes:
+            raise ValueError(f"{len(self.labels)} labels for a model with {self.config.num_classes} classes")
+        if self.preprocessing.num_frames != self.config.num_frames:
+            raise ValueError(
+                f"preprocessing takes {self.preprocessing.num_frames} frames, the model {self.config.num_frames}")
+        if self.preprocessing.crop_size != self.config.image_size:
+            raise ValueError(
+                f"preprocessing crops {self.preprocessing.crop_size} px, the model takes {self.config.image_size}")
+
+    @property
+    def config(self) -> ViViTConfig:
+        return self.model.config
+
+
+def create_model(name: str, labels: Sequence[str] | None = None, *, seed: int | None = None,
+                 **config_changes: Any) -> VideoClassifier:
+    """A randomly initialised model of the registered configuration ``name``.
+
+    ``labels`` sets the classes (default: ``class_0`` ... for the config's class count);
+    ``config_changes`` override config fields (e.g. ``drop_path=0.1``); ``seed`` makes the
+    initialisation reproducible.
+    """
+    entry = get_entry(name)
+    changes = dict(config_changes)
+    if labels is not None:
+        labels = [str(label) for label in labels]
+        if not labels:
+            raise ValueError("labels must not be empty")
+        changes["num_classes"] = len(labels)
+    cfg = entry.config.replace(**changes)
+    if labels is None:
+        labels = [f"class_{i}" for i in range(cfg.num_classes)]
+    generator_state = torch.random.get_rng_state() if seed is not None else None
+    try:
+        if seed is not None:
+            torch.manual_seed(seed)
+        model = ViViT(cfg)
+    finally:
+        if generator_state is not None:
+            torch.random.set_rng_state(generator_state)
+    return VideoClassifier(
+        model=model.eval(), labels=tuple(labels), preprocessing=entry.preprocessing,
+        protocol=entry.protocol, name=name,
+        provenance={"created_from": name, "weights": "random init", "seed": seed}, source=name,
+    )
+
+
+def save_model(classifier: VideoClassifier, path: str | os.PathLike[str]) -> Path:
+    """Write ``classifier`` to ``path`` (a ``.safetensors`` file), atomically."""
+    path = Path(path)
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in classifier.model.state_dict().items()}
+    metadata = {
+        "format": FORMAT,
+        "name": classifier.name,
+        "config": json.dumps(classifier.config.to_dict()),
+        "labels": json.dumps(list(classifier.labels), ensure_ascii=False),
+        "preprocessing": json.dumps(classifier.preprocessing.to_dict()),
+        "protocol": json.dumps(classifier.protocol.to_dict()),
+        "provenance": json.dumps(classifier.provenance, ensure_ascii=False, default=str),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    save_file(tensors, str(partial), metadata=metadata)
+    os.replace(partial, path)
+    return path
+
+
+def _parse_json(metadata: dict[str, str], key: str, path: Path, kind: type) -> Any:
+    if key not in metadata:
+        raise ModelFileError(f"{path}: metadata has no {key!r} entry (not a vidclass model file?)")
+    try:
+        value = json.loads(metadata[key])
+    except json.JSONDecodeError as exc:
+        raise ModelFileError(f"{path}: metadata {key!r} is not valid JSON ({exc.msg})") from None
+    if not isinstance(value, kind):
+        raise ModelFileError(f"{path}: metadata {key!r} must be a JSON {kind.__name__}")
+    return value
+
+
+def read_model_file(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> VideoClassifier:
+    """Load and validate a vidclass model file; any problem raises ``ModelFileError``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such model file")
+    try:
+        with safe_open(str(path), framework="pt", device=str(device)) as f:
+            metadata = f.metadata() or {}
+            tensors = {key: f.get_tensor(key) for key in f.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelFileError(f"{path}: not a readable safetensors file ({first_line})") from None
+    if metadata.get("format") != FORMAT:
+        raise ModelFileError(
+            f"{path}: metadata 'format' is {metadata.get('format')!r}, expected {FORMAT!r} "
+            "(convert foreign checkpoints first)")
+    try:
+        config = ViViTConfig.from_dict(_parse_json(metadata, "config", path, dict))
+        labels = _parse_json(metadata, "labels", path, list)
+        if not all(isinstance(label, str) for label in labels):
+            raise ValueError("labels must be strings")
+        preprocessing = Preprocessing.from_dict(_parse_json(metadata, "preprocessing", path, dict))
+        protocol = ViewProtocol.from_dict(_parse_json(metadata, "protocol", path, dict))
+        provenance = _parse_json(metadata, "provenance", path, dict) if "provenance" in metadata else {}
+    except (ValueError, TypeError) as exc:
+        raise ModelFileError(f"{path}: invalid metadata: {exc}") from None
+    with torch.device("meta"):
+        model = ViViT(config)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing tensor(s) {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+        if unexpected:
+            parts.append(f"unexpected tensor(s) {', '.join(unexpected[:5])}{' ...' if len(unexpected) > 5 else ''}")
+        raise ModelFileError(f"{path}: tensors do not match the config: {'; '.join(parts)}")
+    for key, ref in expected.items():
+        if tuple(tensors[key].shape) != tuple(ref.shape):
+            raise ModelFileError(
+                f"{path}: tensor {key} has shape {tuple(tensors[key].shape)}, the config needs {tuple(ref.shape)}")
+        if not tensors[key].is_floating_point():
+            raise ModelFileError(f"{path}: tensor {key} has dtype {tensors[key].dtype}, expected floating point")
+    model.load_state_dict(tensors, assign=True)
+    try:
+        return VideoClassifier(model=model.eval(), labels=tuple(labels), preprocessing=preprocessing,
+                               protocol=protocol, name=metadata.get("name", path.stem),
+                               provenance=provenance, source=str(path))
+    except ValueError as exc:
+        raise ModelFileError(f"{path}: inconsistent metadata: {exc}") from None

@@ -1,0 +1,171 @@
+"""Shared building blocks composed by every ViViT variant.
+
+Every token mixer takes a token sequence ``x`` of shape (B, N, D) and the number of frames
+``frames`` the sequence is made of (N = frames * S, no prefix token, when it matters):
+joint attention ignores ``frames``; the factorised mixers use it to see the (time, space) grid.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def gelu(x: torch.Tensor) -> torch.Tensor:
+    """GELU, tanh approximation: JAX's default and Hugging Face's ``gelu_fast``."""
+    return F.gelu(x, approximate="tanh")
+
+
+class Mlp(nn.Module):
+    """Dense -> GELU -> dropout -> Dense -> dropout (scenic's MlpBlock)."""
+
+    def __init__(self, dim: int, hidden: int, out_dim: int | None = None, dropout: float = 0.0):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.fc2 = nn.Linear(hidden, out_dim if out_dim is not None else dim)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.fc2(self.drop(gelu(self.fc1(x)))))
+
+
+class DropPath(nn.Module):
+    """Stochastic depth: drops the whole residual branch per example while training."""
+
+    def __init__(self, p: float = 0.0):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.p == 0.0 or not self.training:
+            return x
+        keep = 1.0 - self.p
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
+        return x * mask / keep
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention through ``F.scaled_dot_product_attention``."""
+
+    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, attn_drop: float = 0.0, proj_drop: float = 0.0):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.attn_drop = attn_drop
+        self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)  # rows: query, key, value
+        self.proj = nn.Linear(dim, dim)
+        self.proj_drop = nn.Dropout(proj_drop)
+
+    def _qkv(self, x: torch.Tensor) -> torch.Tensor:
+        # (..., N, D) -> (3, ..., N, heads, head_dim)
+        qkv = self.qkv(x).unflatten(-1, (3, self.num_heads, self.head_dim))
+        return qkv.movedim(-3, 0)
+
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        # q, k, v: (..., L, heads, hd) -> (batch, heads, L, hd), 4-D so the fused kernels apply
+        lead, (length, heads, hd) = q.shape[:-3], q.shape[-3:]
+        q, k, v = (t.reshape(-1, length, heads, hd).transpose(1, 2) for t in (q, k, v))
+        out = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop if self.training else 0.0)
+        return out.transpose(1, 2).reshape(*lead, length, heads, hd)  # (..., L, heads, hd)
+
+    def _project(self, heads: torch.Tensor) -> torch.Tensor:
+        # (..., N, heads, hd) -> (..., N, D)
+        return self.proj_drop(self.proj(heads.flatten(-2)))
+
+    def forward(self, x: torch.Tensor, frames: int = 1) -> torch.Tensor:
+        q, k, v = self._qkv(x)  # each (B, N, heads, hd)
+        return self._project(self._attend(q, k, v))
+
+
+class SplitHeadAttention(Attention):
+    """Model 4, factorised dot-product attention.
+
+    The same parameters as ``Attention``; the first half of the heads attend over time (tokens
+    at the same spatial position), the second half over space (tokens of the same frame).
+    """
+
+    def __init__(self, dim: int, num_heads: int, **kwargs):
+        if num_heads % 2:
+            raise ValueError("factorised dot-product attention needs an even number of heads")
+        super().__init__(dim, num_heads, **kwargs)
+
+    def forward(self, x: torch.Tensor, frames: int = 1) -> torch.Tensor:
+        b, n, d = x.shape
+        qkv = self._qkv(x.view(b, frames, n // frames, d))  # (3, B, T, S, heads, hd)
+        half = self.num_heads // 2
+        time_qkv = qkv[..., :half, :].transpose(2, 3)  # (3, B, S, T, half, hd): sequences over T
+        space_qkv = qkv[..., half:, :]  # (3, B, T, S, half, hd): sequences over S
+        time_out = self._attend(*time_qkv).transpose(1, 2)  # (B, T, S, half, hd)
+        space_out = self._attend(*space_qkv)  # (B, T, S, half, hd)
+        heads = torch.cat([time_out, space_out], dim=-2)  # (B, T, S, heads, hd)
+        return self._project(heads).view(b, n, d)
+
+
+class Block(nn.Module):
+    """Pre-LN transformer block: x + mixer(LN(x)), then x + MLP(LN(x))."""
+
+    def __init__(self, dim: int, mlp_dim: int, attn: Attention, eps: float, dropout: float, drop_path: float):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=eps)
+        self.attn = attn
+        self.norm2 = nn.LayerNorm(dim, eps=eps)
+        self.mlp = Mlp(dim, mlp_dim, dropout=dropout)
+        self.drop_path = DropPath(drop_path)
+
+    def forward(self, x: torch.Tensor, frames: int = 1) -> torch.Tensor:
+        x = x + self.drop_path(self.attn(self.norm1(x), frames))
+        return x + self.drop_path(self.mlp(self.norm2(x)))
+
+
+class FactorisedSelfAttentionBlock(nn.Module):
+    """Model 3: attention over time, then over space (or the reverse), then the MLP.
+
+    Each attention has its own LayerNorm and residual, as in scenic's
+    ``EncoderFactorizedSelfAttentionBlock``.
+    """
+
+    def __init__(self, dim: int, num_heads: int, mlp_dim: int, *, time_first: bool, qkv_bias: bool,
+                 eps: float, dropout: float, attn_drop: float, drop_path: float):
+        super().__init__()
+        self.time_first = time_first
+        self.norm_time = nn.LayerNorm(dim, eps=eps)
+        self.attn_time = Attention(dim, num_heads, qkv_bias, attn_drop, dropout)
+        self.norm_space = nn.LayerNorm(dim, eps=eps)
+        self.attn_space = Attention(dim, num_heads, qkv_bias, attn_drop, dropout)
+        self.norm_mlp = nn.LayerNorm(dim, eps=eps)
+        self.mlp = Mlp(dim, mlp_dim, dropout=dropout)
+        self.drop_path = DropPath(drop_path)
+
+    def _over_time(self, x: torch.Tensor) -> torch.Tensor:
+        # x: (B, T, S, D); sequences are the T tokens at one spatial position
+        y = self.attn_time(self.norm_time(x.transpose(1, 2)))  # (B, S, T, D)
+        return x + self.drop_path(y.transpose(1, 2))
+
+    def _over_space(self, x: torch.Tensor) -> torch.Tensor:
+        # x: (B, T, S, D); sequences are the S tokens of one frame
+        return x + self.drop_path(self.attn_space(self.norm_space(x)))
+
+    def forward(self, x: torch.Tensor, frames: int = 1) -> torch.Tensor:
+        b, n, d = x.shape
+        grid = x.view(b, frames, n // frames, d)  # (B, T, S, D)
+        steps = (self._over_time, self._over_space) if self.time_first else (self._over_space, self._over_time)
+        for step in steps:
+            grid = step(grid)
+        x = grid.reshape(b, n, d)
+        return x + self.drop_path(self.mlp(self.norm_mlp(x)))
+
+
+class TubeletEmbedding(nn.Module):
+    """Non-overlapping (t, h, w) tubelets linearly projected: a Conv3d with kernel = stride."""
+
+    def __init__(self, in_channels: int, dim: int, tubelet: tuple[int, int, int]):
+        super().__init__()
+        self.proj = nn.Conv3d(in_channels, dim, kernel_size=tubelet, stride=tubelet)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # (B, C, T, H, W) -> (B, D, t, h, w) -> (B, t, h*w, D): tokens ordered time, height, width
+        x = self.proj(x)
+        return x.flatten(3).permute(0, 2, 3, 1)

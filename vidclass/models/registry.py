@@ -1,0 +1,118 @@
+"""Named configurations: each is a model config plus the preprocessing and view protocol
+its weights expect. ``create`` builds a randomly initialised model from one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..video.protocol import Preprocessing, ViewProtocol
+from .config import Classifier, TokenLearnerConfig, Variant, ViViTConfig
+from .flops import view_gflops, view_macs
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    config: ViViTConfig
+    preprocessing: Preprocessing
+    protocol: ViewProtocol = field(default_factory=ViewProtocol)
+    description: str = ""
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register(entry: ModelEntry) -> ModelEntry:
+    if entry.name in _REGISTRY:
+        raise ValueError(f"model {entry.name!r} is already registered")
+    _REGISTRY[entry.name] = entry
+    return entry
+
+
+def get_entry(name: str) -> ModelEntry:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown model {name!r}; known: {', '.join(_REGISTRY)}") from None
+
+
+def list_models() -> list[str]:
+    return list(_REGISTRY)
+
+
+def num_params(cfg: ViViTConfig) -> int:
+    from .vivit import ViViT  # building on the meta device costs no memory
+
+    import torch
+
+    with torch.device("meta"):
+        model = ViViT(cfg)
+    return sum(p.numel() for p in model.parameters())
+
+
+def describe_models() -> list[dict[str, Any]]:
+    """One row per registered configuration: what ``vidclass models`` prints."""
+    rows = []
+    for entry in _REGISTRY.values():
+        cfg = entry.config
+        rows.append({
+            "name": entry.name,
+            "variant": cfg.variant.value,
+            "tokenlearner": (f"{cfg.tokenlearner.num_tokens}at{cfg.tokenlearner.location}"
+                             f"{'+fuser' if cfg.tokenlearner.fuse else ''} {cfg.tokenlearner.version.value}"
+                             if cfg.tokenlearner else None),
+            "params": num_params(cfg),
+            "gflops": round(view_gflops(cfg), 3),
+            "gmacs": round(view_macs(cfg) / 1e9, 3),
+            "input": [cfg.num_frames, cfg.image_size, cfg.image_size],
+            "tubelet": list(cfg.tubelet),
+            "description": entry.description,
+        })
+    return rows
+
+
+# --- the configurations ------------------------------------------------------------------
+
+_KINETICS = Preprocessing(num_frames=32, frame_stride=2, resize_size=256, crop_size=224)
+
+_BASE = ViViTConfig(hidden_size=768, num_layers=12, num_heads=12, mlp_dim=3072)
+_LARGE = ViViTConfig(hidden_size=1024, num_layers=24, num_heads=16, mlp_dim=4096)
+
+_VARIANTS: dict[str, tuple[Variant, Classifier, str]] = {
+    "": (Variant.SPACETIME, Classifier.TOKEN, "Model 1, joint space-time attention"),
+    "-fe": (Variant.FACTORIZED_ENCODER, Classifier.TOKEN, "Model 2, factorised encoder"),
+    "-fsa": (Variant.FACTORIZED_SELF_ATTENTION, Classifier.GAP, "Model 3, factorised self-attention"),
+    "-fdp": (Variant.FACTORIZED_DOT_PRODUCT, Classifier.GAP, "Model 4, factorised dot-product attention"),
+}
+
+
+def _family(prefix: str, base: ViViTConfig, prep: Preprocessing, size: str,
+            tokenlearner: TokenLearnerConfig) -> None:
+    for suffix, (variant, classifier, what) in _VARIANTS.items():
+        register(ModelEntry(f"{prefix}{suffix}", base.replace(variant=variant, classifier=classifier),
+                            prep, description=f"{size} {what}"))
+    register(ModelEntry(
+        f"{prefix}-tl{tokenlearner.num_tokens}at{tokenlearner.location}",
+        base.replace(classifier=Classifier.GAP, tokenlearner=tokenlearner), prep,
+        description=f"{size} Model 1 + TokenLearner v1.1, {tokenlearner.num_tokens} tokens at layer "
+                    f"{tokenlearner.location}",
+    ))
+
+
+_family("vivit-b-16x2", _BASE, _KINETICS, "ViViT-B/16x2", TokenLearnerConfig(num_tokens=8, location=6))
+register(ModelEntry(
+    "vivit-l-16x2-fe", _LARGE.replace(variant=Variant.FACTORIZED_ENCODER), _KINETICS,
+    description="ViViT-L/16x2 Model 2, factorised encoder",
+))
+
+# Small sizes that run fast on a CPU. Even head counts so that Model 4 applies.
+_TINY = ViViTConfig(num_frames=16, image_size=112, hidden_size=192, num_layers=6, num_heads=4,
+                    mlp_dim=768, temporal_layers=2)
+_family("vivit-tiny", _TINY, Preprocessing(num_frames=16, frame_stride=2, resize_size=128, crop_size=112),
+        "Tiny (192-d, 6 layers, 16x112x112)", TokenLearnerConfig(num_tokens=8, location=3))
+
+_MICRO = ViViTConfig(num_frames=8, image_size=32, tubelet=(2, 8, 8), hidden_size=64, num_layers=2,
+                     num_heads=4, mlp_dim=128, temporal_layers=1)
+_family("vivit-micro", _MICRO, Preprocessing(num_frames=8, frame_stride=2, resize_size=36, crop_size=32),
+        "Micro (64-d, 2 layers, 8x32x32), for tests", TokenLearnerConfig(num_tokens=4, location=1))
