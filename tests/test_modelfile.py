@@ -68,7 +68,9 @@ def test_metadata_is_plain_json(model_file):
 def test_same_seed_same_weights_and_labels_default():
     a = vidclass.create_model("vivit-micro", seed=3)
     b = vidclass.create_model("vivit-micro", seed=3)
-    assert all(torch.equal(x, y) for x, y in zip(a.model.state_dict().values(), b.model.state_dict().values()))
+    assert all(
+        torch.equal(x, y) for x, y in zip(a.model.state_dict().values(), b.model.state_dict().values(), strict=True)
+    )
     assert a.labels == tuple(f"class_{i}" for i in range(400))
 
 
@@ -123,16 +125,19 @@ def test_wrong_tensor_shape_is_named(tmp_path, model_file):
         read_model_file(bad)
 
 
-@pytest.mark.parametrize(("key", "value", "message"), [
-    ("format", "something/else", "metadata 'format'"),
-    ("config", "{not json", "'config' is not valid JSON"),
-    ("config", '{"hidden_size": 64, "bogus": 1}', "unknown model config field"),
-    ("labels", '["a", "b"]', "2 labels for a model with 3 classes"),
-    ("labels", '{"a": 1}', "'labels' must be a JSON list"),
-    ("preprocessing", '{"num_frames": 0}', "num_frames must be >= 1"),
-    ("protocol", '{"clips": 4, "crops": 2}', "crops must be 1"),
-    ("protocol", '{"clips": 4, "crops": 3, "aggregate": "__import__"}', "invalid metadata"),
-])
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("format", "something/else", "metadata 'format'"),
+        ("config", "{not json", "'config' is not valid JSON"),
+        ("config", '{"hidden_size": 64, "bogus": 1}', "unknown model config field"),
+        ("labels", '["a", "b"]', "2 labels for a model with 3 classes"),
+        ("labels", '{"a": 1}', "'labels' must be a JSON list"),
+        ("preprocessing", '{"num_frames": 0}', "num_frames must be >= 1"),
+        ("protocol", '{"clips": 4, "crops": 2}', "crops must be 1"),
+        ("protocol", '{"clips": 4, "crops": 3, "aggregate": "__import__"}', "invalid metadata"),
+    ],
+)
 def test_bad_metadata(model_file, key, value, message):
     head, body = header(model_file)
     head["__metadata__"][key] = value
@@ -147,3 +152,12 @@ def test_missing_metadata_entry(model_file):
     write_header(model_file, head, body)
     with pytest.raises(ModelFileError, match="no 'labels' entry"):
         read_model_file(model_file)
+
+
+def test_model_card_reads_the_header_alone(classifier, model_file):
+    card = vidclass.checkpoints.read_model_card(model_file)
+    assert card.name == classifier.name
+    assert card.config == classifier.config
+    assert card.labels == classifier.labels
+    assert card.preprocessing == classifier.preprocessing
+    assert card.protocol == classifier.protocol

@@ -22,8 +22,17 @@ from vidclass.models import (
 from vidclass.models.layers import Attention, SplitHeadAttention
 from vidclass.models.tokenlearner import TokenFuser, TokenLearnerV10, TokenLearnerV11
 
-MICRO = ViViTConfig(num_classes=5, num_frames=8, image_size=32, tubelet=(2, 8, 8), hidden_size=32,
-                    num_layers=3, num_heads=4, mlp_dim=64, temporal_layers=2)
+MICRO = ViViTConfig(
+    num_classes=5,
+    num_frames=8,
+    image_size=32,
+    tubelet=(2, 8, 8),
+    hidden_size=32,
+    num_layers=3,
+    num_heads=4,
+    mlp_dim=64,
+    temporal_layers=2,
+)
 T, S = 4, 16  # token grid of MICRO: 8/2 frames, (32/8)^2 positions
 
 TOKENLEARNERS = {
@@ -37,8 +46,9 @@ TOKENLEARNERS = {
 def micro(variant: Variant, tl_key: str = "none", **changes) -> ViViTConfig:
     tl = TOKENLEARNERS[tl_key]
     token = variant in (Variant.SPACETIME, Variant.FACTORIZED_ENCODER) and tl is None
-    return MICRO.replace(variant=variant, tokenlearner=tl,
-                         classifier=Classifier.TOKEN if token else Classifier.GAP, **changes)
+    return MICRO.replace(
+        variant=variant, tokenlearner=tl, classifier=Classifier.TOKEN if token else Classifier.GAP, **changes
+    )
 
 
 def perturbed(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
@@ -167,8 +177,9 @@ def test_model4_matches_naive_reference():
         for t in range(T):  # space heads: sequence over positions of frame t
             ref[t, :, half:] = naive_attention(x[t], w, b, heads)[:, half:]
         expected = attn.proj(ref.flatten(-2))
-        torch.testing.assert_close(attn(x.reshape(1, T * S, d), frames=T)[0], expected.reshape(T * S, d),
-                                   atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            attn(x.reshape(1, T * S, d), frames=T)[0], expected.reshape(T * S, d), atol=1e-5, rtol=1e-5
+        )
 
 
 @pytest.mark.parametrize("order", ["time_space", "space_time"])
@@ -179,22 +190,37 @@ def test_model3_block_matches_naive_reference(order):
     x = torch.randn(T, S, 32)
 
     def over_time(g):
-        out = torch.stack([naive_attention(block.norm_time(g[:, s]), block.attn_time.qkv.weight,
-                                           block.attn_time.qkv.bias, 4).flatten(-2) for s in range(S)], dim=1)
+        out = torch.stack(
+            [
+                naive_attention(
+                    block.norm_time(g[:, s]), block.attn_time.qkv.weight, block.attn_time.qkv.bias, 4
+                ).flatten(-2)
+                for s in range(S)
+            ],
+            dim=1,
+        )
         return g + block.attn_time.proj(out)
 
     def over_space(g):
-        out = torch.stack([naive_attention(block.norm_space(g[t]), block.attn_space.qkv.weight,
-                                           block.attn_space.qkv.bias, 4).flatten(-2) for t in range(T)], dim=0)
+        out = torch.stack(
+            [
+                naive_attention(
+                    block.norm_space(g[t]), block.attn_space.qkv.weight, block.attn_space.qkv.bias, 4
+                ).flatten(-2)
+                for t in range(T)
+            ],
+            dim=0,
+        )
         return g + block.attn_space.proj(out)
 
     with torch.no_grad():
         g = x
-        for step in ((over_time, over_space) if order == "time_space" else (over_space, over_time)):
+        for step in (over_time, over_space) if order == "time_space" else (over_space, over_time):
             g = step(g)
         expected = g + block.mlp(block.norm_mlp(g))
-        torch.testing.assert_close(block(x.reshape(1, T * S, 32), frames=T)[0], expected.reshape(T * S, 32),
-                                   atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            block(x.reshape(1, T * S, 32), frames=T)[0], expected.reshape(T * S, 32), atol=1e-5, rtol=1e-5
+        )
         swapped = "space_time" if order == "time_space" else "time_space"
         block.time_first = swapped == "time_space"
         assert not torch.allclose(block(x.reshape(1, T * S, 32), frames=T)[0], expected.reshape(T * S, 32))
@@ -259,15 +285,18 @@ def test_tubelet_embedding_orders_tokens_time_height_width():
         torch.testing.assert_close(tokens[0, t, row * 4 + col], (w * patch).sum((1, 2, 3, 4)) + b)
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"variant": Variant.FACTORIZED_DOT_PRODUCT, "num_heads": 2, "hidden_size": 30, "classifier": "gap"}, None),
-    ({"variant": Variant.FACTORIZED_DOT_PRODUCT, "num_heads": 3, "hidden_size": 33, "classifier": "gap"}, "even"),
-    ({"variant": Variant.FACTORIZED_SELF_ATTENTION, "classifier": "token"}, "gap"),
-    ({"tokenlearner": TokenLearnerConfig(location=1), "classifier": "token"}, "gap"),
-    ({"tokenlearner": TokenLearnerConfig(location=3), "classifier": "gap"}, "location"),
-    ({"num_frames": 7}, "multiple"),
-    ({"image_size": 30}, "multiple"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"variant": Variant.FACTORIZED_DOT_PRODUCT, "num_heads": 2, "hidden_size": 30, "classifier": "gap"}, None),
+        ({"variant": Variant.FACTORIZED_DOT_PRODUCT, "num_heads": 3, "hidden_size": 33, "classifier": "gap"}, "even"),
+        ({"variant": Variant.FACTORIZED_SELF_ATTENTION, "classifier": "token"}, "gap"),
+        ({"tokenlearner": TokenLearnerConfig(location=1), "classifier": "token"}, "gap"),
+        ({"tokenlearner": TokenLearnerConfig(location=3), "classifier": "gap"}, "location"),
+        ({"num_frames": 7}, "multiple"),
+        ({"image_size": 30}, "multiple"),
+    ],
+)
 def test_config_validation(changes, message):
     if message is None:
         MICRO.replace(**changes)
@@ -283,7 +312,10 @@ def test_config_round_trips_through_dict():
 
 
 PAPER_GMACS = {  # ViViT paper, Table 2 (ViViT-B/16x2, 32 frames); their "GFLOPs" are MACs
-    "vivit-b-16x2": 455.2, "vivit-b-16x2-fe": 284.4, "vivit-b-16x2-fsa": 372.3, "vivit-b-16x2-fdp": 277.1,
+    "vivit-b-16x2": 455.2,
+    "vivit-b-16x2-fe": 284.4,
+    "vivit-b-16x2-fsa": 372.3,
+    "vivit-b-16x2-fdp": 277.1,
 }
 
 

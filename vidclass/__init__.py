@@ -30,7 +30,18 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "Aggregate", "ModelFileError", "Prediction", "Predictor", "Preprocessing", "VideoClassifier",
-    "ViewProtocol", "__version__", "create_model", "describe_models", "list_models", "load_model",
-    "predict", "save_model",
+    "Aggregate",
+    "ModelFileError",
+    "Prediction",
+    "Predictor",
+    "Preprocessing",
+    "VideoClassifier",
+    "ViewProtocol",
+    "__version__",
+    "create_model",
+    "describe_models",
+    "list_models",
+    "load_model",
+    "predict",
+    "save_model",
 ]

@@ -9,9 +9,11 @@ from ..models import list_models
 from .modelfile import (
     FORMAT,
     SUFFIX,
+    ModelCard,
     ModelFileError,
     VideoClassifier,
     create_model,
+    read_model_card,
     read_model_file,
     save_model,
 )
@@ -50,7 +52,8 @@ def resolve_model(path_or_name: str | os.PathLike[str]) -> Path:
     if name in list_models():
         raise ModelFileError(
             f"{name!r} is a model configuration with no weights here; pass a model file, or make one "
-            f"with vidclass.create_model({name!r}, labels=[...]) and vidclass.save_model")
+            f"with vidclass.create_model({name!r}, labels=[...]) and vidclass.save_model"
+        )
     raise ModelFileError(f"{name}: no such model file or bundled model")
 
 
@@ -60,7 +63,20 @@ def load_model(path_or_name: str | os.PathLike[str], device: str = "cpu") -> Vid
 
 
 __all__ = [
-    "DEFAULT_MODEL_NAME", "FORMAT", "MODEL_ENV", "SUFFIX", "ModelFileError", "VideoClassifier",
-    "bundled_models", "create_model", "default_model", "load_model", "read_model_file",
-    "resolve_model", "save_model", "weights_dir",
+    "DEFAULT_MODEL_NAME",
+    "FORMAT",
+    "MODEL_ENV",
+    "SUFFIX",
+    "ModelCard",
+    "ModelFileError",
+    "VideoClassifier",
+    "bundled_models",
+    "create_model",
+    "default_model",
+    "load_model",
+    "read_model_card",
+    "read_model_file",
+    "resolve_model",
+    "save_model",
+    "weights_dir",
 ]

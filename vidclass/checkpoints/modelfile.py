@@ -52,18 +52,21 @@ class VideoClassifier:
             raise ValueError(f"{len(self.labels)} labels for a model with {self.config.num_classes} classes")
         if self.preprocessing.num_frames != self.config.num_frames:
             raise ValueError(
-                f"preprocessing takes {self.preprocessing.num_frames} frames, the model {self.config.num_frames}")
+                f"preprocessing takes {self.preprocessing.num_frames} frames, the model {self.config.num_frames}"
+            )
         if self.preprocessing.crop_size != self.config.image_size:
             raise ValueError(
-                f"preprocessing crops {self.preprocessing.crop_size} px, the model takes {self.config.image_size}")
+                f"preprocessing crops {self.preprocessing.crop_size} px, the model takes {self.config.image_size}"
+            )
 
     @property
     def config(self) -> ViViTConfig:
         return self.model.config
 
 
-def create_model(name: str, labels: Sequence[str] | None = None, *, seed: int | None = None,
-                 **config_changes: Any) -> VideoClassifier:
+def create_model(
+    name: str, labels: Sequence[str] | None = None, *, seed: int | None = None, **config_changes: Any
+) -> VideoClassifier:
     """A randomly initialised model of the registered configuration ``name``.
 
     ``labels`` sets the classes (default: ``class_0`` ... for the config's class count);
@@ -89,9 +92,13 @@ def create_model(name: str, labels: Sequence[str] | None = None, *, seed: int | 
         if generator_state is not None:
             torch.random.set_rng_state(generator_state)
     return VideoClassifier(
-        model=model.eval(), labels=tuple(labels), preprocessing=entry.preprocessing,
-        protocol=entry.protocol, name=name,
-        provenance={"created_from": name, "weights": "random init", "seed": seed}, source=name,
+        model=model.eval(),
+        labels=tuple(labels),
+        preprocessing=entry.preprocessing,
+        protocol=entry.protocol,
+        name=name,
+        provenance={"created_from": name, "weights": "random init", "seed": seed},
+        source=name,
     )
 
 
@@ -111,6 +118,9 @@ def save_model(classifier: VideoClassifier, path: str | os.PathLike[str]) -> Pat
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     save_file(tensors, str(partial), metadata=metadata)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(partial, 0o666 & ~umask)  # an ordinary file's mode; the writer leaves it 0600
     os.replace(partial, path)
     return path
 
@@ -127,22 +137,29 @@ def _parse_json(metadata: dict[str, str], key: str, path: Path, kind: type) -> A
     return value
 
 
-def read_model_file(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> VideoClassifier:
-    """Load and validate a vidclass model file; any problem raises ``ModelFileError``."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"{path}: no such model file")
-    try:
-        with safe_open(str(path), framework="pt", device=str(device)) as f:
-            metadata = f.metadata() or {}
-            tensors = {key: f.get_tensor(key) for key in f.keys()}
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelFileError(f"{path}: not a readable safetensors file ({first_line})") from None
+@dataclass(frozen=True)
+class ModelCard:
+    """What a model file's header says, read and validated without loading any tensor."""
+
+    name: str
+    config: ViViTConfig
+    labels: tuple[str, ...]
+    preprocessing: Preprocessing
+    protocol: ViewProtocol
+    provenance: dict[str, Any]
+
+
+def _open_error(path: Path, exc: Exception) -> ModelFileError:
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return ModelFileError(f"{path}: not a readable safetensors file ({first_line})")
+
+
+def _card_from_metadata(metadata: dict[str, str], path: Path) -> ModelCard:
     if metadata.get("format") != FORMAT:
         raise ModelFileError(
             f"{path}: metadata 'format' is {metadata.get('format')!r}, expected {FORMAT!r} "
-            "(convert foreign checkpoints first)")
+            "(convert foreign checkpoints first)"
+        )
     try:
         config = ViViTConfig.from_dict(_parse_json(metadata, "config", path, dict))
         labels = _parse_json(metadata, "labels", path, list)
@@ -153,8 +170,38 @@ def read_model_file(path: str | os.PathLike[str], device: str | torch.device = "
         provenance = _parse_json(metadata, "provenance", path, dict) if "provenance" in metadata else {}
     except (ValueError, TypeError) as exc:
         raise ModelFileError(f"{path}: invalid metadata: {exc}") from None
+    if len(labels) != config.num_classes:
+        raise ModelFileError(
+            f"{path}: inconsistent metadata: {len(labels)} labels for a model with {config.num_classes} classes"
+        )
+    return ModelCard(metadata.get("name", path.stem), config, tuple(labels), preprocessing, protocol, provenance)
+
+
+def read_model_card(path: str | os.PathLike[str]) -> ModelCard:
+    """The validated header of a model file (cheap: no tensor is read)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such model file")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return _card_from_metadata(f.metadata() or {}, path)
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        if isinstance(exc, ModelFileError):
+            raise
+        raise _open_error(path, exc) from None
+
+
+def read_model_file(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> VideoClassifier:
+    """Load and validate a vidclass model file; any problem raises ``ModelFileError``."""
+    path = Path(path)
+    card = read_model_card(path)
+    try:
+        with safe_open(str(path), framework="pt", device=str(device)) as f:
+            tensors = {key: f.get_tensor(key) for key in f.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise _open_error(path, exc) from None
     with torch.device("meta"):
-        model = ViViT(config)
+        model = ViViT(card.config)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
@@ -168,13 +215,20 @@ def read_model_file(path: str | os.PathLike[str], device: str | torch.device = "
     for key, ref in expected.items():
         if tuple(tensors[key].shape) != tuple(ref.shape):
             raise ModelFileError(
-                f"{path}: tensor {key} has shape {tuple(tensors[key].shape)}, the config needs {tuple(ref.shape)}")
+                f"{path}: tensor {key} has shape {tuple(tensors[key].shape)}, the config needs {tuple(ref.shape)}"
+            )
         if not tensors[key].is_floating_point():
             raise ModelFileError(f"{path}: tensor {key} has dtype {tensors[key].dtype}, expected floating point")
     model.load_state_dict(tensors, assign=True)
     try:
-        return VideoClassifier(model=model.eval(), labels=tuple(labels), preprocessing=preprocessing,
-                               protocol=protocol, name=metadata.get("name", path.stem),
-                               provenance=provenance, source=str(path))
+        return VideoClassifier(
+            model=model.eval(),
+            labels=card.labels,
+            preprocessing=card.preprocessing,
+            protocol=card.protocol,
+            name=card.name,
+            provenance=card.provenance,
+            source=str(path),
+        )
     except ValueError as exc:
         raise ModelFileError(f"{path}: inconsistent metadata: {exc}") from None

@@ -6,7 +6,19 @@ from .registry import ModelEntry, describe_models, get_entry, list_models, num_p
 from .vivit import ViViT
 
 __all__ = [
-    "AttentionOrder", "Classifier", "ModelEntry", "TokenLearnerConfig", "TokenLearnerVersion", "Variant",
-    "ViViT", "ViViTConfig", "describe_models", "get_entry", "list_models", "num_params", "register",
-    "view_gflops", "view_macs",
+    "AttentionOrder",
+    "Classifier",
+    "ModelEntry",
+    "TokenLearnerConfig",
+    "TokenLearnerVersion",
+    "Variant",
+    "ViViT",
+    "ViViTConfig",
+    "describe_models",
+    "get_entry",
+    "list_models",
+    "num_params",
+    "register",
+    "view_gflops",
+    "view_macs",
 ]

@@ -20,16 +20,23 @@ def _attention_macs(sequences: int, length: int, dim: int) -> int:
     return sequences * 2 * length * length * dim
 
 
-def _block_macs(cfg: ViViTConfig, mixer: Variant, frames: int, per_frame: int, prefix: int,
-                dim: int, mlp_dim: int) -> int:
+def _block_macs(
+    cfg: ViViTConfig, mixer: Variant, frames: int, per_frame: int, prefix: int, dim: int, mlp_dim: int
+) -> int:
     n = frames * per_frame + prefix
     if mixer is Variant.FACTORIZED_SELF_ATTENTION:
-        return (_linear_macs(n, dim, mlp_dim, attentions=2)
-                + _attention_macs(per_frame, frames, dim) + _attention_macs(frames, per_frame, dim))
+        return (
+            _linear_macs(n, dim, mlp_dim, attentions=2)
+            + _attention_macs(per_frame, frames, dim)
+            + _attention_macs(frames, per_frame, dim)
+        )
     if mixer is Variant.FACTORIZED_DOT_PRODUCT:
         half = dim // 2
-        return (_linear_macs(n, dim, mlp_dim)
-                + _attention_macs(per_frame, frames, half) + _attention_macs(frames, per_frame, half))
+        return (
+            _linear_macs(n, dim, mlp_dim)
+            + _attention_macs(per_frame, frames, half)
+            + _attention_macs(frames, per_frame, half)
+        )
     return _linear_macs(n, dim, mlp_dim) + _attention_macs(1, n, dim)
 
 
@@ -49,8 +56,16 @@ def _fuser_macs(cfg: ViViTConfig, tl: TokenLearnerConfig, frames: int, positions
     return frames * (mix + weights + positions * s * d)
 
 
-def _encoder_macs(cfg: ViViTConfig, mixer: Variant, depth: int, mlp_dim: int, frames: int,
-                  per_frame: int, prefix: int, tl: TokenLearnerConfig | None) -> int:
+def _encoder_macs(
+    cfg: ViViTConfig,
+    mixer: Variant,
+    depth: int,
+    mlp_dim: int,
+    frames: int,
+    per_frame: int,
+    prefix: int,
+    tl: TokenLearnerConfig | None,
+) -> int:
     total = 0
     for i in range(depth):
         learn = tl is not None and (i == tl.location or (tl.fuse and i > tl.location))

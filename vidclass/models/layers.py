@@ -127,8 +127,19 @@ class FactorisedSelfAttentionBlock(nn.Module):
     ``EncoderFactorizedSelfAttentionBlock``.
     """
 
-    def __init__(self, dim: int, num_heads: int, mlp_dim: int, *, time_first: bool, qkv_bias: bool,
-                 eps: float, dropout: float, attn_drop: float, drop_path: float):
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_dim: int,
+        *,
+        time_first: bool,
+        qkv_bias: bool,
+        eps: float,
+        dropout: float,
+        attn_drop: float,
+        drop_path: float,
+    ):
         super().__init__()
         self.time_first = time_first
         self.norm_time = nn.LayerNorm(dim, eps=eps)

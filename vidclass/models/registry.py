@@ -42,9 +42,9 @@ def list_models() -> list[str]:
 
 
 def num_params(cfg: ViViTConfig) -> int:
-    from .vivit import ViViT  # building on the meta device costs no memory
-
     import torch
+
+    from .vivit import ViViT  # building on the meta device costs no memory
 
     with torch.device("meta"):
         model = ViViT(cfg)
@@ -56,19 +56,24 @@ def describe_models() -> list[dict[str, Any]]:
     rows = []
     for entry in _REGISTRY.values():
         cfg = entry.config
-        rows.append({
-            "name": entry.name,
-            "variant": cfg.variant.value,
-            "tokenlearner": (f"{cfg.tokenlearner.num_tokens}at{cfg.tokenlearner.location}"
-                             f"{'+fuser' if cfg.tokenlearner.fuse else ''} {cfg.tokenlearner.version.value}"
-                             if cfg.tokenlearner else None),
-            "params": num_params(cfg),
-            "gflops": round(view_gflops(cfg), 3),
-            "gmacs": round(view_macs(cfg) / 1e9, 3),
-            "input": [cfg.num_frames, cfg.image_size, cfg.image_size],
-            "tubelet": list(cfg.tubelet),
-            "description": entry.description,
-        })
+        rows.append(
+            {
+                "name": entry.name,
+                "variant": cfg.variant.value,
+                "tokenlearner": (
+                    f"{cfg.tokenlearner.num_tokens}at{cfg.tokenlearner.location}"
+                    f"{'+fuser' if cfg.tokenlearner.fuse else ''} {cfg.tokenlearner.version.value}"
+                    if cfg.tokenlearner
+                    else None
+                ),
+                "params": num_params(cfg),
+                "gflops": round(view_gflops(cfg), 3),
+                "gmacs": round(view_macs(cfg) / 1e9, 3),
+                "input": [cfg.num_frames, cfg.image_size, cfg.image_size],
+                "tubelet": list(cfg.tubelet),
+                "description": entry.description,
+            }
+        )
     return rows
 
 
@@ -87,32 +92,63 @@ _VARIANTS: dict[str, tuple[Variant, Classifier, str]] = {
 }
 
 
-def _family(prefix: str, base: ViViTConfig, prep: Preprocessing, size: str,
-            tokenlearner: TokenLearnerConfig) -> None:
+def _family(prefix: str, base: ViViTConfig, prep: Preprocessing, size: str, tokenlearner: TokenLearnerConfig) -> None:
     for suffix, (variant, classifier, what) in _VARIANTS.items():
-        register(ModelEntry(f"{prefix}{suffix}", base.replace(variant=variant, classifier=classifier),
-                            prep, description=f"{size} {what}"))
-    register(ModelEntry(
-        f"{prefix}-tl{tokenlearner.num_tokens}at{tokenlearner.location}",
-        base.replace(classifier=Classifier.GAP, tokenlearner=tokenlearner), prep,
-        description=f"{size} Model 1 + TokenLearner v1.1, {tokenlearner.num_tokens} tokens at layer "
-                    f"{tokenlearner.location}",
-    ))
+        register(
+            ModelEntry(
+                f"{prefix}{suffix}",
+                base.replace(variant=variant, classifier=classifier),
+                prep,
+                description=f"{size} {what}",
+            )
+        )
+    register(
+        ModelEntry(
+            f"{prefix}-tl{tokenlearner.num_tokens}at{tokenlearner.location}",
+            base.replace(classifier=Classifier.GAP, tokenlearner=tokenlearner),
+            prep,
+            description=f"{size} Model 1 + TokenLearner v1.1, {tokenlearner.num_tokens} tokens at layer "
+            f"{tokenlearner.location}",
+        )
+    )
 
 
 _family("vivit-b-16x2", _BASE, _KINETICS, "ViViT-B/16x2", TokenLearnerConfig(num_tokens=8, location=6))
-register(ModelEntry(
-    "vivit-l-16x2-fe", _LARGE.replace(variant=Variant.FACTORIZED_ENCODER), _KINETICS,
-    description="ViViT-L/16x2 Model 2, factorised encoder",
-))
+register(
+    ModelEntry(
+        "vivit-l-16x2-fe",
+        _LARGE.replace(variant=Variant.FACTORIZED_ENCODER),
+        _KINETICS,
+        description="ViViT-L/16x2 Model 2, factorised encoder",
+    )
+)
 
 # Small sizes that run fast on a CPU. Even head counts so that Model 4 applies.
-_TINY = ViViTConfig(num_frames=16, image_size=112, hidden_size=192, num_layers=6, num_heads=4,
-                    mlp_dim=768, temporal_layers=2)
-_family("vivit-tiny", _TINY, Preprocessing(num_frames=16, frame_stride=2, resize_size=128, crop_size=112),
-        "Tiny (192-d, 6 layers, 16x112x112)", TokenLearnerConfig(num_tokens=8, location=3))
+_TINY = ViViTConfig(
+    num_frames=16, image_size=112, hidden_size=192, num_layers=6, num_heads=4, mlp_dim=768, temporal_layers=2
+)
+_family(
+    "vivit-tiny",
+    _TINY,
+    Preprocessing(num_frames=16, frame_stride=2, resize_size=128, crop_size=112),
+    "Tiny (192-d, 6 layers, 16x112x112)",
+    TokenLearnerConfig(num_tokens=8, location=3),
+)
 
-_MICRO = ViViTConfig(num_frames=8, image_size=32, tubelet=(2, 8, 8), hidden_size=64, num_layers=2,
-                     num_heads=4, mlp_dim=128, temporal_layers=1)
-_family("vivit-micro", _MICRO, Preprocessing(num_frames=8, frame_stride=2, resize_size=36, crop_size=32),
-        "Micro (64-d, 2 layers, 8x32x32), for tests", TokenLearnerConfig(num_tokens=4, location=1))
+_MICRO = ViViTConfig(
+    num_frames=8,
+    image_size=32,
+    tubelet=(2, 8, 8),
+    hidden_size=64,
+    num_layers=2,
+    num_heads=4,
+    mlp_dim=128,
+    temporal_layers=1,
+)
+_family(
+    "vivit-micro",
+    _MICRO,
+    Preprocessing(num_frames=8, frame_stride=2, resize_size=36, crop_size=32),
+    "Micro (64-d, 2 layers, 8x32x32), for tests",
+    TokenLearnerConfig(num_tokens=4, location=1),
+)

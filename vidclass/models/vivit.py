@@ -23,12 +23,20 @@ def _make_block(cfg: ViViTConfig, mixer: Variant, heads: int, mlp_dim: int, drop
     """One block for the given token mixer; every variant composes the same layers."""
     if mixer is Variant.FACTORIZED_SELF_ATTENTION:
         return FactorisedSelfAttentionBlock(
-            cfg.hidden_size, heads, mlp_dim,
-            time_first=cfg.attention_order is AttentionOrder.TIME_SPACE, qkv_bias=cfg.qkv_bias,
-            eps=cfg.layer_norm_eps, dropout=cfg.dropout, attn_drop=cfg.attention_dropout, drop_path=drop_path,
+            cfg.hidden_size,
+            heads,
+            mlp_dim,
+            time_first=cfg.attention_order is AttentionOrder.TIME_SPACE,
+            qkv_bias=cfg.qkv_bias,
+            eps=cfg.layer_norm_eps,
+            dropout=cfg.dropout,
+            attn_drop=cfg.attention_dropout,
+            drop_path=drop_path,
         )
     attention_cls = SplitHeadAttention if mixer is Variant.FACTORIZED_DOT_PRODUCT else Attention
-    attn = attention_cls(cfg.hidden_size, heads, qkv_bias=cfg.qkv_bias, attn_drop=cfg.attention_dropout, proj_drop=cfg.dropout)
+    attn = attention_cls(
+        cfg.hidden_size, heads, qkv_bias=cfg.qkv_bias, attn_drop=cfg.attention_dropout, proj_drop=cfg.dropout
+    )
     return Block(cfg.hidden_size, mlp_dim, attn, cfg.layer_norm_eps, cfg.dropout, drop_path)
 
 
@@ -47,8 +55,16 @@ class Encoder(nn.Module):
     TokenLearner without fuser.
     """
 
-    def __init__(self, cfg: ViViTConfig, mixer: Variant, depth: int, heads: int, mlp_dim: int,
-                 num_positions: int, tokenlearner: TokenLearnerConfig | None = None):
+    def __init__(
+        self,
+        cfg: ViViTConfig,
+        mixer: Variant,
+        depth: int,
+        heads: int,
+        mlp_dim: int,
+        num_positions: int,
+        tokenlearner: TokenLearnerConfig | None = None,
+    ):
         super().__init__()
         d = cfg.hidden_size
         self.pos_embed = nn.Parameter(torch.zeros(1, num_positions, d))
@@ -64,8 +80,13 @@ class Encoder(nn.Module):
             learn_at = range(tokenlearner.location, last)
         self.learners = nn.ModuleDict({str(i): _make_learner(cfg, tokenlearner) for i in learn_at})
         self.fusers = nn.ModuleDict(
-            {str(i): TokenFuser(d, tokenlearner.num_tokens, tokenlearner.bottleneck_dim, cfg.layer_norm_eps, cfg.dropout)
-             for i in learn_at if tokenlearner.fuse}
+            {
+                str(i): TokenFuser(
+                    d, tokenlearner.num_tokens, tokenlearner.bottleneck_dim, cfg.layer_norm_eps, cfg.dropout
+                )
+                for i in learn_at
+                if tokenlearner.fuse
+            }
         )
 
     def forward(self, x: torch.Tensor, frames: int = 1) -> torch.Tensor:
@@ -104,7 +125,9 @@ class JointBackbone(nn.Module):
         t, _, _ = cfg.grid
         self.cls_token = nn.Parameter(torch.zeros(1, 1, cfg.hidden_size)) if cfg.has_cls_token else None
         positions = t * cfg.tokens_per_frame + int(cfg.has_cls_token)
-        self.encoder = Encoder(cfg, cfg.variant, cfg.num_layers, cfg.num_heads, cfg.mlp_dim, positions, cfg.tokenlearner)
+        self.encoder = Encoder(
+            cfg, cfg.variant, cfg.num_layers, cfg.num_heads, cfg.mlp_dim, positions, cfg.tokenlearner
+        )
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         b, t, s, d = tokens.shape  # (B, T, S, D)
@@ -122,10 +145,18 @@ class FactorisedEncoderBackbone(nn.Module):
         d = cfg.hidden_size
         self.cls_spatial = nn.Parameter(torch.zeros(1, 1, d)) if cls else None
         self.cls_temporal = nn.Parameter(torch.zeros(1, 1, d)) if cls else None
-        self.spatial = Encoder(cfg, Variant.SPACETIME, cfg.num_layers, cfg.num_heads, cfg.mlp_dim,
-                               cfg.tokens_per_frame + int(cls), cfg.tokenlearner)
-        self.temporal = Encoder(cfg, Variant.SPACETIME, cfg.temporal_layers, cfg.heads_temporal,
-                                cfg.mlp_dim_temporal, t + int(cls))
+        self.spatial = Encoder(
+            cfg,
+            Variant.SPACETIME,
+            cfg.num_layers,
+            cfg.num_heads,
+            cfg.mlp_dim,
+            cfg.tokens_per_frame + int(cls),
+            cfg.tokenlearner,
+        )
+        self.temporal = Encoder(
+            cfg, Variant.SPACETIME, cfg.temporal_layers, cfg.heads_temporal, cfg.mlp_dim_temporal, t + int(cls)
+        )
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         b, t, s, d = tokens.shape  # (B, T, S, D)
@@ -153,7 +184,8 @@ class ViViT(nn.Module):
         self.backbone = BACKBONES[cfg.variant](cfg)
         self.pre_logits = (
             nn.Sequential(nn.Linear(cfg.hidden_size, cfg.representation_size), nn.Tanh())
-            if cfg.representation_size else nn.Identity()
+            if cfg.representation_size
+            else nn.Identity()
         )
         self.head = nn.Linear(cfg.representation_size or cfg.hidden_size, cfg.num_classes)
         self.reset_parameters()
@@ -162,7 +194,9 @@ class ViViT(nn.Module):
         """Scenic's initialisers: Xavier-uniform dense kernels, N(0, 0.02) position embeddings,
         zero CLS tokens. The head is N(0, 0.02) rather than scenic's zeros, so that a fresh
         model does not score every class equally."""
-        for name, module in self.named_modules():
+        if self.head.weight.is_meta:  # built for shapes only; values will be loaded
+            return
+        for module in self.modules():
             if isinstance(module, nn.Linear):
                 nn.init.xavier_uniform_(module.weight)
                 if module.bias is not None:

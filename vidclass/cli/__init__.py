@@ -1,0 +1,1 @@
+"""The command-line interface (``vidclass``); output decisions live in ``vidclass.cli.output``."""

@@ -1,0 +1,61 @@
+"""Options and helpers shared by several commands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from vidclass.checkpoints import MODEL_ENV
+from vidclass.cli.output import CliError
+from vidclass.engine.resolve import NoModelError, resolve_model
+
+
+def load_classifier(model: str | None) -> Any:
+    """``resolve_model`` with its failures turned into one-line usage errors (exit 2)."""
+    from vidclass.checkpoints import ModelFileError
+
+    try:
+        return resolve_model(model)
+    except NoModelError as exc:
+        raise CliError(str(exc)) from exc
+    except ModelFileError as exc:  # its message already names the file
+        raise CliError(" ".join(str(exc).split())) from exc
+    except OSError as exc:
+        raise CliError(f"{model or 'default model'}: {exc.strerror or exc}") from exc
+
+
+def _crops(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def model_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--model",
+        "-m",
+        metavar="NAME|FILE",
+        help=(
+            "Model file, or the name of one in weights/. Default: $"
+            + MODEL_ENV
+            + ", else the bundled weights/default.safetensors."
+        ),
+    )(f)
+
+
+def view_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option(
+        "--crops",
+        type=click.Choice(["1", "3"]),
+        callback=_crops,
+        help="Spatial crops per clip: 1 (centre) or 3. Default: the model file's protocol.",
+    )(f)
+    f = click.option(
+        "--clips",
+        type=click.IntRange(min=1),
+        help="Temporal clips per video. Default: the model file's protocol.",
+    )(f)
+    return f
+
+
+__all__ = ["load_classifier", "model_option", "view_options"]

@@ -1,0 +1,110 @@
+"""``vidclass info``: what a video holds, and exactly which frames and pixels ``predict`` uses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from vidclass.cli.common import model_option, view_options
+from vidclass.cli.output import (
+    DOCUMENT_FORMATS,
+    CliError,
+    Messages,
+    document_format,
+    info_tables,
+    write_document,
+)
+from vidclass.video.protocol import Preprocessing, ViewProtocol
+
+
+def view_settings(model: str | None, messages: Messages) -> tuple[str | None, Preprocessing, ViewProtocol]:
+    """(model name, preprocessing, protocol) that ``predict`` would use with this ``--model``.
+
+    A registry name without weights still gives its configuration's settings; with no model
+    and no default model, the defaults of ``Preprocessing()`` and ``ViewProtocol()``.
+    """
+    from vidclass.checkpoints import ModelFileError, default_model, read_model_card, resolve_model
+    from vidclass.models import get_entry, list_models
+
+    model = model if model is not None else default_model()
+    if model is None:
+        messages.note(
+            "no model given and no default model: showing Preprocessing() and ViewProtocol() "
+            "defaults (pass --model to see a model's own)"
+        )
+        return None, Preprocessing(), ViewProtocol()
+    try:
+        card = read_model_card(resolve_model(model))  # the header alone: no weights are loaded
+    except ModelFileError as exc:
+        if model in list_models():  # a configuration without weights: its settings are known
+            entry = get_entry(model)
+            return model, entry.preprocessing, entry.protocol
+        raise CliError(" ".join(str(exc).split())) from exc
+    return card.name, card.preprocessing, card.protocol
+
+
+def info_document(path: str, name: str | None, prep: Preprocessing, protocol: ViewProtocol) -> dict[str, Any]:
+    """Probe ``path`` and plan its views; raises ``VideoError`` for a bad file."""
+    from vidclass.video import plan_views, probe
+
+    info = probe(path)
+    plan = plan_views(info, prep, protocol)
+    return {
+        "path": path,
+        "frames": info.num_frames,
+        "fps": info.fps,
+        "duration": info.duration,
+        "width": info.width,
+        "height": info.height,
+        "codec": info.codec,
+        "model": name,
+        "preprocessing": prep.to_dict(),
+        "protocol": protocol.to_dict(),
+        "views": plan.num_views,
+        "resized": list(plan.resized_hw),
+        "decoded_frames": list(plan.frame_indices),
+        "clips": [{"index": c.index, "start": c.start, "frame_indices": list(c.frame_indices)} for c in plan.clips],
+        "crops": [{"index": c.index, "name": c.name, "top": c.top, "left": c.left, "size": c.size} for c in plan.crops],
+    }
+
+
+@click.command("info")
+@click.argument("video", type=click.Path())
+@model_option
+@view_options
+@click.option(
+    "--format",
+    "-f",
+    "fmt",
+    type=click.Choice(DOCUMENT_FORMATS),
+    help="Default: table on a terminal, json otherwise.",
+)
+@click.pass_context
+def info_command(
+    ctx: click.Context,
+    video: str,
+    model: str | None,
+    clips: int | None,
+    crops: int | None,
+    fmt: str | None,
+) -> None:
+    """Show a video's frames, rate, size and codec, and the views predict would take.
+
+    Lists each clip's exact frame indices and each crop box (in the resized frame), from the
+    model's preprocessing and protocol, as changed by --clips and --crops.
+    """
+    from vidclass.engine.predict import one_line
+
+    messages = Messages()
+    name, prep, protocol = view_settings(model, messages)
+    protocol = protocol.override(clips=clips, crops=crops)
+    try:
+        data = info_document(video, name, prep, protocol)
+    except Exception as exc:  # noqa: BLE001 - a bad video is a failed input: exit 1, one line
+        messages.input_error(video, one_line(exc))
+        ctx.exit(1)
+    write_document(data, document_format(fmt), info_tables)
+
+
+__all__ = ["info_command", "info_document", "view_settings"]

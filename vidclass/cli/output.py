@@ -1,0 +1,495 @@
+"""Every decision about where command-line output goes, and how it looks, is made here.
+
+- Results go to stdout (or to ``--output FILE``); progress, notes, warnings and errors go to
+  stderr. Nothing else in ``vidclass.cli`` writes to a stream directly.
+- Streams are looked up when used (``sys.stdout`` at call time), so click's test runner and
+  shell redirections are honoured.
+- Colour: never when ``NO_COLOR`` is set (https://no-color.org), never on a stream that is
+  not a terminal. Tables sent to a pipe or a file are plain text at their natural width.
+- The progress bar is drawn on stderr only when stderr is a terminal, ``--quiet`` is off and
+  results are not being streamed to that same terminal.
+- Each failed input is one line on stderr: ``error: <path>: <message>``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from typing import IO, Any
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from vidclass.engine.predict import Prediction
+
+RESULT_FORMATS = ("table", "json", "jsonl", "csv")
+DOCUMENT_FORMATS = ("table", "json")
+_SUFFIX_FORMATS = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
+_PLAIN_WIDTH = 4096  # tables on a non-terminal: natural width, never wrapped at 80 columns
+
+
+# --------------------------------------------------------------------------- streams & consoles
+
+
+def stdout() -> IO[str]:
+    return sys.stdout
+
+
+def stderr() -> IO[str]:
+    return sys.stderr
+
+
+def isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def color_disabled() -> bool:
+    return os.environ.get("NO_COLOR", "") != ""
+
+
+def make_console(stream: IO[str]) -> Console:
+    """A rich console on ``stream``: colour only on a terminal and without ``NO_COLOR``."""
+    tty = isatty(stream)
+    console = Console(
+        file=stream,
+        force_terminal=tty,
+        no_color=color_disabled() or not tty,
+        color_system="auto" if tty and not color_disabled() else None,
+        highlight=False,
+        emoji=False,
+        markup=False,
+        width=None if tty else _PLAIN_WIDTH,
+        soft_wrap=False,
+    )
+    return console
+
+
+def printable(text: str) -> str:
+    """``text`` made safe for a UTF-8 stream (undecodable file-name bytes become escapes)."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def dumps(obj: Any, indent: int | None = None) -> str:
+    """JSON text; non-ASCII kept readable, undecodable file-name bytes kept as \\udcXX escapes."""
+    text = json.dumps(obj, ensure_ascii=False, indent=indent)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(obj, ensure_ascii=True, indent=indent)
+    return text
+
+
+# --------------------------------------------------------------------------- messages on stderr
+
+
+class Messages:
+    """Progress, notes, warnings and errors: everything that goes to stderr."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.console = make_console(stderr())
+
+    def _line(self, prefix: str, style: str, message: str) -> None:
+        line = Text.assemble((prefix, style), ": ", printable(message))
+        self.console.print(line, soft_wrap=True, overflow="ignore", crop=False)
+
+    def error(self, message: str) -> None:
+        """``error: <message>`` on one line; never suppressed."""
+        self._line("error", "bold red", message)
+
+    def input_error(self, path: str, message: str) -> None:
+        """The one line printed for each failed input."""
+        self.error(f"{path}: {message}")
+
+    def warning(self, message: str) -> None:
+        self._line("warning", "yellow", message)
+
+    def note(self, message: str) -> None:
+        """Informational; suppressed by ``--quiet``."""
+        if not self.quiet:
+            self._line("note", "cyan", message)
+
+    def show_progress(self, streaming_to_stdout: bool) -> bool:
+        """Draw a bar only on a terminal stderr, unless quiet or results stream to a terminal."""
+        if self.quiet or not isatty(stderr()):
+            return False
+        return not (streaming_to_stdout and isatty(stdout()))
+
+    @contextlib.contextmanager
+    def progress(self, total: int, enabled: bool, description: str = "") -> Iterator[Tracker]:
+        if not enabled:
+            yield Tracker(None, None)
+            return
+        bar = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+        with bar:
+            task = bar.add_task(description, total=total)
+            yield Tracker(bar, task)
+
+
+class Tracker:
+    """Advances the progress bar; does nothing when the bar is off."""
+
+    def __init__(self, bar: Progress | None, task: Any) -> None:
+        self._bar = bar
+        self._task = task
+
+    def current(self, path: str) -> None:
+        if self._bar is not None:
+            name = printable(os.path.basename(path) or path)
+            self._bar.update(self._task, description=name)
+
+    def advance(self) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._task)
+
+
+class CliError(click.ClickException):
+    """A failure reported as one ``error: ...`` line on stderr (exit 2 unless told)."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        Messages().error(self.format_message())
+
+
+# --------------------------------------------------------------------------- result writers
+
+
+def result_format(fmt: str | None, output: str | None) -> str:
+    """``--format`` if given; else by ``--output``'s suffix (jsonl if unknown); else table on a
+    terminal and jsonl on a pipe."""
+    if fmt:
+        return fmt
+    if output is not None and output != "-":
+        return _SUFFIX_FORMATS.get(os.path.splitext(output)[1].lower(), "jsonl")
+    return "table" if isatty(stdout()) else "jsonl"
+
+
+def document_format(fmt: str | None) -> str:
+    """For ``models`` and ``info``: table on a terminal, json elsewhere."""
+    if fmt:
+        return fmt
+    return "table" if isatty(stdout()) else "json"
+
+
+@contextlib.contextmanager
+def open_results(output: str | None) -> Iterator[IO[str]]:
+    """stdout, or ``output`` opened for writing (UTF-8, newline='' for the csv module)."""
+    if output is None or output == "-":
+        yield stdout()
+        return
+    try:
+        handle = open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115
+    except OSError as exc:
+        raise CliError(f"--output {output}: {exc.strerror or exc}") from exc
+    with handle:
+        yield handle
+
+
+class ResultWriter:
+    """Writes predictions in one format; ``begin`` / ``write`` per video / ``end``."""
+
+    streaming = False  # True: each record is written and flushed as soon as it exists
+
+    def __init__(self, stream: IO[str], model: dict[str, Any], scores: bool = False) -> None:
+        self.stream = stream
+        self.model = model
+        self.scores = scores
+
+    def begin(self) -> None:
+        pass
+
+    def write(self, prediction: Prediction) -> None:
+        raise NotImplementedError
+
+    def end(self) -> None:
+        pass
+
+
+class JsonlWriter(ResultWriter):
+    streaming = True
+
+    def write(self, prediction: Prediction) -> None:
+        self.stream.write(dumps(prediction.to_record(scores=self.scores)) + "\n")
+        self.stream.flush()
+
+
+class JsonWriter(ResultWriter):
+    def begin(self) -> None:
+        self.records: list[dict[str, Any]] = []
+
+    def write(self, prediction: Prediction) -> None:
+        self.records.append(prediction.to_record(scores=self.scores))
+
+    def end(self) -> None:
+        self.stream.write(dumps({"model": self.model, "results": self.records}, indent=2) + "\n")
+        self.stream.flush()
+
+
+CSV_COLUMNS = (
+    "path",
+    "ok",
+    "label",
+    "score",
+    "labels",
+    "views",
+    "frames",
+    "duration",
+    "seconds",
+    "error",
+)
+
+
+class CsvWriter(ResultWriter):
+    """Header, then one row per video; ``labels`` is ``label:score;label:score;...``.
+
+    With ``scores``, one more column per class (headed by the label) holds its probability.
+    """
+
+    streaming = True
+
+    def begin(self) -> None:
+        self.writer = csv.writer(self.stream, lineterminator="\n")
+        header = list(CSV_COLUMNS)
+        if self.scores:
+            header += list(self.model.get("labels", []))
+        self.writer.writerow([printable(h) for h in header])
+        self.stream.flush()
+
+    def write(self, p: Prediction) -> None:
+        row = [
+            printable(p.path),
+            "true" if p.ok else "false",
+            p.label if p.ok else "",
+            _num(p.score),
+            ";".join(f"{label}:{score:.6f}" for label, score in p.labels),
+            _num(p.views),
+            _num(p.frames),
+            _num(p.duration),
+            f"{p.seconds:.4f}",
+            p.error or "",
+        ]
+        if self.scores:
+            row += [f"{s:.6f}" for s in p.scores] if p.scores else [""] * len(p.class_names)
+        self.writer.writerow(row)
+        self.stream.flush()
+
+
+class TableWriter(ResultWriter):
+    """A rich table at the end; plain text when the stream is not a terminal."""
+
+    def begin(self) -> None:
+        self.predictions: list[Prediction] = []
+
+    def write(self, prediction: Prediction) -> None:
+        self.predictions.append(prediction)
+
+    def end(self) -> None:
+        table = Table(title=f"{self.model.get('name', '')}", title_justify="left")
+        table.add_column("video", overflow="fold")
+        table.add_column("label")
+        table.add_column("score", justify="right")
+        table.add_column("next", overflow="fold")
+        table.add_column("views", justify="right")
+        table.add_column("duration", justify="right")
+        table.add_column("time", justify="right")
+        for p in self.predictions:
+            if p.ok:
+                table.add_row(
+                    printable(p.path),
+                    p.label,
+                    f"{p.score:.4f}",
+                    ", ".join(f"{label} {score:.3f}" for label, score in p.labels[1:]),
+                    str(p.views),
+                    f"{p.duration:.1f}s",
+                    f"{p.seconds:.2f}s",
+                )
+            else:
+                table.add_row(
+                    printable(p.path),
+                    Text(f"error: {p.error}", style="red"),
+                    "",
+                    "",
+                    "",
+                    "",
+                    f"{p.seconds:.2f}s",
+                )
+        make_console(self.stream).print(table)
+        self.stream.flush()
+
+
+WRITERS: dict[str, type[ResultWriter]] = {
+    "table": TableWriter,
+    "json": JsonWriter,
+    "jsonl": JsonlWriter,
+    "csv": CsvWriter,
+}
+
+
+def _num(value: float | int | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}" if abs(value) >= 1e4 else f"{value:.6f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+# --------------------------------------------------------------------------- documents
+
+
+def write_document(data: Any, fmt: str, render_table: Any) -> None:
+    """``models`` / ``info`` output: JSON text, or the rich renderables from ``render_table``."""
+    stream = stdout()
+    if fmt == "json":
+        stream.write(dumps(data, indent=2) + "\n")
+    else:
+        console = make_console(stream)
+        for renderable in render_table(data):
+            console.print(renderable)
+    stream.flush()
+
+
+def models_tables(data: dict[str, Any]) -> Sequence[Any]:
+    registry = Table(title="registry", title_justify="left")
+    for column in ("name", "variant", "params", "GFLOPs/view", "weights"):
+        registry.add_column(column, justify="right" if column in ("params", "GFLOPs/view") else "left")
+    for row in data["registry"]:
+        registry.add_row(
+            row.get("name", ""),
+            str(row.get("variant", "")),
+            _params(row.get("params")),
+            _gflops(row.get("gflops")),
+            "yes" if row.get("weights") else "",
+        )
+    out: list[Any] = [registry]
+    files = Table(title=f"model files in {data['weights_dir']}", title_justify="left")
+    for column in ("file", "model", "labels", "size"):
+        files.add_column(column, justify="right" if column in ("labels", "size") else "left")
+    for row in data["files"]:
+        files.add_row(
+            printable(row["path"]),
+            str(row.get("model") or ""),
+            "" if row.get("num_labels") is None else str(row["num_labels"]),
+            _bytes(row.get("bytes")),
+        )
+    if not data["files"]:
+        files.add_row("(none)", "", "", "")
+    out.append(files)
+    return out
+
+
+def info_tables(data: dict[str, Any]) -> Sequence[Any]:
+    video = Table(title=printable(data["path"]), title_justify="left", show_header=False)
+    video.add_column("field")
+    video.add_column("value")
+    video.add_row("frames", str(data["frames"]))
+    video.add_row("fps", f"{data['fps']:.3f}")
+    video.add_row("duration", f"{data['duration']:.3f} s")
+    video.add_row("size", f"{data['width']}x{data['height']}")
+    video.add_row("codec", str(data["codec"]))
+    video.add_row("model", str(data["model"] or "(none: default preprocessing)"))
+    prep, protocol = data["preprocessing"], data["protocol"]
+    video.add_row(
+        "sampling",
+        f"{prep['num_frames']} frames, stride {prep['frame_stride']}"
+        + (f" at {prep['target_fps']} fps" if prep.get("target_fps") else ""),
+    )
+    video.add_row(
+        "resize",
+        f"short side {prep['resize_size']} -> {data['resized'][1]}x{data['resized'][0]}, crops {prep['crop_size']}",
+    )
+    video.add_row(
+        "views",
+        f"{data['views']} = {protocol['clips']} clips x {protocol['crops']} crops, aggregate {protocol['aggregate']}",
+    )
+    clips = Table(title="clips", title_justify="left")
+    clips.add_column("clip", justify="right")
+    clips.add_column("start", justify="right")
+    clips.add_column("frame indices", overflow="fold")
+    for clip in data["clips"]:
+        clips.add_row(str(clip["index"]), str(clip["start"]), " ".join(map(str, clip["frame_indices"])))
+    crops = Table(title="crops", title_justify="left")
+    for column in ("crop", "name", "top", "left", "size"):
+        crops.add_column(column, justify="left" if column == "name" else "right")
+    for crop in data["crops"]:
+        crops.add_row(
+            str(crop["index"]),
+            str(crop["name"]),
+            str(crop["top"]),
+            str(crop["left"]),
+            str(crop["size"]),
+        )
+    return [video, clips, crops]
+
+
+def _gflops(g: Any) -> str:
+    if not isinstance(g, (int, float)):
+        return ""
+    return f"{g:.1f}" if g >= 10 else f"{g:.3g}"
+
+
+def _params(n: Any) -> str:
+    if not isinstance(n, (int, float)):
+        return ""
+    return f"{n / 1e6:.1f}M" if n >= 1e5 else f"{n / 1e3:.1f}k"
+
+
+def _bytes(n: Any) -> str:
+    if not isinstance(n, int):
+        return ""
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+__all__ = [
+    "DOCUMENT_FORMATS",
+    "RESULT_FORMATS",
+    "WRITERS",
+    "CliError",
+    "Messages",
+    "ResultWriter",
+    "document_format",
+    "dumps",
+    "isatty",
+    "make_console",
+    "open_results",
+    "printable",
+    "result_format",
+    "write_document",
+]

@@ -1,0 +1,135 @@
+"""``vidclass predict``: classify videos, one result per input, in input order."""
+
+from __future__ import annotations
+
+import click
+
+from vidclass.cli.common import load_classifier, model_option, view_options
+from vidclass.cli.inputs import collect_inputs
+from vidclass.cli.output import (
+    RESULT_FORMATS,
+    WRITERS,
+    CliError,
+    Messages,
+    open_results,
+    result_format,
+)
+from vidclass.engine.predict import DEFAULT_BATCH_SIZE, DEFAULT_TOP_K, DEVICES, Predictor
+from vidclass.video.protocol import Aggregate
+
+EXIT_INTERRUPTED = 130
+
+
+@click.command("predict")
+@click.argument("paths", nargs=-1, type=click.Path())
+@model_option
+@click.option(
+    "--top-k",
+    "-k",
+    type=click.IntRange(min=1),
+    default=DEFAULT_TOP_K,
+    show_default=True,
+    help="Labels reported per video.",
+)
+@view_options
+@click.option(
+    "--aggregate",
+    type=click.Choice([a.value for a in Aggregate]),
+    help="softmax: mean of per-view probabilities; logits: softmax of mean logits. Default: the model file's protocol.",
+)
+@click.option(
+    "--batch-size",
+    "-b",
+    type=click.IntRange(min=1),
+    default=DEFAULT_BATCH_SIZE,
+    show_default=True,
+    help="Views per forward pass.",
+)
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option("--recursive", "-r", is_flag=True, help="Take videos from all levels below directories.")
+@click.option(
+    "--format",
+    "-f",
+    "fmt",
+    type=click.Choice(RESULT_FORMATS),
+    help="Default: table on a terminal, jsonl otherwise (or from --output's suffix).",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Write results to this file instead of stdout.",
+)
+@click.option("--scores", is_flag=True, help="Include every class's probability.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or notes (errors still show).")
+@click.pass_context
+def predict_command(
+    ctx: click.Context,
+    paths: tuple[str, ...],
+    model: str | None,
+    top_k: int,
+    clips: int | None,
+    crops: int | None,
+    aggregate: str | None,
+    batch_size: int,
+    device: str,
+    recursive: bool,
+    fmt: str | None,
+    output: str | None,
+    scores: bool,
+    quiet: bool,
+) -> None:
+    """Classify videos: files, directories, or - to read paths from stdin (one per line).
+
+    Each video is run over the model's multi-view protocol (clips x crops), and its views'
+    scores are aggregated. Results go to stdout; progress and one line per failed video go
+    to stderr. Exit status: 0 when every video worked, 1 when any failed, 2 for usage errors.
+    """
+    messages = Messages(quiet=quiet)
+    inputs = collect_inputs(paths, recursive, messages)
+    classifier = load_classifier(model)
+    try:
+        predictor = Predictor(
+            classifier,
+            device=device,
+            batch_size=batch_size,
+            clips=clips,
+            crops=crops,
+            aggregate=aggregate,
+            top_k=top_k,
+        )
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+
+    fmt = result_format(fmt, output)
+    writer_class = WRITERS[fmt]
+    failed = 0
+    with open_results(output) as stream:
+        writer = writer_class(stream, predictor.describe(), scores=scores)
+        show = messages.show_progress(streaming_to_stdout=writer_class.streaming and not _to_file(output))
+        writer.begin()
+        try:
+            with messages.progress(len(inputs), show, predictor.classifier.name) as tracker:
+                for path in inputs:
+                    tracker.current(path)
+                    prediction = predictor.predict(path)
+                    writer.write(prediction)
+                    if not prediction.ok:
+                        failed += 1
+                        messages.input_error(prediction.path, prediction.error or "failed")
+                    tracker.advance()
+        except KeyboardInterrupt:
+            writer.end()  # what was done so far stays a valid document
+            messages.error("interrupted")
+            ctx.exit(EXIT_INTERRUPTED)
+        writer.end()
+    if show:  # a summary only where the bar was: piped stderr holds just the error lines
+        messages.note(f"{len(inputs) - failed} of {len(inputs)} videos classified")
+    ctx.exit(1 if failed else 0)
+
+
+def _to_file(output: str | None) -> bool:
+    return output is not None and output != "-"
+
+
+__all__ = ["predict_command"]

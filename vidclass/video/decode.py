@@ -1,0 +1,272 @@
+"""Reading videos with decord: probing (``probe``) and decoding chosen frames (``read_frames``).
+
+Every failure caused by the input file (missing, a directory, empty, not a video, no video
+stream, undecodable) surfaces as ``VideoError`` with a one-line message; decord itself
+raises a mix of ``DECORDError``, ``RuntimeError``, ``AssertionError`` and ``StopIteration``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar
+
+import numpy as np
+import torch  # before decord: importing decord first can deadlock DataLoader (dmlc/decord#251)
+
+# isort: split
+import decord
+
+T = TypeVar("T")
+
+# Timestamps beyond this many seconds (about 115 days) are garbage from packets without a
+# presentation time (H.264 in AVI, some Matroska files), not real times.
+_MAX_PLAUSIBLE_SECONDS = 1e7
+_TIMESTAMP_DECIMALS = 6  # decord reports float32 seconds; keep microseconds, drop the noise
+_MESSAGE_CHARS = 160
+_DECORD_PREFIX = re.compile(r"^(?:\[[\d:]+\]\s+\S+:\d+:\s*)+")  # "[05:01:21] /src/x.cc:83: "
+_PADDED_ROWS_ERROR = "DECORDArrayCopyFromTo"  # get_batch on padded rows, see _read_sequentially
+# Substrings of decord's messages -> what they mean, for the one-line VideoError.
+_KNOWN_REASONS = (
+    ("cannot find video stream", "no video stream"),
+    ("Invalid frame count", "no frames"),
+    ("Error reading", "not a video file, or an unsupported format"),
+    ("Error sending packet", "corrupt video data"),
+    ("Error getting frame", "frame cannot be decoded"),
+)
+
+
+class VideoError(Exception):
+    """A video file that cannot be read; ``str(error)`` is one readable line."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What ``probe`` learns about a video.
+
+    ``timestamps`` are each frame's start time in seconds and ``duration`` the end time of
+    the last frame. ``width`` and ``height`` are those of the decoded frames. ``codec`` is
+    the stream's codec name, or "unknown" when PyAV is not installed.
+    """
+
+    path: str
+    num_frames: int
+    fps: float
+    width: int
+    height: int
+    duration: float
+    codec: str
+    timestamps: tuple[float, ...]
+
+
+def probe(path: str | os.PathLike[str]) -> VideoInfo:
+    """Open ``path``, read its frame count, rate, timestamps and frame size.
+
+    Decodes the first frame (to learn the decoded size and to reject files that open but do
+    not decode). When decord's timestamps are unusable, a constant-rate timeline
+    ``i / fps`` is used instead.
+    """
+    name = _readable_file(path)
+    reader = _open(name)
+    num_frames = len(reader)
+    raw_times = _call(
+        lambda: np.asarray(reader.get_frame_timestamp(list(range(num_frames))), np.float64),
+        "cannot read frame times",
+    )  # (num_frames, 2): start and end of each frame, seconds
+    fps = float(_call(reader.get_avg_fps, "cannot read frame rate"))
+    first = _call(reader.next, "cannot decode video")  # (H, W, 3)
+    height, width = int(first.shape[0]), int(first.shape[1])
+    timestamps, duration = _timeline(raw_times, fps)
+    return VideoInfo(
+        path=name,
+        num_frames=num_frames,
+        fps=_frame_rate(fps, num_frames, duration),
+        width=width,
+        height=height,
+        duration=duration,
+        codec=codec_name(name),
+        timestamps=timestamps,
+    )
+
+
+def read_frames(
+    path: str | os.PathLike[str],
+    indices: Sequence[int],
+    size_hw: tuple[int, int] | None = None,
+) -> torch.Tensor:
+    """Decode frames ``indices`` of ``path`` as uint8 (N, H, W, 3), in the order given.
+
+    With ``size_hw`` = (height, width), decord scales while decoding, so no full-resolution
+    RGB frame is kept. Raises ``ValueError`` for indices outside the video.
+    """
+    name = _readable_file(path)
+    wanted = [int(i) for i in indices]
+    if not wanted:
+        raise ValueError("read_frames needs at least one frame index")
+    height, width = size_hw if size_hw is not None else (-1, -1)
+    reader = _open(name, height=height, width=width)
+    out_of_range = [i for i in wanted if not 0 <= i < len(reader)]
+    if out_of_range:
+        raise ValueError(f"frame indices {out_of_range} outside a {len(reader)}-frame video")
+    frames = _read_batch(reader, wanted)  # (N, H, W, 3) uint8
+    _check_batch(frames, len(wanted), size_hw)
+    return frames
+
+
+def codec_name(path: str) -> str:
+    """The first video stream's codec name read with PyAV, or "unknown"."""
+    try:
+        import av
+    except ImportError:
+        return "unknown"
+    try:
+        with av.open(path) as container:
+            streams = container.streams.video
+            return str(streams[0].codec_context.name) if streams else "unknown"
+    except Exception:  # PyAV's error zoo; the codec is informative only
+        return "unknown"
+
+
+def _readable_file(path: str | os.PathLike[str]) -> str:
+    """``path`` as a string, after checks that give clearer messages than decord's."""
+    name = os.fspath(path)
+    if not os.path.exists(name):
+        raise VideoError("file not found")
+    if os.path.isdir(name):
+        raise VideoError("is a directory, not a video file")
+    if not os.path.isfile(name):
+        raise VideoError("not a regular file")
+    try:
+        with open(name, "rb") as handle:
+            empty = not handle.read(1)
+    except OSError as exc:
+        raise VideoError(f"cannot read file: {exc.strerror or exc}") from exc
+    if empty:
+        raise VideoError("empty file")
+    return name
+
+
+def _open(name: str, height: int = -1, width: int = -1) -> decord.VideoReader:
+    """A single-threaded CPU reader, scaling to (height, width) unless they are -1."""
+    return _call(
+        lambda: decord.VideoReader(name, ctx=decord.cpu(0), width=width, height=height, num_threads=1),
+        "cannot open video",
+    )
+
+
+def _read_batch(reader: decord.VideoReader, wanted: list[int]) -> torch.Tensor:
+    """``get_batch``, or a sequential read for the frame widths where ``get_batch`` fails."""
+    try:
+        batch = reader.get_batch(wanted)
+    except Exception as exc:  # DECORDError, RuntimeError, ...
+        if _PADDED_ROWS_ERROR not in str(exc):
+            raise VideoError(f"cannot decode frames: {_reason(exc)}") from exc
+        return _read_sequentially(reader, wanted)
+    _call(lambda: reader.seek(0), "cannot rewind video")  # frees decoder buffers (decord#197)
+    return _as_tensor(batch)  # (N, H, W, 3)
+
+
+def _read_sequentially(reader: decord.VideoReader, wanted: list[int]) -> torch.Tensor:
+    """Frames ``wanted`` as uint8 (N, H, W, 3) from one forward pass of ``next()``.
+
+    For some frame widths (2, 3, 4, 6, 8, 12, 16, 24, 48 and 72 pixels were seen) decord pads
+    each RGB row, and ``get_batch`` then fails a size check. ``next()`` still returns the
+    padded buffer, labelled (H, W, C) with C > 3; ``_unpad`` recovers the (H, W, 3) frame.
+    """
+    _call(lambda: reader.seek(0), "cannot rewind video")
+    decoded: dict[int, torch.Tensor] = {}
+    position = 0  # index of the frame next() returns
+    for index in sorted(set(wanted)):
+        if index > position:
+            _call(partial(reader.skip_frames, index - position), "cannot decode frames")
+        decoded[index] = _unpad(_as_tensor(_call(reader.next, "cannot decode frames")))
+        position = index + 1
+    return torch.stack([decoded[i] for i in wanted])  # (N, H, W, 3)
+
+
+def _unpad(frame: torch.Tensor) -> torch.Tensor:
+    """A (H, W, C >= 3) padded-row buffer as the (H, W, 3) RGB frame it holds."""
+    height, width = frame.shape[0], frame.shape[1]
+    rows = frame.reshape(height, -1)  # (H, row bytes incl. padding)
+    return rows[:, : width * 3].reshape(height, width, 3).contiguous()  # (H, W, 3)
+
+
+def _call(action: Callable[[], T], what: str) -> T:
+    """Run a decord call, turning any exception it raises into a one-line VideoError."""
+    try:
+        return action()
+    except VideoError:
+        raise
+    except Exception as exc:  # DECORDError, RuntimeError, AssertionError, StopIteration, ...
+        raise VideoError(f"{what}: {_reason(exc)}") from exc
+
+
+def _reason(exc: BaseException) -> str:
+    """A short, single-line reason from one of decord's (often multi-line) messages."""
+    if isinstance(exc, StopIteration):
+        return "no decodable frame"
+    text = str(exc)
+    for marker, reason in _KNOWN_REASONS:
+        if marker in text:
+            return reason
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    first = _DECORD_PREFIX.sub("", lines[0]) if lines else type(exc).__name__
+    return first[:_MESSAGE_CHARS]
+
+
+def _timeline(raw_times: np.ndarray, fps: float) -> tuple[tuple[float, ...], float]:
+    """(frame start times, duration) from decord's (N, 2) start/end times, or ``i / fps``."""
+    if _plausible(raw_times):
+        rounded = np.round(raw_times, _TIMESTAMP_DECIMALS)  # (N, 2)
+        return tuple(float(t) for t in rounded[:, 0]), float(rounded[-1, 1])
+    if not (math.isfinite(fps) and fps > 0):
+        raise VideoError("cannot read frame times or frame rate")
+    count = raw_times.shape[0]
+    starts = tuple(round(i / fps, _TIMESTAMP_DECIMALS) for i in range(count))
+    return starts, round(count / fps, _TIMESTAMP_DECIMALS)
+
+
+def _plausible(raw_times: np.ndarray) -> bool:
+    """True if (N, 2) start/end times are finite, in range, ordered and span some time."""
+    if raw_times.ndim != 2 or raw_times.shape[0] == 0 or raw_times.shape[1] != 2:
+        return False
+    starts = raw_times[:, 0]
+    return bool(
+        np.isfinite(raw_times).all()
+        and (raw_times >= 0).all()
+        and (raw_times < _MAX_PLAUSIBLE_SECONDS).all()
+        and (np.diff(starts) >= 0).all()
+        and raw_times[-1, 1] > starts[0]
+    )
+
+
+def _frame_rate(fps: float, num_frames: int, duration: float) -> float:
+    """decord's average rate, or frames per second of the timeline when that is unusable."""
+    if math.isfinite(fps) and fps > 0:
+        return fps
+    if duration > 0:
+        return num_frames / duration
+    raise VideoError("cannot read frame rate")
+
+
+def _as_tensor(batch: Any) -> torch.Tensor:
+    """decord's output as a torch tensor, whichever bridge another module may have set."""
+    if isinstance(batch, torch.Tensor):
+        return batch
+    return torch.from_numpy(np.ascontiguousarray(batch.asnumpy()))
+
+
+def _check_batch(frames: torch.Tensor, count: int, size_hw: tuple[int, int] | None) -> None:
+    expected_hw = tuple(size_hw) if size_hw is not None else tuple(frames.shape[1:3])
+    if frames.dtype != torch.uint8 or tuple(frames.shape) != (count, *expected_hw, 3):
+        raise VideoError(
+            f"decoder returned {tuple(frames.shape)} {frames.dtype}, "
+            f"expected ({count}, {expected_hw[0]}, {expected_hw[1]}, 3) uint8"
+        )
+
+
+__all__ = ["VideoError", "VideoInfo", "codec_name", "probe", "read_frames"]

@@ -1,0 +1,66 @@
+"""From a video file to the model's input: every view of a ``ViewPlan`` as one float tensor."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from vidclass.video.decode import VideoInfo, probe, read_frames
+from vidclass.video.protocol import Preprocessing, ViewProtocol
+from vidclass.video.sampling import ViewPlan, plan_views
+
+
+def build_views(frames: torch.Tensor, plan: ViewPlan, prep: Preprocessing) -> torch.Tensor:
+    """Cut every view of ``plan`` out of ``frames`` and normalise it.
+
+    ``frames`` is uint8 (N, H, W, 3): the frames ``plan.frame_indices``, decoded at
+    ``plan.resized_hw``. Returns float32 (V, 3, T, crop, crop), views in ``plan.views`` order
+    (clip-major), pixels mapped to ``(x / 255 - mean) / std`` per channel.
+    """
+    _check_frames(frames, plan)
+    positions = torch.tensor([plan.positions(clip) for clip in plan.clips])  # (C, T)
+    clips = frames[positions]  # (C, T, H, W, 3)
+    crops = [clips[:, :, c.top : c.top + c.size, c.left : c.left + c.size] for c in plan.crops]  # K x (C, T, s, s, 3)
+    views = torch.stack(crops, dim=1)  # (C, K, T, s, s, 3)
+    views = views.flatten(0, 1)  # (V, T, s, s, 3), V = C*K, clip-major
+    views = views.permute(0, 4, 1, 2, 3)  # (V, 3, T, s, s), made contiguous by normalise
+    return normalise(views, prep)
+
+
+def normalise(pixels: torch.Tensor, prep: Preprocessing) -> torch.Tensor:
+    """uint8 (V, 3, T, H, W) to contiguous float32 ``(x / 255 - mean) / std`` per channel."""
+    mean = torch.tensor(prep.mean, dtype=torch.float32).view(1, 3, 1, 1, 1)  # (1, 3, 1, 1, 1)
+    std = torch.tensor(prep.std, dtype=torch.float32).view(1, 3, 1, 1, 1)  # (1, 3, 1, 1, 1)
+    out = pixels.to(torch.float32, memory_format=torch.contiguous_format)
+    return out.div_(255).sub_(mean).div_(std)
+
+
+def load_clip_frames(
+    path: str | os.PathLike[str], prep: Preprocessing, protocol: ViewProtocol
+) -> tuple[VideoInfo, ViewPlan, torch.Tensor]:
+    """Probe ``path``, plan its views and decode each needed frame once, at the resized size.
+
+    Returns the info, the plan and uint8 (N, H, W, 3) frames for ``plan.frame_indices``.
+    """
+    info = probe(path)
+    plan = plan_views(info, prep, protocol)
+    frames = read_frames(info.path, plan.frame_indices, plan.resized_hw)
+    return info, plan, frames
+
+
+def load_views(
+    path: str | os.PathLike[str], prep: Preprocessing, protocol: ViewProtocol
+) -> tuple[torch.Tensor, ViewPlan, VideoInfo]:
+    """All views of ``path`` as float32 (V, 3, T, crop, crop), with their plan and the info."""
+    info, plan, frames = load_clip_frames(path, prep, protocol)
+    return build_views(frames, plan, prep), plan, info
+
+
+def _check_frames(frames: torch.Tensor, plan: ViewPlan) -> None:
+    expected = (len(plan.frame_indices), *plan.resized_hw, 3)
+    if frames.dtype != torch.uint8 or tuple(frames.shape) != expected:
+        raise ValueError(f"frames must be uint8 {expected} for this plan, got {frames.dtype} {tuple(frames.shape)}")
+
+
+__all__ = ["build_views", "load_clip_frames", "load_views", "normalise"]
