@@ -65,7 +65,7 @@ def work(tmp_path_factory, clf) -> Path:
 def run(work, monkeypatch):
     """Invoke ``vidclass ARGS`` in ``work`` with no default model and no colour settings."""
     monkeypatch.chdir(work)
-    monkeypatch.setattr(vidclass.checkpoints, "weights_dir", lambda: work / "weights")
+    monkeypatch.setattr(vidclass.checkpoints.sources, "weights_dir", lambda: work / "weights")
     runner = CliRunner()
 
     def invoke(*args: str, input: str | None = None, env: dict | None = None):

@@ -306,7 +306,7 @@ def test_library_predict_mirrors_the_command(clf, videos, tmp_path):
 def test_library_predict_default_model(clf, videos, tmp_path, monkeypatch):
     import vidclass.checkpoints
 
-    monkeypatch.setattr(vidclass.checkpoints, "weights_dir", lambda: tmp_path / "weights")
+    monkeypatch.setattr(vidclass.checkpoints.sources, "weights_dir", lambda: tmp_path / "weights")
     monkeypatch.delenv("VIDCLASS_MODEL", raising=False)
     with pytest.raises(NoModelError, match="--model"):
         predict([videos["land"]])  # raises at call time, before any video

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from vidclass import __version__
+from vidclass.cli.convert import convert_command
 from vidclass.cli.info import info_command
 from vidclass.cli.models import models_command
 from vidclass.cli.predict import predict_command
@@ -23,6 +24,7 @@ def main() -> None:
 main.add_command(predict_command)
 main.add_command(models_command)
 main.add_command(info_command)
+main.add_command(convert_command)
 
 
 __all__ = ["main"]

@@ -33,14 +33,14 @@ def file_row(path: Path) -> dict[str, Any]:
 
 def models_document() -> dict[str, Any]:
     """``vidclass models --format json``: ``{"registry": [...], "files": [...], "weights_dir"}``."""
-    from vidclass.checkpoints import SUFFIX, bundled_models, weights_dir
+    from vidclass.checkpoints import SUFFIX, sources
     from vidclass.models import describe_models
 
-    folder = weights_dir()
+    folder = sources.weights_dir()
     registry = [{**row, "weights": (folder / f"{row['name']}{SUFFIX}").is_file()} for row in describe_models()]
     return {
         "registry": registry,
-        "files": [file_row(path) for path in bundled_models()],
+        "files": [file_row(path) for path in sources.bundled_models()],
         "weights_dir": str(folder),
     }
 

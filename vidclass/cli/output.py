@@ -493,3 +493,24 @@ __all__ = [
     "result_format",
     "write_document",
 ]
+
+
+def convert_tables(data: dict[str, Any]) -> Sequence[Any]:
+    """``convert``: what was written, as a two-column table."""
+    table = Table(title=printable(data["output"]), title_justify="left", show_header=False)
+    table.add_column("field")
+    table.add_column("value")
+    prep = data["preprocessing"]
+    rows = [
+        ("source", printable(data["source"])),
+        ("format", str(data["format"])),
+        ("variant", data["variant"]),
+        ("classes", str(data["classes"])),
+        ("params", _params(data["params"])),
+        ("input", "x".join(str(v) for v in data["input"])),
+        ("sampling", f"{prep['num_frames']} frames, stride {prep['frame_stride']}, short side {prep['resize_size']}"),
+        ("views", f"{data['protocol']['clips']} clips x {data['protocol']['crops']} crops"),
+    ]
+    for field, value in rows:
+        table.add_row(field, value)
+    return [table]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Mapping
+from pathlib import Path
 
 import torch
 
@@ -53,3 +55,26 @@ def check_complete(state: Mapping[str, torch.Tensor], cfg: ViViTConfig, origin: 
                 f"{origin}: {key} has shape {tuple(state[key].shape)}, the model needs {tuple(ref.shape)}"
             )
     return {k: v.detach().to(torch.float32).contiguous() for k, v in state.items()}
+
+
+def _is_tensor_dict(data: object) -> bool:
+    return isinstance(data, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in data.items())
+
+
+def load_pickled_tensors(path: str | Path) -> dict[str, torch.Tensor]:
+    """A foreign pickle, opened only with ``torch.load(weights_only=True)``: no code runs.
+
+    Accepts a dict of tensors, or a training checkpoint holding one under ``model`` or
+    ``state_dict`` (as DeiT and others save them); anything else is refused.
+    """
+    try:
+        data = torch.load(str(path), map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConversionError(f"{path}: refused: not a plain tensor checkpoint ({first})") from None
+    if _is_tensor_dict(data):
+        return data
+    for key in ("model", "state_dict"):
+        if isinstance(data, dict) and _is_tensor_dict(data.get(key)):
+            return data[key]
+    raise ConversionError(f"{path}: refused: expected a dict of tensors (or one under 'model' or 'state_dict')")

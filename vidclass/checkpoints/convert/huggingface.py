@@ -9,7 +9,6 @@ shared/REFERENCE.md (``save_pretrained`` still writes them).
 from __future__ import annotations
 
 import json
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from ...models import Classifier, Variant, ViViTConfig
-from .common import ConversionError, Source, check_complete
+from .common import ConversionError, Source, check_complete, load_pickled_tensors
 
 # Our names <- theirs, per encoder layer (``{i}``). q, k and v are fused into one ``qkv``.
 LAYER_RENAMES = {
@@ -104,18 +103,6 @@ def read_weights(folder: Path) -> dict[str, torch.Tensor]:
     if pt.is_file():
         return load_pickled_tensors(pt)
     raise ConversionError(f"{folder}: no model.safetensors or pytorch_model.bin")
-
-
-def load_pickled_tensors(path: Path) -> dict[str, torch.Tensor]:
-    """A foreign pickle, opened with ``weights_only=True``: plain tensors only, no code runs."""
-    try:
-        data = torch.load(str(path), map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConversionError(f"{path}: refused: not a plain tensor checkpoint ({first})") from None
-    if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
-        raise ConversionError(f"{path}: refused: expected a dict of tensors")
-    return data
 
 
 def convert_directory(folder: str | Path) -> tuple[ViViTConfig, list[str], dict[str, torch.Tensor]]:
