@@ -36,7 +36,8 @@ def model_option(f: Callable[..., Any]) -> Callable[..., Any]:
         "-m",
         metavar="NAME|FILE",
         help=(
-            "Model file, or the name of one in weights/. Default: $"
+            "Model file, the name of one in weights/, or a foreign checkpoint (Hugging Face ViViT "
+            "directory or hub id, scenic checkpoint), converted once into $VIDCLASS_CACHE. Default: $"
             + MODEL_ENV
             + ", else the bundled weights/default.safetensors."
         ),
