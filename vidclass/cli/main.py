@@ -9,6 +9,7 @@ from vidclass.cli.convert import convert_command
 from vidclass.cli.info import info_command
 from vidclass.cli.models import models_command
 from vidclass.cli.predict import predict_command
+from vidclass.cli.synth import synth_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -25,6 +26,7 @@ main.add_command(predict_command)
 main.add_command(models_command)
 main.add_command(info_command)
 main.add_command(convert_command)
+main.add_command(synth_command)
 
 
 __all__ = ["main"]
