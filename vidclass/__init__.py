@@ -22,6 +22,10 @@ except PackageNotFoundError:  # running from a source tree without installing
 
 def __getattr__(name: str):
     # The engine pulls in the video pipeline; import it only when a script asks for it.
+    if name in ("evaluate", "report"):
+        from .engine import evaluate as module
+
+        return getattr(module, name)
     if name in ("predict", "Predictor", "Prediction"):
         from . import engine
 

@@ -6,9 +6,11 @@ import click
 
 from vidclass import __version__
 from vidclass.cli.convert import convert_command
+from vidclass.cli.eval import eval_command
 from vidclass.cli.info import info_command
 from vidclass.cli.models import models_command
 from vidclass.cli.predict import predict_command
+from vidclass.cli.report import report_command
 from vidclass.cli.synth import synth_command
 
 
@@ -25,6 +27,8 @@ def main() -> None:
 main.add_command(predict_command)
 main.add_command(models_command)
 main.add_command(info_command)
+main.add_command(eval_command)
+main.add_command(report_command)
 main.add_command(convert_command)
 main.add_command(synth_command)
 

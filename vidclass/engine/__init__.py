@@ -29,3 +29,4 @@ __all__ = [
     "resolve_device",
     "resolve_model",
 ]
+

@@ -1,0 +1,201 @@
+"""``vidclass eval DATASET``: evaluate a model on a labelled dataset."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from vidclass.cli.common import load_classifier, model_option, view_options
+from vidclass.cli.eval_output import CliListener, metrics_tables
+from vidclass.cli.output import DOCUMENT_FORMATS, CliError, Messages, document_format, write_document
+from vidclass.data import LAYOUTS, DatasetError
+from vidclass.engine.distributed import env_rank, launched
+from vidclass.engine.evaluate import PREDICTIONS, EvalError, Listener, evaluate, exit_status
+from vidclass.engine.predict import DEFAULT_BATCH_SIZE, DEFAULT_TOP_K, DEVICES
+from vidclass.engine.records import PredictionsError
+from vidclass.engine.reports import REPORT_FILES
+from vidclass.video.protocol import Aggregate
+
+EXIT_INTERRUPTED = 130
+
+
+def _shard(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    from vidclass.data import parse_shard
+
+    try:
+        parse_shard(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    return value
+
+
+@click.command("eval")
+@click.argument("dataset", type=click.Path())
+@click.option(
+    "--annotations",
+    "-a",
+    type=click.Path(dir_okay=False),
+    help="Annotation file to read (Kinetics CSV, path,label CSV, or 'path label' lines). Default: the one in DATASET, else class folders.",
+)
+@click.option(
+    "--layout",
+    type=click.Choice(LAYOUTS),
+    default="auto",
+    show_default=True,
+    help="Force a layout: class folders, or an annotation format.",
+)
+@click.option("--ignore-unknown", is_flag=True, help="Skip videos whose label the model lacks (default: an error).")
+@model_option
+@view_options
+@click.option(
+    "--aggregate",
+    type=click.Choice([a.value for a in Aggregate]),
+    help="softmax: mean of per-view probabilities; logits: softmax of mean logits. Default: the model file's protocol.",
+)
+@click.option(
+    "--batch-size",
+    "-b",
+    type=click.IntRange(min=1),
+    default=DEFAULT_BATCH_SIZE,
+    show_default=True,
+    help="Views per forward pass.",
+)
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option(
+    "--workers",
+    "-j",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Videos decoded and run at the same time, overlapping decoding with the model; on a CPU the cores are shared out among them.",
+)
+@click.option(
+    "--top-k",
+    "-k",
+    type=click.IntRange(min=1),
+    default=DEFAULT_TOP_K,
+    show_default=True,
+    help="Labels kept per video in predictions.jsonl (at least 5).",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(file_okay=False),
+    help="Folder for predictions.jsonl, metrics.json, per_class.csv, confusion.csv and confusion.png.",
+)
+@click.option("--resume", is_flag=True, help="Continue OUTPUT/predictions.jsonl: skip the videos already scored.")
+@click.option("--overwrite", is_flag=True, help="Start OUTPUT/predictions.jsonl again if it exists.")
+@click.option("--save-scores", is_flag=True, help="Keep every class's probability in predictions.jsonl.")
+@click.option(
+    "--shard",
+    metavar="I/N",
+    callback=_shard,
+    help="Evaluate only shard I of N (0 <= I < N): every N-th video from the I-th.",
+)
+@click.option("--limit", type=click.IntRange(min=1), metavar="K", help="Evaluate a stratified sample of K videos.")
+@click.option(
+    "--format",
+    "-f",
+    "fmt",
+    type=click.Choice(DOCUMENT_FORMATS),
+    help="table: a summary; json: the metrics document. Default: table on a terminal, json otherwise.",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or notes (errors still show).")
+@click.pass_context
+def eval_command(
+    ctx: click.Context,
+    dataset: str,
+    annotations: str | None,
+    layout: str,
+    ignore_unknown: bool,
+    model: str | None,
+    clips: int | None,
+    crops: int | None,
+    aggregate: str | None,
+    batch_size: int,
+    device: str,
+    workers: int,
+    top_k: int,
+    output: str | None,
+    resume: bool,
+    overwrite: bool,
+    save_scores: bool,
+    shard: str | None,
+    limit: int | None,
+    fmt: str | None,
+    quiet: bool,
+) -> None:
+    """Evaluate a model on the labelled videos in DATASET.
+
+    DATASET is a folder of class folders (DATASET/<label>/<video>), a folder with an
+    annotation file, or an annotation file: a Kinetics CSV
+    (label,youtube_id,time_start,time_end,split), a path,label CSV, or 'path label'
+    lines, paths relative to the file. Dataset labels match the model's ignoring case,
+    underscores and quotes; videos listed but not on disk are counted as missing.
+
+    Prints top-1/top-5 accuracy, mean class accuracy, the worst classes and the most confused
+    pairs. With --output, each video's result is appended to predictions.jsonl as soon as it
+    is done, and --resume continues an interrupted run. Under torchrun the videos are split
+    across the processes. Exit status: 0 when every video was scored, 1 when any failed or
+    was missing, 2 for usage errors.
+    """
+    distributed = launched()
+    main = not distributed or env_rank() == 0
+    messages = Messages(quiet=quiet or not main)
+    if resume and output is None:
+        raise click.UsageError("--resume needs --output DIR")
+    if resume and overwrite:
+        raise click.UsageError("--resume and --overwrite contradict each other")
+    classifier = load_classifier(model)
+    listener: Listener = CliListener(messages) if main else Listener()
+    try:
+        metrics = evaluate(
+            dataset,
+            classifier,
+            annotations=annotations,
+            layout=layout,
+            ignore_unknown=ignore_unknown,
+            limit=limit,
+            shard=shard,
+            output=output,
+            resume=resume,
+            overwrite=overwrite,
+            save_scores=save_scores,
+            device=device,
+            batch_size=batch_size,
+            clips=clips,
+            crops=crops,
+            aggregate=aggregate,
+            top_k=top_k,
+            workers=workers,
+            listener=listener,
+        )
+    except (EvalError, DatasetError, PredictionsError) as exc:
+        listener.finish()
+        if not main:
+            ctx.exit(2)
+        raise CliError(" ".join(str(exc).split())) from exc
+    except KeyboardInterrupt:
+        listener.finish()
+        if main:
+            where = (
+                f"; results so far are in {os.path.join(output, PREDICTIONS)}: add --resume to continue"
+                if output
+                else ""
+            )
+            messages.error(f"interrupted{where}")
+        ctx.exit(EXIT_INTERRUPTED)
+    if not main:
+        # Rank 0 reports and sets the exit status; a non-zero exit here would make torchrun
+        # stop rank 0 before it has printed.
+        ctx.exit(0)
+    write_document(metrics, document_format(fmt), metrics_tables)
+    if output is not None:
+        messages.note(f"wrote {', '.join([PREDICTIONS, *REPORT_FILES])} in {output}")
+    ctx.exit(exit_status(metrics))
+
+
+__all__ = ["eval_command"]

@@ -1,0 +1,153 @@
+"""How ``vidclass eval`` and ``vidclass report`` show a metrics document, and what they say
+while running. Streams, colour and JSON are decided in ``vidclass.cli.output``; this only
+builds the tables and the listener on top of it."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from vidclass.cli.output import Messages, printable
+from vidclass.engine.evaluate import Listener
+from vidclass.engine.metrics import worst_classes
+
+WORST = 10
+CONFUSED = 10
+FAILED_SHOWN = 10
+
+
+def _pct(value: float | None) -> str:
+    return "" if value is None else f"{100 * value:.2f}%"
+
+
+def metrics_tables(metrics: dict[str, Any]) -> Sequence[Any]:
+    """The terminal summary: headline metrics, worst classes, most confused pairs, failures."""
+    counts = metrics["counts"]
+    model = metrics["model"]
+    dataset = metrics.get("dataset") or {}
+    protocol = metrics.get("protocol") or {}
+    title = f"{model.get('name') or 'model'} on {printable(str(dataset.get('root') or ''))}"
+    summary = Table(title=title, title_justify="left", show_header=False)
+    summary.add_column("metric")
+    summary.add_column("value")
+    summary.add_row("top-1", Text(_pct(metrics["top1"]) or "-", style="bold"))
+    if metrics["top5"] is not None:
+        summary.add_row("top-5", _pct(metrics["top5"]))
+    summary.add_row("mean class accuracy", _pct(metrics["mean_class_accuracy"]) or "-")
+    videos = f"{counts['scored']} scored"
+    for key in ("failed", "missing", "ignored", "pending"):
+        if counts[key]:
+            videos += f", {counts[key]} {key}"
+    summary.add_row("videos", f"{videos} (of {counts['samples']})")
+    classes = len([row for row in metrics["per_class"] if row["support"]])
+    summary.add_row("classes", f"{classes} evaluated, model has {metrics['num_classes']}")
+    if protocol:
+        views = protocol.get("clips", 0) * protocol.get("crops", 0)
+        summary.add_row(
+            "views",
+            f"{views} = {protocol.get('clips')} clips x {protocol.get('crops')} crops, aggregate {protocol.get('aggregate')}",
+        )
+    extent = []
+    if dataset.get("layout"):
+        extent.append(f"layout {dataset['layout']}")
+    if dataset.get("limit"):
+        extent.append(f"--limit {dataset['limit']}")
+    if dataset.get("shard"):
+        extent.append(f"shard {dataset['shard']['index']}/{dataset['shard']['count']}")
+    if dataset.get("shards"):
+        extent.append(f"shards {', '.join(dataset['shards'])}")
+    if extent:
+        summary.add_row("dataset", ", ".join(extent))
+    tp = metrics.get("throughput") or {}
+    if tp.get("videos"):
+        rate = tp.get("videos_per_second")
+        per = tp.get("seconds_per_video")
+        text = f"{rate:.2f} videos/s" if rate else ""
+        if per is not None:
+            text += f"{', ' if text else ''}{per:.3f} s/video"
+        if tp.get("clock") == "per_video":
+            text += " (from per-video times)"
+        elif tp.get("processes", 1) and tp.get("processes", 1) > 1:
+            text += f" ({tp['processes']} processes)"
+        summary.add_row("throughput", text)
+    if not metrics.get("complete", True):
+        summary.add_row("complete", Text("no: some videos have no result yet", style="yellow"))
+    out: list[Any] = [summary]
+
+    worst = worst_classes(metrics, WORST)
+    if len([row for row in metrics["per_class"] if row["accuracy"] is not None]) > 1 and worst:
+        confusion = metrics["confusion"]
+        position = {label: i for i, label in enumerate(confusion["labels"])}
+        table = Table(title="worst classes", title_justify="left")
+        for column, justify in (
+            ("class", "left"),
+            ("accuracy", "right"),
+            ("correct", "right"),
+            ("mostly mistaken for", "left"),
+        ):
+            table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        for row in worst:
+            r = position[row["label"]]
+            cells = confusion["matrix"][r]
+            wrong = max(((n, c) for c, n in enumerate(cells) if c != r and n), default=None)
+            mistaken = f"{confusion['labels'][wrong[1]]} ({wrong[0]})" if wrong else ""
+            table.add_row(row["label"], _pct(row["accuracy"]), f"{row['correct']}/{row['support']}", mistaken)
+        out.append(table)
+
+    pairs = metrics["confused_pairs"][:CONFUSED]
+    if pairs:
+        table = Table(title="most confused", title_justify="left")
+        for column, justify in (("true", "left"), ("predicted", "left"), ("videos", "right"), ("of class", "right")):
+            table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        for pair in pairs:
+            table.add_row(pair["true"], pair["predicted"], str(pair["count"]), _pct(pair["fraction"]))
+        out.append(table)
+
+    failed = metrics.get("failed") or []
+    if failed:
+        table = Table(title=f"failed videos ({len(failed)})", title_justify="left")
+        table.add_column("video", overflow="fold")
+        table.add_column("error", overflow="fold")
+        for item in failed[:FAILED_SHOWN]:
+            table.add_row(printable(str(item["path"])), Text(str(item["error"]), style="red"))
+        if len(failed) > FAILED_SHOWN:
+            table.add_row(f"... {len(failed) - FAILED_SHOWN} more in metrics.json", "")
+        out.append(table)
+    return out
+
+
+class CliListener(Listener):
+    """An evaluation's progress bar, notes, warnings and per-video errors, on stderr."""
+
+    def __init__(self, messages: Messages) -> None:
+        self.messages = messages
+        self._stack = contextlib.ExitStack()
+        self._tracker: Any = None
+
+    def start(self, total: int, done: int, description: str) -> None:
+        show = self.messages.show_progress(streaming_to_stdout=False)
+        self._tracker = self._stack.enter_context(self.messages.progress(total - done, show, description))
+
+    def record(self, record: dict[str, Any]) -> None:
+        if record["status"] == "failed":
+            self.messages.input_error(str(record["path"]), str(record.get("error") or "failed"))
+        if self._tracker is not None:
+            self._tracker.current(str(record["path"]))
+            self._tracker.advance()
+
+    def note(self, message: str) -> None:
+        self.messages.note(message)
+
+    def warning(self, message: str) -> None:
+        self.messages.warning(message)
+
+    def finish(self) -> None:
+        self._stack.close()
+        self._tracker = None
+
+
+__all__ = ["CliListener", "metrics_tables"]

@@ -1,0 +1,56 @@
+"""``vidclass report PRED.jsonl...``: metrics and reports from saved predictions."""
+
+from __future__ import annotations
+
+import click
+
+from vidclass.cli.eval_output import CliListener, metrics_tables
+from vidclass.cli.output import DOCUMENT_FORMATS, CliError, Messages, document_format, write_document
+from vidclass.engine.evaluate import EvalError, exit_status, report
+from vidclass.engine.records import PredictionsError
+from vidclass.engine.reports import REPORT_FILES
+
+
+@click.command("report")
+@click.argument("predictions", nargs=-1, required=True, type=click.Path())
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(file_okay=False),
+    help="Folder for metrics.json, per_class.csv, confusion.csv and confusion.png.",
+)
+@click.option(
+    "--format",
+    "-f",
+    "fmt",
+    type=click.Choice(DOCUMENT_FORMATS),
+    help="table: a summary; json: the metrics document. Default: table on a terminal, json otherwise.",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No notes (warnings and errors still show).")
+@click.pass_context
+def report_command(
+    ctx: click.Context, predictions: tuple[str, ...], output: str | None, fmt: str | None, quiet: bool
+) -> None:
+    """Metrics from predictions.jsonl files written by vidclass eval.
+
+    Give any number of files (or the eval --output folders holding them): shards (--shard),
+    resumed runs, or copies. Each video counts
+    once; a scored result beats a failed one, and results that disagree are refused. The
+    metrics are those vidclass eval prints for the same videos. Exit status: 0 when every
+    video was scored, 1 when any failed, was missing or has no result, 2 for usage errors.
+    """
+    messages = Messages(quiet=quiet)
+    listener = CliListener(messages)
+    try:
+        metrics = report(predictions, output=output, listener=listener)
+    except (EvalError, PredictionsError, ValueError) as exc:
+        raise CliError(" ".join(str(exc).split())) from exc
+    except OSError as exc:
+        raise CliError(f"--output {output}: {exc.strerror or exc}") from exc
+    write_document(metrics, document_format(fmt), metrics_tables)
+    if output is not None:
+        messages.note(f"wrote {', '.join(REPORT_FILES)} in {output}")
+    ctx.exit(exit_status(metrics))
+
+
+__all__ = ["report_command"]
