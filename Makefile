@@ -1,8 +1,10 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
+VIDCLASS := $(VENV)/bin/vidclass
 PYTHON ?= python3
+BUILD ?= build
 
-.PHONY: install test lint clean
+.PHONY: install test lint bench default-model clean
 
 install: $(VENV)/.installed
 
@@ -16,8 +18,19 @@ test: install
 	$(PY) -m pytest -q
 
 lint: install
-	$(VENV)/bin/ruff check vidclass tests
-	$(VENV)/bin/ruff format --check vidclass tests
+	$(VENV)/bin/ruff check vidclass tests benchmarks
+	$(VENV)/bin/ruff format --check vidclass tests benchmarks
+
+bench: install
+	$(PY) benchmarks/bundled_model.py --model weights/default.safetensors
+
+# Reproduce the bundled model: generate the training set, train, measure the card.
+default-model: install
+	$(VIDCLASS) synth $(BUILD)/synth-train --per-class 100 --seed 1 -q
+	$(VIDCLASS) train $(BUILD)/synth-train -o $(BUILD)/default-run -m vivit-s64-tl8at1 \
+		--epochs 30 -b 16 --lr 1e-3 --warmup-epochs 2 --drop-path 0.1 --no-randaugment --workers 1 --seed 0
+	cp $(BUILD)/default-run/model.safetensors weights/default.safetensors
+	$(PY) benchmarks/bundled_model.py --model weights/default.safetensors --out weights/default.json
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(BUILD) *.egg-info

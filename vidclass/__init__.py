@@ -22,6 +22,10 @@ except PackageNotFoundError:  # running from a source tree without installing
 
 def __getattr__(name: str):
     # The engine pulls in the video pipeline; import it only when a script asks for it.
+    if name == "train":  # the training engine is imported only by scripts that train
+        from .engine.train import train
+
+        return train
     if name in ("evaluate", "report"):
         from .engine import evaluate as module
 

@@ -12,6 +12,7 @@ from vidclass.cli.models import models_command
 from vidclass.cli.predict import predict_command
 from vidclass.cli.report import report_command
 from vidclass.cli.synth import synth_command
+from vidclass.cli.train import train_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -31,6 +32,7 @@ main.add_command(eval_command)
 main.add_command(report_command)
 main.add_command(convert_command)
 main.add_command(synth_command)
+main.add_command(train_command)
 
 
 __all__ = ["main"]

@@ -514,3 +514,19 @@ def convert_tables(data: dict[str, Any]) -> Sequence[Any]:
     for field, value in rows:
         table.add_row(field, value)
     return [table]
+
+
+def train_tables(data: dict[str, Any]) -> Sequence[Any]:
+    """``train``: one row per epoch, then where the model went."""
+
+    def pct(value: float | None) -> str:
+        return "" if value is None else f"{100 * value:.1f}%"
+
+    table = Table(title=printable(data["model"]), title_justify="left")
+    for column in ("epoch", "lr", "train loss", "train top-1", "val loss", "val top-1", "val top-5", "clips/s"):
+        table.add_column(column, justify="right")
+    for r in data["epochs"]:
+        table.add_row(str(r["epoch"]), f"{r['lr']:.2e}", f"{r['train_loss']:.4f}", pct(r["train_top1"]),
+                      "" if r["val_loss"] is None else f"{r['val_loss']:.4f}", pct(r["val_top1"]), pct(r["val_top5"]),
+                      f"{r['clips_per_second']:.1f}")
+    return [table]

@@ -9,10 +9,13 @@ from vidclass.video.sampling import (
     ViewPlan,
     clip_starts,
     crop_boxes,
+    plan_training_clip,
     plan_views,
     resized_hw,
     sample_clips,
     sample_clips_timed,
+    training_clip,
+    training_clip_timed,
 )
 from vidclass.video.views import build_views, load_clip_frames, load_views, normalise
 
@@ -33,10 +36,13 @@ __all__ = [
     "load_clip_frames",
     "load_views",
     "normalise",
+    "plan_training_clip",
     "plan_views",
     "probe",
     "read_frames",
     "resized_hw",
     "sample_clips",
     "sample_clips_timed",
+    "training_clip",
+    "training_clip_timed",
 ]

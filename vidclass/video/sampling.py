@@ -155,6 +155,41 @@ def sample_clips_timed(
     return tuple(clips)
 
 
+def _start_at(u: float, num_positions: int, span: int) -> int:
+    _require(0.0 <= u < 1.0, f"u must be in [0, 1), got {u}")
+    return int(u * (max(0, num_positions - span) + 1))
+
+
+def training_clip(total_frames: int, num_frames: int, stride: int, u: float) -> Clip:
+    """A training clip starting at a uniformly drawn position: ``u`` in [0, 1) picks one of
+    the ``max(0, T - F*s) + 1`` possible starts; short videos loop as in ``sample_clips``."""
+    _require(total_frames >= 1, f"a video needs at least one frame, got {total_frames}")
+    _check_clip_shape(num_frames, stride)
+    indices = _looped(_start_at(u, total_frames, num_frames * stride), num_frames, stride, total_frames)
+    return Clip(0, indices[0], indices)
+
+
+def training_clip_timed(
+    timestamps: Sequence[float], duration: float, num_frames: int, stride: int, target_fps: float, u: float
+) -> Clip:
+    """``training_clip`` on the ``target_fps`` grid of ``sample_clips_timed``."""
+    _require(len(timestamps) >= 1, "a video needs at least one frame timestamp")
+    _check_clip_shape(num_frames, stride)
+    origin = timestamps[0]
+    positions_count = grid_size(duration - origin, target_fps)
+    start = _start_at(u, positions_count, num_frames * stride)
+    positions = _looped(start, num_frames, stride, positions_count)
+    indices = tuple(frame_at(timestamps, origin + j / target_fps) for j in positions)
+    return Clip(0, indices[0], indices)
+
+
+def plan_training_clip(info: VideoInfo, prep: Preprocessing, u: float) -> Clip:
+    """The training clip for draw ``u``: raw frames, or the frame-rate grid when set."""
+    if prep.target_fps is None:
+        return training_clip(info.num_frames, prep.num_frames, prep.frame_stride, u)
+    return training_clip_timed(info.timestamps, info.duration, prep.num_frames, prep.frame_stride, prep.target_fps, u)
+
+
 def grid_size(seconds: float, fps: float) -> int:
     """Number of ``fps`` grid positions in ``seconds``: rounded half up, at least 1."""
     return max(1, math.floor(seconds * fps + 0.5))

@@ -1,0 +1,163 @@
+"""Training and validation inputs: one clip per video, augmented as the ViViT recipe does.
+
+Training: one random clip of F frames at stride s (or on the model's frame-rate grid), a
+random short-side resize in a jittered range (256-320 for a 224 crop, scaled to the crop), a
+random crop, an optional horizontal flip, and RandAugment with one set of parameters for the
+whole clip (torchvision v2 applies the same draw to every frame of a video tensor).
+Validation: the centre clip and the centre crop at the model's own resize size.
+
+Every random draw of a sample comes from a generator seeded with (seed, epoch, index), so a
+sample is the same whichever worker loads it, and a resumed run sees exactly the batches an
+uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from vidclass.video.protocol import Preprocessing, ViewProtocol
+
+SHORT_SIDE_JITTER = (256 / 224, 320 / 224)  # the ViViT recipe's 256-320 range for 224 crops
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Training-time augmentation. ``hflip`` is off by default: it turns "moving left" into
+    "moving right", so it is only right for classes that are mirror-symmetric."""
+
+    jitter: tuple[float, float] = SHORT_SIDE_JITTER
+    hflip: bool = False
+    randaugment: bool = True
+    randaugment_ops: int = 2
+    randaugment_magnitude: int = 9
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
+    return np.random.default_rng([seed, epoch, index])
+
+
+MAX_FALLBACKS = 16
+
+
+class TrainClips(Dataset):
+    """``(clip (3, T, crop, crop) float32, class index, failures)`` per index.
+
+    A video that cannot be decoded is replaced by the next one (deterministically), so batches
+    stay full and distributed processes stay in step; ``failures`` counts the skipped files.
+    """
+
+    def __init__(self, samples: Sequence[tuple[str, int]], prep: Preprocessing, augment: Augment, seed: int = 0):
+        self.samples = list(samples)
+        self.prep = prep
+        self.augment = augment
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:
+        for failures in range(min(MAX_FALLBACKS, len(self.samples))):
+            position = (index + failures) % len(self.samples)
+            path, label = self.samples[position]
+            try:
+                return self._clip(path, _sample_rng(self.seed, self.epoch, position)), label, failures
+            except Exception:  # noqa: BLE001 - a bad training video is skipped and counted, not fatal
+                continue
+        raise RuntimeError(f"{MAX_FALLBACKS} training videos in a row from {self.samples[index][0]} cannot be decoded")
+
+    def _clip(self, path: str, rng: np.random.Generator) -> torch.Tensor:
+        from vidclass.video import normalise, plan_training_clip, probe, read_frames, resized_hw
+
+        prep, aug = self.prep, self.augment
+        info = probe(path)
+        clip = plan_training_clip(info, prep, float(rng.random()))
+        short = max(prep.crop_size, math.floor(prep.crop_size * rng.uniform(*aug.jitter) + 0.5))
+        height, width = resized_hw(info.height, info.width, short)
+        wanted = sorted(set(clip.frame_indices))
+        frames = read_frames(path, wanted, (height, width))  # (N, H, W, 3) uint8
+        order = torch.tensor([wanted.index(i) for i in clip.frame_indices])
+        top = int(rng.integers(0, height - prep.crop_size + 1))
+        left = int(rng.integers(0, width - prep.crop_size + 1))
+        video = frames[order, top : top + prep.crop_size, left : left + prep.crop_size]  # (T, c, c, 3)
+        video = video.permute(0, 3, 1, 2)  # (T, 3, c, c): torchvision's video layout
+        if aug.hflip and rng.random() < 0.5:
+            video = video.flip(-1)
+        if aug.randaugment:
+            video = _randaugment(video, aug, int(rng.integers(2**31)))
+        return normalise(video.permute(1, 0, 2, 3).unsqueeze(0), prep)[0]  # (3, T, c, c)
+
+
+def _randaugment(video: torch.Tensor, aug: Augment, seed: int) -> torch.Tensor:
+    """RandAugment with one draw of operations and magnitudes for every frame of ``video``."""
+    from torchvision import tv_tensors
+    from torchvision.transforms import v2
+
+    transform = v2.RandAugment(num_ops=aug.randaugment_ops, magnitude=aug.randaugment_magnitude)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return transform(tv_tensors.Video(video)).as_subclass(torch.Tensor)
+
+
+class EvalClips(Dataset):
+    """The centre clip through the centre crop: ``(clip, class index)``, or ``None`` if unreadable."""
+
+    def __init__(self, samples: Sequence[tuple[str, int]], prep: Preprocessing):
+        self.samples = list(samples)
+        self.prep = prep
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int] | None:
+        from vidclass.video import load_views
+
+        path, label = self.samples[index]
+        try:
+            views, _, _ = load_views(path, self.prep, ViewProtocol(clips=1, crops=1))
+        except Exception:  # noqa: BLE001 - counted as failed by the caller
+            return None
+        return views[0], label
+
+
+def drop_failed(batch: list) -> tuple[torch.Tensor, torch.Tensor, int] | None:
+    """Collate ``(clip, label[, failures])`` items, leaving out ``None`` (an unreadable video);
+    returns (clips, labels, failed) or None when nothing in the batch could be read."""
+    good = [item for item in batch if item is not None]
+    failed = len(batch) - len(good) + sum(item[2] for item in good if len(item) > 2)
+    if not good:
+        return None
+    clips = torch.stack([item[0] for item in good])
+    labels = torch.tensor([item[1] for item in good], dtype=torch.long)
+    return clips, labels, failed
+
+
+def split_validation(labels: Sequence[int], fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Indices (train, val): a stratified, seeded ``fraction`` of each class held out (at least
+    one per class with two or more samples)."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"validation fraction must be in (0, 1), got {fraction}")
+    rng = np.random.default_rng([seed, 7919])
+    train, val = [], []
+    by_class: dict[int, list[int]] = {}
+    for i, label in enumerate(labels):
+        by_class.setdefault(label, []).append(i)
+    for label in sorted(by_class):
+        members = by_class[label]
+        order = [members[j] for j in rng.permutation(len(members))]
+        held = max(1, round(len(members) * fraction)) if len(members) > 1 else 0
+        val.extend(order[:held])
+        train.extend(order[held:])
+    return sorted(train), sorted(val)
