@@ -38,6 +38,7 @@ RECORD_KEYS = {
     "height",
     "seconds",
     "error",
+    "decoder",
 }
 
 

@@ -216,7 +216,7 @@ BAD_INPUTS: dict[str, tuple[Callable[[Path], Path], str]] = {
     "directory": (_directory, "is a directory, not a video file"),
     "zero bytes": (_zero_bytes, "empty file"),
     "random bytes": (_random_bytes, "cannot open video: not a video file, or an unsupported format"),
-    "text": (_text, "cannot decode video: no decodable frame"),
+    "text": (_text, "not a video file (text)"),
     "audio only": (lambda r: write_audio_only(r / "sound.m4a"), "cannot open video: no video stream"),
     "no frames": (lambda r: write_frameless(r / "empty.mp4"), "cannot open video: no video stream"),
 }

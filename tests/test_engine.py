@@ -41,6 +41,7 @@ RECORD_KEYS = {
     "height",
     "seconds",
     "error",
+    "decoder",
 }
 
 

@@ -15,6 +15,7 @@ from vidclass.engine.evaluate import PREDICTIONS, EvalError, Listener, evaluate,
 from vidclass.engine.predict import DEFAULT_BATCH_SIZE, DEFAULT_TOP_K, DEVICES
 from vidclass.engine.records import PredictionsError
 from vidclass.engine.reports import REPORT_FILES
+from vidclass.engine.workers import DEFAULT_TIMEOUT
 from vidclass.video.protocol import Aggregate
 
 EXIT_INTERRUPTED = 130
@@ -73,6 +74,13 @@ def _shard(ctx: click.Context, param: click.Parameter, value: str | None) -> str
     help="Videos decoded and run at the same time, overlapping decoding with the model; on a CPU the cores are shared out among them.",
 )
 @click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    help="Seconds one video may take to decode; its worker process is then killed and the video fails.",
+)
+@click.option(
     "--top-k",
     "-k",
     type=click.IntRange(min=1),
@@ -118,6 +126,7 @@ def eval_command(
     batch_size: int,
     device: str,
     workers: int,
+    timeout: float,
     top_k: int,
     output: str | None,
     resume: bool,
@@ -171,6 +180,7 @@ def eval_command(
             aggregate=aggregate,
             top_k=top_k,
             workers=workers,
+            timeout=timeout,
             listener=listener,
         )
     except (EvalError, DatasetError, PredictionsError) as exc:

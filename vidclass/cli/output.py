@@ -116,8 +116,13 @@ class Messages:
         self._line("error", "bold red", message)
 
     def input_error(self, path: str, message: str) -> None:
-        """The one line printed for each failed input."""
-        self.error(f"{path}: {message}")
+        """The one line printed for each failed input (line breaks in the name escaped)."""
+        shown = (
+            path.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+            if "\n" in path or "\r" in path
+            else path
+        )
+        self.error(f"{shown}: {message}")
 
     def warning(self, message: str) -> None:
         self._line("warning", "yellow", message)
@@ -526,7 +531,14 @@ def train_tables(data: dict[str, Any]) -> Sequence[Any]:
     for column in ("epoch", "lr", "train loss", "train top-1", "val loss", "val top-1", "val top-5", "clips/s"):
         table.add_column(column, justify="right")
     for r in data["epochs"]:
-        table.add_row(str(r["epoch"]), f"{r['lr']:.2e}", f"{r['train_loss']:.4f}", pct(r["train_top1"]),
-                      "" if r["val_loss"] is None else f"{r['val_loss']:.4f}", pct(r["val_top1"]), pct(r["val_top5"]),
-                      f"{r['clips_per_second']:.1f}")
+        table.add_row(
+            str(r["epoch"]),
+            f"{r['lr']:.2e}",
+            f"{r['train_loss']:.4f}",
+            pct(r["train_top1"]),
+            "" if r["val_loss"] is None else f"{r['val_loss']:.4f}",
+            pct(r["val_top1"]),
+            pct(r["val_top5"]),
+            f"{r['clips_per_second']:.1f}",
+        )
     return [table]

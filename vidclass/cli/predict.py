@@ -15,6 +15,8 @@ from vidclass.cli.output import (
     result_format,
 )
 from vidclass.engine.predict import DEFAULT_BATCH_SIZE, DEFAULT_TOP_K, DEVICES, Predictor
+from vidclass.engine.workers import DEFAULT_TIMEOUT, default_workers
+from vidclass.video.decode import DECODERS
 from vidclass.video.protocol import Aggregate
 
 EXIT_INTERRUPTED = 130
@@ -46,6 +48,26 @@ EXIT_INTERRUPTED = 130
     help="Views per forward pass.",
 )
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option(
+    "--decoder",
+    type=click.Choice(DECODERS),
+    default="auto",
+    show_default=True,
+    help="auto: decord, then PyAV for files decord fails on.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Decoding processes (0: decode in this process, no isolation). Default: min(2, CPUs).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    help="Seconds one file may take to decode before its worker is killed.",
+)
 @click.option("--recursive", "-r", is_flag=True, help="Take videos from all levels below directories.")
 @click.option(
     "--format",
@@ -73,6 +95,9 @@ def predict_command(
     aggregate: str | None,
     batch_size: int,
     device: str,
+    decoder: str,
+    workers: int | None,
+    timeout: float,
     recursive: bool,
     fmt: str | None,
     output: str | None,
@@ -97,6 +122,9 @@ def predict_command(
             crops=crops,
             aggregate=aggregate,
             top_k=top_k,
+            decoder=decoder,
+            workers=default_workers() if workers is None else workers,
+            timeout=timeout,
         )
     except ValueError as exc:
         raise CliError(str(exc)) from exc
@@ -104,13 +132,15 @@ def predict_command(
     fmt = result_format(fmt, output)
     writer_class = WRITERS[fmt]
     failed = 0
-    with open_results(output) as stream:
+    with predictor, open_results(output) as stream:
         writer = writer_class(stream, predictor.describe(), scores=scores)
         show = messages.show_progress(streaming_to_stdout=writer_class.streaming and not _to_file(output))
         writer.begin()
         try:
             with messages.progress(len(inputs), show, predictor.classifier.name) as tracker:
-                for path in inputs:
+                submitted = 0
+                for index, path in enumerate(inputs):
+                    submitted = predictor.lookahead(inputs, index, submitted)  # decode ahead in workers
                     tracker.current(path)
                     prediction = predictor.predict(path)
                     writer.write(prediction)

@@ -29,4 +29,3 @@ __all__ = [
     "resolve_device",
     "resolve_model",
 ]
-

@@ -52,6 +52,7 @@ from vidclass.engine.records import (
 )
 from vidclass.engine.reports import write_reports
 from vidclass.engine.resolve import resolve_model
+from vidclass.engine.workers import DEFAULT_TIMEOUT
 from vidclass.video.protocol import Aggregate
 
 PREDICTIONS = "predictions.jsonl"
@@ -442,6 +443,8 @@ def evaluate(
     aggregate: Aggregate | str | None = None,
     top_k: int = DEFAULT_TOP_K,
     workers: int = 1,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    isolate: bool = True,
     listener: Listener | None = None,
 ) -> dict[str, Any]:
     """The library mirror of ``vidclass eval``: evaluate ``model`` on ``dataset``, return the metrics.
@@ -453,6 +456,9 @@ def evaluate(
     ``output``: a folder for ``predictions.jsonl`` and the reports; ``resume`` continues it,
     ``overwrite`` starts it again (without either, an existing one is an error).
     ``save_scores``: records hold every class's probability. ``workers``: videos run at once.
+    ``isolate``: decode in ``workers`` worker processes, each file with ``timeout`` seconds
+    (a decoder crash or hang fails that video only, see ``vidclass.engine.workers``);
+    ``isolate=False`` decodes in this process.
     Records keep at least the top 5 labels, so that top-5 accuracy can be computed.
 
     Usage problems raise ``EvalError``, ``vidclass.data.DatasetError`` (``UnknownLabelsError``
@@ -471,6 +477,7 @@ def evaluate(
     group = Group.from_env(device) if launched() else None
     state: _State | None = None
     threads: int | None = None
+    predictor: Predictor | None = None
     try:
         classifier = resolve_model(model)
         try:
@@ -482,6 +489,8 @@ def evaluate(
                 crops=crops,
                 aggregate=aggregate,
                 top_k=max(top_k, min(5, len(classifier.labels))),
+                workers=workers if isolate else 0,
+                timeout=timeout,
             )
         except ValueError as exc:
             raise EvalError(str(exc)) from exc
@@ -563,6 +572,8 @@ def evaluate(
             metrics = group.broadcast(metrics)
         return metrics  # type: ignore[return-value]
     finally:
+        if predictor is not None:
+            predictor.close()
         if threads is not None:
             torch.set_num_threads(threads)
         if state is not None and state.writer is not None:

@@ -6,6 +6,15 @@ batches and combines the per-view logits into one probability vector (``aggregat
 Bad input never raises: a file that cannot be decoded becomes a ``Prediction`` whose
 ``error`` holds a one-line message, so a batch run always completes.
 
+With ``workers`` >= 1, decoding and view building run in worker processes
+(``vidclass.engine.workers.WorkerPool``) with a per-file ``timeout``: a decoder that crashes
+or hangs costs only its file (``decoder crashed ...``, ``decode timed out after N s``); with
+``decoder="auto"`` the file is first retried with PyAV in a fresh worker.
+``workers=0`` (the library default) decodes in this process. Call ``close()`` (or use the
+predictor as a context manager) to end the workers. As with any ``multiprocessing`` code, a
+script that uses workers needs an ``if __name__ == "__main__":`` guard: worker processes
+import the main script.
+
 ``predict`` is the library mirror of ``vidclass predict``::
 
     for p in vidclass.engine.predict(["clips/"], model="weights/default.safetensors"):
@@ -14,9 +23,12 @@ Bad input never raises: a file that cannot be decoded becomes a ``Prediction`` w
 
 from __future__ import annotations
 
+import collections
 import os
+import threading
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,11 +36,20 @@ import torch
 
 from vidclass.engine.inputs import expand_paths
 from vidclass.engine.resolve import resolve_model
+from vidclass.engine.workers import (
+    DEFAULT_MAX_TASKS,
+    DEFAULT_TIMEOUT,
+    WorkerCrashed,
+    WorkerError,
+    WorkerPool,
+    WorkerTimeout,
+)
 from vidclass.video.protocol import Aggregate, Preprocessing, ViewProtocol
 
 DEFAULT_BATCH_SIZE = 4  # views per forward pass
 DEFAULT_TOP_K = 5
 DEVICES = ("auto", "cpu", "cuda")
+DECODE_HOOK_ENV = "VIDCLASS_DECODE_HOOK"  # tests only: "module:function" run on each path in the worker
 
 
 def aggregate(logits: torch.Tensor, mode: Aggregate | str = Aggregate.SOFTMAX) -> torch.Tensor:
@@ -64,6 +85,7 @@ class Prediction:
     height: int | None = None
     seconds: float = 0.0  # wall time spent on this video (decode + model)
     error: str | None = None
+    decoder: str | None = None  # "decord" or "pyav": which decoder read the video
     class_names: tuple[str, ...] = ()  # the model's labels, matching ``scores``
 
     @property
@@ -96,6 +118,7 @@ class Prediction:
             "height": self.height,
             "seconds": round(self.seconds, 4),
             "error": self.error,
+            "decoder": self.decoder,
         }
         if scores:
             record["scores"] = (
@@ -138,7 +161,21 @@ class Predictor:
         crops: int | None = None,
         aggregate: Aggregate | str | None = None,
         top_k: int = DEFAULT_TOP_K,
+        decoder: str = "auto",
+        workers: int = 0,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        max_tasks: int = DEFAULT_MAX_TASKS,
     ) -> None:
+        from vidclass.video import DECODERS
+
+        if decoder not in DECODERS:
+            raise ValueError(f"unknown decoder {decoder!r}; choose from {', '.join(DECODERS)}")
+        if workers < 0:
+            raise ValueError("workers must be >= 0")
+        if timeout is not None and timeout <= 0:
+            raise ValueError("timeout must be > 0")
+        if max_tasks < 1:
+            raise ValueError("max_tasks must be >= 1")
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         if top_k < 1:
@@ -155,6 +192,64 @@ class Predictor:
             aggregate=Aggregate(aggregate) if aggregate is not None else None,
         )
         self.model: torch.nn.Module = classifier.model.to(self.device).eval()
+        self.decoder = decoder
+        self.workers = int(workers)
+        self.timeout = timeout
+        self.max_tasks = int(max_tasks)
+        self._hook = os.environ.get(DECODE_HOOK_ENV) or None
+        self._pool: WorkerPool | None = None
+        self._pending: dict[str, collections.deque[Future[Any]]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def pool(self) -> WorkerPool | None:
+        """The decode worker pool (started on first use), or None when decoding in-process."""
+        if self.workers < 1:
+            return None
+        with self._lock:
+            if self._pool is None:
+                self._pool = WorkerPool(self.workers, timeout=self.timeout, max_tasks=self.max_tasks)
+            return self._pool
+
+    def prefetch(self, paths: Iterable[str | os.PathLike[str]]) -> None:
+        """Start decoding ``paths`` in the workers now; ``predict`` on them picks the result up.
+
+        Without workers this does nothing. Each prefetched path should later be predicted.
+        """
+        pool = self.pool
+        if pool is None:
+            return
+        for path in paths:
+            name = os.fspath(path)
+            future = pool.submit(decode_job, name, self.preprocessing, self.protocol, self.decoder, self._hook)
+            with self._lock:
+                self._pending.setdefault(name, collections.deque()).append(future)
+
+    def lookahead(self, paths: list[str], index: int, submitted: int) -> int:
+        """Before predicting ``paths[index]``: prefetch up to ``workers`` videos past it.
+
+        ``submitted`` is how many of ``paths`` were prefetched already; returns the new count.
+        """
+        if self.workers < 1:
+            return submitted
+        end = min(len(paths), index + self.workers + 1)
+        if end > submitted:
+            self.prefetch(paths[submitted:end])
+        return max(end, submitted)
+
+    def close(self) -> None:
+        """End the worker processes (queued decodes are dropped); predict restarts them."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+            self._pending.clear()
+        if pool is not None:
+            pool.close()
+
+    def __enter__(self) -> Predictor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def describe(self) -> dict[str, Any]:
         """What this predictor runs, JSON-ready (the header of ``--format json``)."""
@@ -168,6 +263,9 @@ class Predictor:
             "top_k": self.top_k,
             "preprocessing": self.preprocessing.to_dict(),
             "protocol": self.protocol.to_dict(),
+            "decoder": self.decoder,
+            "workers": self.workers,
+            "timeout": self.timeout,
         }
 
     def logits(self, views: torch.Tensor) -> torch.Tensor:
@@ -181,16 +279,15 @@ class Predictor:
 
     def predict(self, path: str | os.PathLike[str]) -> Prediction:
         """Classify one video; decoding failures become an error ``Prediction``, never raise."""
-        from vidclass.video import load_views
-
         start = time.perf_counter()
         name = os.fspath(path)
         try:
-            views, plan, info = load_views(name, self.preprocessing, self.protocol)
+            views, plan, info, decode_seconds = self._load(name)
+            loaded = time.perf_counter()
         except Exception as exc:  # noqa: BLE001 - bad input of any kind becomes an error record
             return Prediction(
                 path=name,
-                error=one_line(exc),
+                error=self._message(exc),
                 seconds=time.perf_counter() - start,
                 class_names=self.labels,
             )
@@ -209,13 +306,58 @@ class Predictor:
             duration=float(info.duration),
             width=int(info.width),
             height=int(info.height),
-            seconds=time.perf_counter() - start,
+            seconds=decode_seconds + (time.perf_counter() - loaded),  # decode (in a worker or here) + model
             class_names=self.labels,
+            decoder=getattr(info, "decoder", None),
         )
 
+    def _load(self, name: str) -> tuple[torch.Tensor, Any, Any, float]:
+        """(views, plan, info, seconds decoding took) for ``name``, in a worker if there are any."""
+        if self.workers < 1:
+            from vidclass.video import load_views
+
+            start = time.perf_counter()
+            views, plan, info = load_views(name, self.preprocessing, self.protocol, decoder=self.decoder)
+            return views, plan, info, time.perf_counter() - start
+        with self._lock:
+            queued = self._pending.get(name)
+            future = queued.popleft() if queued else None
+            if queued is not None and not queued:
+                del self._pending[name]
+        if future is None:
+            pool = self.pool
+            assert pool is not None
+            future = pool.submit(decode_job, name, self.preprocessing, self.protocol, self.decoder, self._hook)
+        try:
+            return future.result()
+        except WorkerError:
+            if self.decoder != "auto":
+                raise
+        # decord crashed or hung (dmlc/decord#373): PyAV gets the file, in a fresh worker
+        pool = self.pool
+        assert pool is not None
+        return pool.submit(decode_job, name, self.preprocessing, self.protocol, "pyav", self._hook).result()
+
+    def _message(self, exc: BaseException) -> str:
+        if isinstance(exc, WorkerTimeout):
+            return f"decode timed out after {exc.seconds:g} s"
+        if isinstance(exc, WorkerCrashed):
+            return f"decoder crashed ({exc.signal or f'exit code {exc.exitcode}'})"
+        return one_line(exc)
+
     def predict_many(self, paths: Iterable[str | os.PathLike[str]]) -> Iterator[Prediction]:
-        """``predict`` each path in order, yielding as soon as each video is done."""
-        for path in paths:
+        """``predict`` each path in order, yielding as soon as each video is done.
+
+        With workers, up to ``workers`` videos ahead are decoding while one runs the model.
+        """
+        if self.workers < 1:
+            for path in paths:
+                yield self.predict(path)
+            return
+        names = [os.fspath(p) for p in paths]
+        submitted = 0
+        for index, path in enumerate(names):
+            submitted = self.lookahead(names, index, submitted)
             yield self.predict(path)
 
 
@@ -230,6 +372,9 @@ def predict(
     crops: int | None = None,
     aggregate: Aggregate | str | None = None,
     top_k: int = DEFAULT_TOP_K,
+    decoder: str = "auto",
+    workers: int = 0,
+    timeout: float | None = DEFAULT_TIMEOUT,
 ) -> Iterator[Prediction]:
     """The library mirror of ``vidclass predict``: yield one ``Prediction`` per video.
 
@@ -238,7 +383,8 @@ def predict(
     registry name or a model file; None uses the same default as the command
     (``$VIDCLASS_MODEL``, then the bundled ``weights/default.safetensors``).
     The model is loaded and the options checked before this returns (errors raise here);
-    videos are then processed lazily, in input order.
+    videos are then processed lazily, in input order. ``workers`` >= 1 decodes in that many
+    worker processes (see ``Predictor``); they end when the iterator is exhausted or closed.
     """
     classifier = resolve_model(model)
     predictor = Predictor(
@@ -249,10 +395,39 @@ def predict(
         crops=crops,
         aggregate=aggregate,
         top_k=top_k,
+        decoder=decoder,
+        workers=workers,
+        timeout=timeout,
     )
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    return predictor.predict_many(expand_paths(paths, recursive=recursive))
+    return _closing(predictor, predictor.predict_many(expand_paths(paths, recursive=recursive)))
+
+
+def _closing(predictor: Predictor, results: Iterator[Prediction]) -> Iterator[Prediction]:
+    try:
+        yield from results
+    finally:
+        predictor.close()
+
+
+def decode_job(
+    path: str, prep: Preprocessing, protocol: ViewProtocol, decoder: str, hook: str | None = None
+) -> tuple[torch.Tensor, Any, Any, float]:
+    """What a decode worker runs for one file: ``load_views`` (after the test hook, if any).
+
+    Returns the views, plan and info, and the seconds decoding took.
+    """
+    if hook:
+        import importlib
+
+        module, _, function = hook.partition(":")
+        getattr(importlib.import_module(module), function)(path, decoder)
+    from vidclass.video import load_views
+
+    start = time.perf_counter()
+    views, plan, info = load_views(path, prep, protocol, decoder=decoder)
+    return views, plan, info, time.perf_counter() - start
 
 
 def one_line(exc: BaseException) -> str:
@@ -273,6 +448,7 @@ __all__ = [
     "Prediction",
     "Predictor",
     "aggregate",
+    "decode_job",
     "one_line",
     "predict",
     "resolve_device",

@@ -1,6 +1,15 @@
 """Video input: probing and decoding files, sampling clips and crops, building model views."""
 
-from vidclass.video.decode import VideoError, VideoInfo, codec_name, probe, read_frames
+from vidclass.video.decode import (
+    DECODERS,
+    VideoError,
+    VideoInfo,
+    codec_name,
+    probe,
+    probe_pyav,
+    read_frames,
+    read_frames_pyav,
+)
 from vidclass.video.protocol import Aggregate, Preprocessing, ViewProtocol
 from vidclass.video.sampling import (
     Clip,
@@ -20,6 +29,7 @@ from vidclass.video.sampling import (
 from vidclass.video.views import build_views, load_clip_frames, load_views, normalise
 
 __all__ = [
+    "DECODERS",
     "Aggregate",
     "Clip",
     "Crop",
@@ -39,7 +49,9 @@ __all__ = [
     "plan_training_clip",
     "plan_views",
     "probe",
+    "probe_pyav",
     "read_frames",
+    "read_frames_pyav",
     "resized_hw",
     "sample_clips",
     "sample_clips_timed",

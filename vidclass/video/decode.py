@@ -1,4 +1,10 @@
-"""Reading videos with decord: probing (``probe``) and decoding chosen frames (``read_frames``).
+"""Reading videos: probing (``probe``) and decoding chosen frames (``read_frames``).
+
+Two decoders share one contract: decord (fast, random access) and PyAV (``probe_pyav`` and
+``read_frames_pyav``: sequential, slower, but it counts the frames it really decodes and
+takes their times from the decoded frames, so it is the fallback when decord fails or
+returns fewer frames than the container promised). ``DECODERS`` names them; ``"auto"``
+means decord first, then PyAV (``vidclass.video.views.load_clip_frames``).
 
 Every failure caused by the input file (missing, a directory, empty, not a video, no video
 stream, undecodable) surfaces as ``VideoError`` with a one-line message; decord itself
@@ -23,11 +29,15 @@ import decord
 
 T = TypeVar("T")
 
+DECODERS = ("auto", "decord", "pyav")
+
 # Timestamps beyond this many seconds (about 115 days) are garbage from packets without a
 # presentation time (H.264 in AVI, some Matroska files), not real times.
 _MAX_PLAUSIBLE_SECONDS = 1e7
 _TIMESTAMP_DECIMALS = 6  # decord reports float32 seconds; keep microseconds, drop the noise
 _MESSAGE_CHARS = 160
+_TEXT_FORMATS = frozenset({"tty", "srt", "webvtt", "ass", "subviewer", "microdvd", "jacosub"})
+_IMAGE_FORMATS = frozenset({"image2", "apng"})  # plus every "*_pipe" image demuxer
 _DECORD_PREFIX = re.compile(r"^(?:\[[\d:]+\]\s+\S+:\d+:\s*)+")  # "[05:01:21] /src/x.cc:83: "
 _PADDED_ROWS_ERROR = "DECORDArrayCopyFromTo"  # get_batch on padded rows, see _read_sequentially
 # Substrings of decord's messages -> what they mean, for the one-line VideoError.
@@ -61,6 +71,7 @@ class VideoInfo:
     duration: float
     codec: str
     timestamps: tuple[float, ...]
+    decoder: str = "decord"  # which decoder read this video: "decord" or "pyav"
 
 
 def probe(path: str | os.PathLike[str]) -> VideoInfo:
@@ -71,6 +82,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
     ``i / fps`` is used instead.
     """
     name = _readable_file(path)
+    codec = check_container(name)
     reader = _open(name)
     num_frames = len(reader)
     raw_times = _call(
@@ -88,7 +100,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         width=width,
         height=height,
         duration=duration,
-        codec=codec_name(name),
+        codec=codec,
         timestamps=timestamps,
     )
 
@@ -115,6 +127,155 @@ def read_frames(
     frames = _read_batch(reader, wanted)  # (N, H, W, 3) uint8
     _check_batch(frames, len(wanted), size_hw)
     return frames
+
+
+def probe_pyav(path: str | os.PathLike[str]) -> VideoInfo:
+    """``probe`` with PyAV: decodes every frame once (no colour conversion) to count them.
+
+    The frame count and the timestamps are those of the frames actually decoded, not the
+    container's metadata; the frame size is the first decoded frame's.
+    """
+    name = _readable_file(path)
+    starts: list[float] = []
+    ends: list[float] = []
+    width = height = 0
+    with _av_open(name) as (container, stream):
+        codec = str(stream.codec_context.name)
+        rate = float(stream.average_rate) if stream.average_rate else math.nan
+        try:
+            for frame in container.decode(stream):
+                if not starts:
+                    width, height = int(frame.width), int(frame.height)
+                start = float(frame.time) if frame.time is not None else math.nan
+                step = float(frame.duration * frame.time_base) if frame.duration and frame.time_base else math.nan
+                starts.append(start)
+                ends.append(start + step)
+        except Exception as exc:  # av.error.* : keep what decoded before the damage
+            if not starts:
+                raise VideoError(f"cannot decode video: {_av_reason(exc)}") from exc
+    if not starts:
+        raise VideoError("no frames")
+    raw = np.column_stack([np.asarray(starts), np.asarray(ends)])  # (N, 2)
+    if np.isnan(raw[:, 1]).any() and len(starts) > 1:  # frame durations unknown: next start
+        raw[:-1, 1] = raw[1:, 0]
+        raw[-1, 1] = raw[-1, 0] + (np.median(np.diff(raw[:, 0])) if len(starts) > 1 else 0)
+    elif np.isnan(raw[:, 1]).any() and math.isfinite(rate) and rate > 0:
+        raw[:, 1] = raw[:, 0] + 1 / rate
+    raw -= raw[0, 0] if math.isfinite(raw[0, 0]) else 0.0  # the first frame starts at 0
+    timestamps, duration = _timeline(raw, rate)
+    return VideoInfo(
+        path=name,
+        num_frames=len(starts),
+        fps=_frame_rate(rate, len(starts), duration),
+        width=width,
+        height=height,
+        duration=duration,
+        codec=codec,
+        timestamps=timestamps,
+        decoder="pyav",
+    )
+
+
+def read_frames_pyav(
+    path: str | os.PathLike[str],
+    indices: Sequence[int],
+    size_hw: tuple[int, int] | None = None,
+) -> torch.Tensor:
+    """``read_frames`` with PyAV: one sequential pass, converting only the wanted frames.
+
+    Each wanted frame is scaled and converted to RGB in one swscale call
+    (``VideoFrame.reformat``), so no full-resolution RGB frame is kept.
+    """
+    name = _readable_file(path)
+    wanted = [int(i) for i in indices]
+    if not wanted:
+        raise ValueError("read_frames needs at least one frame index")
+    if min(wanted) < 0:
+        raise ValueError(f"frame indices {[i for i in wanted if i < 0]} outside the video")
+    needed = set(wanted)
+    last = max(needed)
+    decoded: dict[int, torch.Tensor] = {}
+    with _av_open(name) as (container, stream):
+        try:
+            for index, frame in enumerate(container.decode(stream)):
+                if index in needed:
+                    if size_hw is not None:
+                        rgb = frame.reformat(width=size_hw[1], height=size_hw[0], format="rgb24")
+                    else:
+                        rgb = frame.reformat(format="rgb24")
+                    decoded[index] = torch.from_numpy(np.ascontiguousarray(rgb.to_ndarray()))  # (H, W, 3)
+                if index >= last:
+                    break
+        except Exception as exc:  # av.error.*
+            raise VideoError(f"cannot decode frames: {_av_reason(exc)}") from exc
+    missing = sorted(needed - set(decoded))
+    if missing:
+        raise ValueError(f"frame indices {missing[:5]} outside a {len(decoded)}-frame video")
+    frames = torch.stack([decoded[i] for i in wanted])  # (N, H, W, 3)
+    _check_batch(frames, len(wanted), size_hw)
+    return frames
+
+
+class _av_open:  # noqa: N801 - used like a function: ``with _av_open(name) as (container, stream)``
+    """Open ``name`` with PyAV on its first video stream, single-threaded; VideoError if not."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __enter__(self) -> tuple[Any, Any]:
+        import av
+
+        try:
+            self.container = av.open(self.name)
+        except Exception as exc:  # av.error.InvalidDataError, ...
+            raise VideoError(f"cannot open video: {_av_reason(exc)}") from exc
+        _refuse_non_video(self.container)
+        streams = self.container.streams.video
+        if not streams:
+            self.container.close()
+            raise VideoError("no video stream")
+        stream = streams[0]
+        stream.thread_type = "SLICE"
+        stream.codec_context.thread_count = 1
+        return self.container, stream
+
+    def __exit__(self, *exc: object) -> None:
+        self.container.close()
+
+
+def check_container(path: str) -> str:
+    """The first video stream's codec name; VideoError for text and still-image files.
+
+    FFmpeg opens those as videos (text through its ANSI-art demuxer, images as one-frame
+    streams), so both decoders would "succeed" on them. "unknown" when PyAV cannot tell.
+    """
+    try:
+        import av
+    except ImportError:
+        return "unknown"
+    try:
+        container = av.open(path)
+    except Exception:  # PyAV's error zoo: the decoder gives the real message
+        return "unknown"
+    with container:
+        _refuse_non_video(container)
+        streams = container.streams.video
+        return str(streams[0].codec_context.name) if streams else "unknown"
+
+
+def _refuse_non_video(container: Any) -> None:
+    formats = set(str(container.format.name).split(","))
+    if formats & _TEXT_FORMATS:
+        raise VideoError("not a video file (text)")
+    if any(f.endswith("_pipe") or f in _IMAGE_FORMATS for f in formats):
+        raise VideoError("a still image, not a video")
+
+
+def _av_reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if "Invalid data found" in text:
+        return "not a video file, or an unsupported format"
+    return text[:_MESSAGE_CHARS]
 
 
 def codec_name(path: str) -> str:
@@ -269,4 +430,14 @@ def _check_batch(frames: torch.Tensor, count: int, size_hw: tuple[int, int] | No
         )
 
 
-__all__ = ["VideoError", "VideoInfo", "codec_name", "probe", "read_frames"]
+__all__ = [
+    "DECODERS",
+    "VideoError",
+    "VideoInfo",
+    "check_container",
+    "codec_name",
+    "probe",
+    "probe_pyav",
+    "read_frames",
+    "read_frames_pyav",
+]

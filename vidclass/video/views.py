@@ -6,7 +6,16 @@ import os
 
 import torch
 
-from vidclass.video.decode import VideoInfo, probe, read_frames
+from vidclass.video.decode import (
+    DECODERS,
+    VideoError,
+    VideoInfo,
+    _readable_file,
+    probe,
+    probe_pyav,
+    read_frames,
+    read_frames_pyav,
+)
 from vidclass.video.protocol import Preprocessing, ViewProtocol
 from vidclass.video.sampling import ViewPlan, plan_views
 
@@ -37,23 +46,43 @@ def normalise(pixels: torch.Tensor, prep: Preprocessing) -> torch.Tensor:
 
 
 def load_clip_frames(
-    path: str | os.PathLike[str], prep: Preprocessing, protocol: ViewProtocol
+    path: str | os.PathLike[str], prep: Preprocessing, protocol: ViewProtocol, decoder: str = "auto"
 ) -> tuple[VideoInfo, ViewPlan, torch.Tensor]:
     """Probe ``path``, plan its views and decode each needed frame once, at the resized size.
 
     Returns the info, the plan and uint8 (N, H, W, 3) frames for ``plan.frame_indices``.
+    ``decoder``: "decord", "pyav", or "auto" (decord; on any decoding failure, including
+    fewer frames than promised, PyAV; if both fail, decord's error is the one raised).
+    ``info.decoder`` says which decoder produced the frames.
     """
-    info = probe(path)
+    if decoder not in DECODERS:
+        raise ValueError(f"unknown decoder {decoder!r}; choose from {', '.join(DECODERS)}")
+    if decoder == "pyav":
+        return _load_with(probe_pyav, read_frames_pyav, path, prep, protocol)
+    if decoder == "decord":
+        return _load_with(probe, read_frames, path, prep, protocol)
+    _readable_file(path)  # missing, a directory, empty: no decoder can help
+    try:
+        return _load_with(probe, read_frames, path, prep, protocol)
+    except (VideoError, ValueError) as first:
+        try:
+            return _load_with(probe_pyav, read_frames_pyav, path, prep, protocol)
+        except (VideoError, ValueError):
+            raise first from None
+
+
+def _load_with(probe_fn, read_fn, path, prep, protocol) -> tuple[VideoInfo, ViewPlan, torch.Tensor]:  # noqa: ANN001
+    info = probe_fn(path)
     plan = plan_views(info, prep, protocol)
-    frames = read_frames(info.path, plan.frame_indices, plan.resized_hw)
+    frames = read_fn(info.path, plan.frame_indices, plan.resized_hw)
     return info, plan, frames
 
 
 def load_views(
-    path: str | os.PathLike[str], prep: Preprocessing, protocol: ViewProtocol
+    path: str | os.PathLike[str], prep: Preprocessing, protocol: ViewProtocol, decoder: str = "auto"
 ) -> tuple[torch.Tensor, ViewPlan, VideoInfo]:
     """All views of ``path`` as float32 (V, 3, T, crop, crop), with their plan and the info."""
-    info, plan, frames = load_clip_frames(path, prep, protocol)
+    info, plan, frames = load_clip_frames(path, prep, protocol, decoder)
     return build_views(frames, plan, prep), plan, info
 
 

@@ -1,0 +1,360 @@
+"""Reliability: bad inputs through the CLI, decode workers that crash or hang, the PyAV fallback.
+
+Every input file is made here, with PyAV or raw bytes. Worker sabotage comes from
+``tests.decode_hooks`` through ``$VIDCLASS_DECODE_HOOK``, which only tests set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import vidclass
+import vidclass.checkpoints
+from tests.decode_hooks import HOOK
+from tests.test_decode import VFR_TIMES_MS, write_frameless, write_timed_video
+from tests.videos import write_video
+from vidclass.cli.main import main
+from vidclass.engine import Predictor
+from vidclass.engine.workers import WorkerCrashed, WorkerPool, WorkerTimeout
+from vidclass.video import VideoError
+
+LABELS = ["walk", "run", "jump"]
+PREDICT = ("predict", "--model", "model.safetensors", "--device", "cpu", "--timeout", "30")
+
+
+def _encode(path: Path, frames: int, width: int, height: int, pix_fmt: str = "yuv420p", **options: str) -> Path:
+    """H.264 in MP4 with flat frames; ``options`` go to the muxer (e.g. movflags)."""
+    with av.open(str(path), mode="w", options=options) as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        stream.options = {"crf": "10", "preset": "ultrafast"}
+        for i in range(frames):
+            image = np.full((height, width, 3), (i * 8) % 256, dtype=np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def _still_image(path: Path) -> Path:
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("png")
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "rgb24"
+        image = av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")
+        for packet in [*stream.encode(image), *stream.encode()]:
+            container.mux(packet)
+    return path
+
+
+def _audio_only(path: Path) -> Path:
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("aac", rate=16000)
+        for i in range(10):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 16000, i * 1024
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("corpus")
+    vidclass.save_model(vidclass.create_model("vivit-micro", labels=LABELS, seed=0), root / "model.safetensors")
+    write_video(root / "good.mp4", num_frames=30)
+    _audio_only(root / "audio.mp4")
+    (root / "notes.txt").write_text("not a video\n" * 40)  # FFmpeg's tty demuxer takes this
+    (root / "words.txt").write_text("hello\n" * 50)
+    _still_image(root / "photo.png")
+    (root / "zero.mp4").write_bytes(b"")
+    (root / "random.mp4").write_bytes(np.random.default_rng(0).bytes(5000))
+    whole = write_video(root / "whole.mp4", num_frames=60).read_bytes()  # moov at the end
+    (root / "nomoov.mp4").write_bytes(whole[: len(whole) * 2 // 3])
+    front = _encode(root / "front.mp4", 60, 64, 48, movflags="faststart").read_bytes()  # moov first
+    (root / "cut.mp4").write_bytes(front[: len(front) // 2])  # frames missing that moov promises
+    write_video(root / "one.mp4", num_frames=1)
+    write_video(root / "short.mp4", num_frames=3)  # far shorter than a clip (8 frames, stride 2)
+    _encode(root / "odd.mp4", 12, 17, 9, pix_fmt="yuv444p")
+    write_frameless(root / "noframes.mp4")
+    write_timed_video(root / "vfr.mp4", VFR_TIMES_MS)  # variable frame rate
+    write_video(root / "8k.mp4", num_frames=1, width=7680, height=4320)
+    return root
+
+
+@pytest.fixture
+def run(corpus, monkeypatch):
+    monkeypatch.chdir(corpus)
+    monkeypatch.setattr(vidclass.checkpoints.sources, "weights_dir", lambda: corpus / "weights")
+    runner = CliRunner()
+
+    def invoke(*args: str, input: str | None = None, env: dict | None = None):
+        base = {"VIDCLASS_MODEL": None, "NO_COLOR": None, "VIDCLASS_DECODE_HOOK": None}
+        return runner.invoke(main, list(args), input=input, env={**base, **(env or {})})
+
+    return invoke
+
+
+def records(result) -> list[dict]:
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def assert_one_line_per_failure(result, recs: list[dict]) -> None:
+    expected = [f"error: {r['path']}: {r['error']}" for r in recs if not r["ok"]]
+    assert result.stderr.splitlines() == expected
+
+
+# path -> None (succeeds) or a substring of its error
+CORPUS = {
+    "good.mp4": None,
+    "missing.mp4": "file not found",
+    "audio.mp4": "no video stream",
+    "notes.txt": "not a video file (text)",
+    "words.txt": "",
+    "photo.png": "a still image, not a video",
+    "zero.mp4": "empty file",
+    "random.mp4": "not a video file",
+    "nomoov.mp4": "not a video file",
+    "cut.mp4": None,  # decord fails on it; PyAV decodes the frames that are there
+    "one.mp4": None,
+    "short.mp4": None,
+    "odd.mp4": None,
+    "noframes.mp4": "no video stream",  # a well-formed MP4 whose H.264 stream has no frames
+    "vfr.mp4": None,
+    "8k.mp4": None,
+}
+
+
+def test_bad_input_corpus_in_one_batch(run):
+    result = run(*PREDICT, *CORPUS)
+    assert result.exit_code == 1, result.output
+    recs = records(result)
+    assert [r["path"] for r in recs] == list(CORPUS)
+    for rec in recs:
+        expected = CORPUS[rec["path"]]
+        if expected is None:
+            assert rec["ok"], rec
+            assert len(rec["labels"]) == 3 and rec["views"] == 12 and rec["decoder"] in ("decord", "pyav")
+        else:
+            assert not rec["ok"] and rec["labels"] == [] and rec["decoder"] is None, rec
+            assert expected in rec["error"] and "\n" not in rec["error"]
+    assert_one_line_per_failure(result, recs)
+    by = {r["path"]: r for r in recs}
+    assert by["good.mp4"]["decoder"] == "decord" and by["good.mp4"]["frames"] == 30
+    assert by["cut.mp4"]["decoder"] == "pyav" and 0 < by["cut.mp4"]["frames"] < 60  # decoded frames, not metadata
+    assert by["one.mp4"]["frames"] == 1 and by["short.mp4"]["frames"] == 3
+    assert (by["odd.mp4"]["width"], by["odd.mp4"]["height"]) == (17, 9)
+    assert by["vfr.mp4"]["frames"] == len(VFR_TIMES_MS) and by["vfr.mp4"]["duration"] == pytest.approx(0.52, abs=0.03)
+    assert (by["8k.mp4"]["width"], by["8k.mp4"]["height"]) == (7680, 4320)
+
+
+@pytest.mark.parametrize("decoder", ["decord", "auto"])
+def test_crash_and_hang_each_cost_one_file(run, corpus, decoder):
+    for name in ("crash.mp4", "hang.mp4", "good2.mp4", "decordcrash.mp4"):
+        (corpus / name).write_bytes((corpus / "good.mp4").read_bytes())
+    args = ("good.mp4", "crash.mp4", "hang.mp4", "good2.mp4", "crash.mp4", "decordcrash.mp4", "one.mp4")
+    started = time.monotonic()
+    result = run(
+        *PREDICT, *args, "--timeout", "1", "--workers", "2", "--decoder", decoder, env={"VIDCLASS_DECODE_HOOK": HOOK}
+    )
+    assert time.monotonic() - started < 30
+    assert result.exit_code == 1, result.output
+    recs = records(result)
+    assert [r["path"] for r in recs] == list(args)
+    rescued = decoder == "auto"  # auto retries a crashed or hung file with PyAV, in a fresh worker
+    assert [r["ok"] for r in recs] == [True, False, False, True, False, rescued, True]
+    assert recs[1]["error"] == recs[4]["error"] == "decoder crashed (SIGSEGV)"
+    assert recs[2]["error"] == "decode timed out after 1 s"
+    assert recs[5]["decoder"] == ("pyav" if rescued else None)
+    assert recs[0]["decoder"] == recs[3]["decoder"] == "decord"
+    assert_one_line_per_failure(result, recs)
+
+
+def test_pyav_decoder_matches_decord(run):
+    result = run(*PREDICT, "good.mp4", "--decoder", "pyav", "--workers", "0")
+    decord_run = run(*PREDICT, "good.mp4", "--decoder", "decord")
+    assert result.exit_code == decord_run.exit_code == 0, result.output
+    (pyav,), (dec,) = records(result), records(decord_run)
+    assert pyav["decoder"] == "pyav" and dec["decoder"] == "decord"
+    assert pyav["frames"] == dec["frames"] and pyav["duration"] == pytest.approx(dec["duration"])
+    assert [x["label"] for x in pyav["labels"]] == [x["label"] for x in dec["labels"]]
+    assert pyav["labels"][0]["score"] == pytest.approx(dec["labels"][0]["score"], abs=1e-3)
+
+
+def test_auto_falls_back_to_pyav_when_decord_fails(corpus, monkeypatch):
+    import vidclass.video.views as views
+
+    def broken(path):
+        raise VideoError("cannot decode frames: frame cannot be decoded")
+
+    monkeypatch.setattr(views, "probe", broken)
+    clf = vidclass.load_model(corpus / "model.safetensors")
+    assert Predictor(clf, device="cpu").predict(corpus / "good.mp4").decoder == "pyav"
+    p = Predictor(clf, device="cpu", decoder="decord").predict(corpus / "good.mp4")
+    assert p.error == "cannot decode frames: frame cannot be decoded" and p.decoder is None
+
+
+def test_stdin_names_with_unicode_and_spaces(run, corpus):
+    name = "clip é 北 with  spaces.mp4"
+    (corpus / name).write_bytes((corpus / "good.mp4").read_bytes())
+    result = run(*PREDICT, "-", input=f"{name}\nmissing é.mp4\n")
+    assert result.exit_code == 1
+    recs = records(result)
+    assert [(r["path"], r["ok"]) for r in recs] == [(name, True), ("missing é.mp4", False)]
+    assert result.stderr == "error: missing é.mp4: file not found\n"
+
+
+def test_newline_in_names_as_arguments(run, corpus):
+    name = "line\nbreak.mp4"
+    (corpus / name).write_bytes((corpus / "good.mp4").read_bytes())
+    result = run(*PREDICT, name, "gone\nfile.mp4")
+    assert result.exit_code == 1
+    recs = records(result)  # JSON escapes the newline: one line per record
+    assert [(r["path"], r["ok"]) for r in recs] == [(name, True), ("gone\nfile.mp4", False)]
+    assert result.stderr == "error: gone\\nfile.mp4: file not found\n"  # still one line
+
+
+def test_symlink_loop_under_recursive(run, corpus):
+    tree = corpus / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub" / "a.mp4").write_bytes((corpus / "good.mp4").read_bytes())
+    (tree / "sub" / "loop").symlink_to(tree, target_is_directory=True)  # tree/sub/loop -> tree
+    (tree / "x.mp4").symlink_to(tree / "y.mp4")
+    (tree / "y.mp4").symlink_to(tree / "x.mp4")  # a file symlink loop
+    result = run(*PREDICT, "tree", "--recursive")
+    assert result.exit_code == 0, result.output
+    assert [r["path"] for r in records(result)] == [os.path.join("tree", "sub", "a.mp4")]
+
+
+def test_directory_argument_is_expanded_not_classified(run, corpus):
+    (corpus / "folder.mp4").mkdir(exist_ok=True)
+    result = run(*PREDICT, "folder.mp4", "good.mp4")
+    assert result.exit_code == 0
+    assert [r["path"] for r in records(result)] == ["good.mp4"]
+    assert result.stderr == "warning: folder.mp4: no video files\n"
+
+
+def test_sigint_ends_workers_and_keeps_complete_output(corpus):
+    """Ctrl-C (SIGINT to the whole process group) while a worker hangs: exit 130, output whole."""
+    (corpus / "hang-int.mp4").write_bytes((corpus / "good.mp4").read_bytes())
+    out = corpus / "interrupted.jsonl"
+    env = {k: v for k, v in os.environ.items() if k not in ("VIDCLASS_MODEL", "NO_COLOR")}
+    env["VIDCLASS_DECODE_HOOK"] = HOOK
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vidclass", *PREDICT, "good.mp4", "hang-int.mp4", "one.mp4", "-o", str(out)],
+        cwd=corpus,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (out.exists() and out.read_text().count("\n") >= 1):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.1)
+        time.sleep(0.3)  # the parent is now waiting on the hanging decode
+        os.killpg(proc.pid, signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130
+    assert stderr == "error: interrupted\n"
+    assert [json.loads(line)["path"] for line in out.read_text().splitlines()] == ["good.mp4"]
+    time.sleep(0.5)
+    assert _group_members(proc.pid) == []  # no worker or forkserver left behind
+
+
+def _group_members(pgid: int) -> list[int]:
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": state ppid pgrp ...
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry))
+    return members
+
+
+# --------------------------------------------------------------------------- the pool itself
+
+
+def test_pool_recycles_workers_after_max_tasks_and_propagates_errors():
+    with WorkerPool(1, timeout=30, max_tasks=2) as pool:
+        pids = [pool.submit(os.getpid).result() for _ in range(5)]
+        assert pids[0] == pids[1] != pids[2] == pids[3] != pids[4]
+        assert os.getpid() not in pids
+        assert pool.recycled == 2 and pool.started == 3
+        with pytest.raises(FileNotFoundError):
+            pool.submit(os.stat, "/no/such/file").result()
+
+
+def test_pool_recycles_a_worker_whose_memory_grew():
+    from tests.decode_hooks import leak
+
+    with WorkerPool(1, timeout=30, max_rss_growth=32 << 20) as pool:
+        first = pool.submit(leak, 1).result()  # the baseline
+        assert pool.submit(leak, 1 << 20).result() == first  # +1 MB: kept
+        assert pool.submit(leak, 64 << 20).result() == first  # +64 MB: retired after this job
+        assert pool.submit(leak, 1).result() != first
+        assert pool.recycled == 1
+
+
+def test_pool_replaces_a_crashed_or_hung_worker():
+    with WorkerPool(1, timeout=1) as pool:
+        first = pool.submit(os.getpid).result()
+        with pytest.raises(WorkerCrashed) as crashed:
+            pool.submit(os.kill, first, signal.SIGSEGV).result()
+        assert crashed.value.signal == "SIGSEGV"
+        with pytest.raises(WorkerTimeout):
+            pool.submit(time.sleep, 5).result()
+        assert pool.submit(os.getpid).result() not in (first, os.getpid())
+        assert pool.started == 3
+
+
+def test_pool_returns_large_tensors_through_shared_memory_and_frees_it():
+    import torch
+
+    from vidclass.engine.workers import SHM_MIN_BYTES
+
+    before = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+    with WorkerPool(1, timeout=30) as pool:
+        big = pool.submit(torch.arange, SHM_MIN_BYTES // 2, dtype=torch.float32).result()  # 2 MB: shared memory
+        small = pool.submit(torch.arange, 10).result()  # pickled
+    assert torch.equal(big, torch.arange(SHM_MIN_BYTES // 2, dtype=torch.float32))
+    assert torch.equal(small, torch.arange(10))
+    after = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+    assert not {name for name in after - before if name.startswith("psm_")}
+
+
+def test_pool_close_cancels_queued_jobs():
+    pool = WorkerPool(1, timeout=30)
+    busy = pool.submit(time.sleep, 10)
+    queued = pool.submit(os.getpid)
+    time.sleep(0.2)
+    started = time.monotonic()
+    pool.close()
+    assert time.monotonic() - started < 8
+    assert queued.cancelled()
+    with pytest.raises(Exception):  # noqa: B017, PT011 - the killed job fails somehow
+        busy.result(timeout=5)

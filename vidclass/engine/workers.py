@@ -1,0 +1,393 @@
+"""A small pool of worker processes that isolates work that can crash, hang or leak.
+
+Decoders (decord above all, see shared/REFERENCE.md) can segfault on corrupt files, loop
+forever holding the GIL, or grow memory. ``WorkerPool`` runs each job in a separate process:
+
+- ``submit(fn, *args)`` returns a ``concurrent.futures.Future``; ``fn`` must be a
+  module-level function (it is pickled by name), its arguments and result picklable.
+  ``submit`` is thread-safe, so several threads may feed one pool.
+- A job that runs past ``timeout`` seconds gets ``WorkerTimeout``; a worker that dies (a
+  signal, ``os._exit``) gets ``WorkerCrashed``. Either way the process is killed, a fresh one
+  replaces it for the next job, and the other jobs are unaffected. An exception ``fn`` raises
+  is re-raised by ``Future.result()`` as is.
+- Workers are recycled after ``max_tasks`` jobs, or when their resident memory has grown
+  more than ``max_rss_growth`` bytes since their first job, so leaks cannot accumulate.
+- Processes come from the ``forkserver`` context on Linux (each worker is forked from a
+  clean server that has imported torch and decord but opened nothing: decord deadlocks when
+  readers opened in a parent cross a fork, dmlc/decord#294) and ``spawn`` elsewhere.
+  Workers run torch on one thread and ignore SIGINT: Ctrl-C reaches the parent, which
+  ``close()``s the pool. Their stderr goes to /dev/null (FFmpeg and decord log there, and
+  the parent reports each failure itself) unless ``$VIDCLASS_WORKER_STDERR`` is set.
+
+One parent-side thread per worker hands jobs over a pipe and waits with the timeout.
+Results travel pickled (protocol 5), except CPU tensors of ``SHM_MIN_BYTES`` or more: those
+go through a POSIX shared-memory block (one copy in, one copy out, instead of pickling
+hundreds of MB through the pipe: ViViT-B's 12 views are 231 MB).
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import os
+import pickle
+import queue
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+DEFAULT_TIMEOUT = 120.0  # seconds per job
+DEFAULT_MAX_TASKS = 200  # jobs per worker process before it is replaced
+DEFAULT_MAX_RSS_GROWTH = 1 << 30  # bytes of RSS growth since the first job before replacement
+STARTUP_TIMEOUT = 120.0  # seconds a new worker may take to import its modules
+PRELOAD = ("torch", "vidclass.engine.predict")  # torch first, then decord (via vidclass.video)
+STDERR_ENV = "VIDCLASS_WORKER_STDERR"  # set: workers keep stderr (for debugging decoders)
+SHM_MIN_BYTES = 1 << 20  # tensors this large come back through shared memory
+_STOP = b""
+_Job = tuple[Future, Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+
+
+class WorkerError(Exception):
+    """A job lost with its worker process."""
+
+
+class WorkerCrashed(WorkerError):
+    """The worker process died while running the job; ``signal`` names the signal, if any."""
+
+    def __init__(self, exitcode: int | None) -> None:
+        self.exitcode = exitcode
+        self.signal = _signal_name(-exitcode) if exitcode is not None and exitcode < 0 else None
+        how = f"signal {self.signal}" if self.signal else f"exit code {exitcode}"
+        super().__init__(f"worker process died ({how})")
+
+
+class WorkerTimeout(WorkerError):
+    """The job ran past the timeout and its worker was killed."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        super().__init__(f"timed out after {seconds:g} s")
+
+
+def default_workers() -> int:
+    """min(2, the CPUs this process may use)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, min(2, cpus))
+
+
+def context() -> multiprocessing.context.BaseContext:
+    """forkserver on Linux (with torch and vidclass preloaded), spawn elsewhere."""
+    if sys.platform.startswith("linux"):
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(list(PRELOAD))
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+class WorkerPool:
+    """``workers`` processes running submitted jobs; see the module docstring."""
+
+    def __init__(
+        self,
+        workers: int,
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        max_tasks: int = DEFAULT_MAX_TASKS,
+        max_rss_growth: int | None = DEFAULT_MAX_RSS_GROWTH,
+    ) -> None:
+        if workers < 1:
+            raise ValueError("workers must be >= 1")
+        if timeout is not None and timeout <= 0:
+            raise ValueError("timeout must be > 0")
+        if max_tasks < 1:
+            raise ValueError("max_tasks must be >= 1")
+        self.timeout = timeout
+        self.max_tasks = max_tasks
+        self.max_rss_growth = max_rss_growth
+        self.started = 0  # worker processes started so far (replacements included)
+        self.recycled = 0  # workers retired by max_tasks or memory growth
+        self._ctx = context()
+        self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._closed = False
+        self._lock = threading.Lock()
+        self._slots = [_Slot(self, i) for i in range(workers)]
+        for slot in self._slots:
+            slot.thread.start()
+
+    @property
+    def workers(self) -> int:
+        return len(self._slots)
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the worker pool is closed")
+            self._jobs.put((future, fn, args, kwargs))
+        return future
+
+    def pids(self) -> list[int]:
+        """The live worker processes' ids (for tests and diagnostics)."""
+        return [slot.process.pid for slot in self._slots if slot.process is not None and slot.process.pid]
+
+    def close(self, wait: float = 5.0) -> None:
+        """Cancel queued jobs, end every worker (killing busy ones) and stop the threads."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                job[0].cancel()
+        for _ in self._slots:
+            self._jobs.put(None)
+        for slot in self._slots:
+            slot.kill()
+        for slot in self._slots:
+            slot.thread.join(wait)
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Slot:
+    """One worker process and the parent thread that feeds it."""
+
+    def __init__(self, pool: WorkerPool, index: int) -> None:
+        self.pool = pool
+        self.process: Any = None
+        self.conn: Any = None
+        self.tasks = 0
+        self.base_rss: int | None = None
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self.loop, name=f"vidclass-worker-{index}", daemon=True)
+
+    def loop(self) -> None:
+        while True:
+            job = self.pool._jobs.get()
+            if job is None:
+                break
+            future, fn, args, kwargs = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = self.run(fn, args, kwargs)
+            except BaseException as exc:  # noqa: BLE001 - every failure belongs to the job's future
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+        self.stop()
+
+    def run(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        conn = self.ensure_started()
+        try:
+            conn.send_bytes(pickle.dumps((fn, args, kwargs), protocol=5))
+        except (BrokenPipeError, EOFError, OSError):  # died while idle: a fresh one, once
+            self.kill()
+            conn = self.ensure_started()
+            conn.send_bytes(pickle.dumps((fn, args, kwargs), protocol=5))
+        try:
+            ready = conn.poll(self.pool.timeout)
+        except (EOFError, OSError):
+            ready = True
+        if not ready:
+            self.kill()
+            raise WorkerTimeout(self.pool.timeout or 0)
+        try:
+            message = conn.recv_bytes()
+        except (EOFError, OSError):
+            raise WorkerCrashed(self.kill()) from None
+        status, value, rss = _Unpickler(io.BytesIO(message)).load()
+        self.tasks += 1
+        if self.base_rss is None:
+            self.base_rss = rss
+        grown = self.pool.max_rss_growth is not None and rss - self.base_rss > self.pool.max_rss_growth
+        if self.tasks >= self.pool.max_tasks or grown:
+            self.pool.recycled += 1
+            self.stop()
+        if status == "error":
+            raise value
+        return value
+
+    def ensure_started(self) -> Any:
+        with self.lock:
+            if self.process is not None:
+                return self.conn
+            if self.pool._closed:
+                raise RuntimeError("the worker pool is closed")
+            parent, child = self.pool._ctx.Pipe(duplex=True)
+            process = self.pool._ctx.Process(target=_worker_main, args=(child,), daemon=True, name="vidclass-decoder")
+            process.start()
+            child.close()
+            self.process, self.conn, self.tasks, self.base_rss = process, parent, 0, None
+            self.pool.started += 1
+        if not parent.poll(STARTUP_TIMEOUT):
+            self.kill()
+            raise WorkerError("worker process did not start")
+        try:
+            parent.recv_bytes()  # the worker's "ready"
+        except (EOFError, OSError):
+            raise WorkerCrashed(self.kill()) from None
+        return parent
+
+    def stop(self) -> None:
+        """End the worker gracefully (it finishes nothing: it is idle), killing it if it lingers."""
+        with self.lock:
+            process, conn = self.process, self.conn
+            if process is None:
+                return
+            try:
+                conn.send_bytes(_STOP)
+            except OSError:
+                pass
+        process.join(2.0)
+        self.kill()
+
+    def kill(self) -> int | None:
+        """Kill the worker now; returns its exit code."""
+        with self.lock:
+            process, conn = self.process, self.conn
+            self.process = self.conn = None
+        if process is None:
+            return None
+        if process.is_alive():
+            process.kill()
+        process.join(5.0)
+        code = process.exitcode
+        conn.close()
+        process.close() if code is not None else None
+        return code
+
+
+def _worker_main(conn: Any) -> None:
+    """The worker process: run pickled ``(fn, args)`` jobs until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    if not os.environ.get(STDERR_ENV):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)  # FFmpeg's and decord's own log lines would break "one line per error"
+        os.close(devnull)
+    import torch
+
+    torch.set_num_threads(1)
+    conn.send_bytes(b"ready")
+    while True:
+        try:
+            message = conn.recv_bytes()
+        except (EOFError, OSError):
+            return
+        if message == _STOP:
+            return
+        fn, args, kwargs = pickle.loads(message)
+        try:
+            reply: tuple[str, Any] = ("ok", fn(*args, **kwargs))
+        except Exception as exc:  # noqa: BLE001 - the parent re-raises it
+            reply = ("error", exc)
+        try:
+            payload = _dumps((*reply, _rss()))
+        except Exception as exc:  # noqa: BLE001 - an unpicklable result or exception
+            payload = pickle.dumps(("error", RuntimeError(f"{type(exc).__name__}: {exc}"), _rss()), protocol=5)
+        conn.send_bytes(payload)
+
+
+def _dumps(obj: Any) -> bytes:
+    """Pickle ``obj``, moving large CPU tensors into shared-memory blocks the parent frees."""
+    buffer = io.BytesIO()
+    pickler = _Pickler(buffer, protocol=5)
+    try:
+        pickler.dump(obj)
+    except BaseException:
+        for block in pickler.blocks:
+            block.close()
+            block.unlink()
+        raise
+    from multiprocessing import resource_tracker
+
+    for block in pickler.blocks:
+        resource_tracker.unregister(block._name, "shared_memory")  # the parent's unlink will
+        block.close()  # the parent attaches, copies and unlinks
+    return buffer.getvalue()
+
+
+class _Pickler(pickle.Pickler):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.blocks: list[Any] = []
+
+    def persistent_id(self, obj: Any) -> Any:
+        torch = sys.modules.get("torch")
+        if torch is None or type(obj) is not torch.Tensor:
+            return None
+        if obj.device.type != "cpu" or obj.requires_grad or obj.nbytes < SHM_MIN_BYTES:
+            return None
+        from multiprocessing import shared_memory
+
+        source = obj.contiguous().view(-1)
+        block = shared_memory.SharedMemory(create=True, size=source.nbytes)
+        self.blocks.append(block)
+        torch.frombuffer(block.buf, dtype=source.dtype, count=source.numel()).copy_(source)
+        return ("shm", block.name, str(source.dtype).removeprefix("torch."), tuple(obj.shape))
+
+
+class _Unpickler(pickle.Unpickler):
+    def persistent_load(self, pid: Any) -> Any:
+        kind, name, dtype, shape = pid
+        if kind != "shm":
+            raise pickle.UnpicklingError(f"unknown persistent id {kind!r}")
+        from multiprocessing import shared_memory
+
+        import torch
+
+        block = shared_memory.SharedMemory(name=name)  # registers it with the tracker (< 3.13) ...
+        try:
+            count = 1
+            for size in shape:
+                count *= size
+            view = torch.frombuffer(block.buf, dtype=getattr(torch, dtype), count=count)
+            tensor = view.clone().view(shape)
+            del view
+        finally:
+            block.close()
+            block.unlink()  # ... and this unregisters it
+        return tensor
+
+
+def _rss() -> int:
+    """This process's resident set size in bytes (0 where /proc is missing)."""
+    try:
+        with open("/proc/self/statm", "rb") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
+
+
+__all__ = [
+    "DEFAULT_MAX_RSS_GROWTH",
+    "DEFAULT_MAX_TASKS",
+    "DEFAULT_TIMEOUT",
+    "WorkerCrashed",
+    "WorkerError",
+    "WorkerPool",
+    "WorkerTimeout",
+    "context",
+    "default_workers",
+]
