@@ -24,9 +24,17 @@ LABELS = {"0": "waving", "1": "clapping", "2": "jumping"}
 
 def hf_model(seed=0):
     torch.manual_seed(seed)
-    cfg = transformers.VivitConfig(num_frames=8, image_size=32, tubelet_size=[2, 8, 8], hidden_size=32,
-                                   num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-                                   id2label=LABELS, label2id={v: int(k) for k, v in LABELS.items()})
+    cfg = transformers.VivitConfig(
+        num_frames=8,
+        image_size=32,
+        tubelet_size=[2, 8, 8],
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        id2label=LABELS,
+        label2id={v: int(k) for k, v in LABELS.items()},
+    )
     model = transformers.VivitForVideoClassification(cfg).eval()
     with torch.no_grad():  # make the head non-trivial so the logits differ across classes
         model.classifier.weight.normal_(std=0.5)
@@ -143,7 +151,9 @@ def test_cli_convert_then_predict_with_the_directory_directly(hf_dir, tmp_path, 
     assert read_model_card(out).labels == ("waving", "clapping", "jumping")
 
     by_file = runner.invoke(main, ["predict", str(video), "--model", str(out), "--format", "jsonl", "--device", "cpu"])
-    by_dir = runner.invoke(main, ["predict", str(video), "--model", str(hf_dir), "--format", "jsonl", "--device", "cpu"])
+    by_dir = runner.invoke(
+        main, ["predict", str(video), "--model", str(hf_dir), "--format", "jsonl", "--device", "cpu"]
+    )
     assert by_file.exit_code == by_dir.exit_code == 0, by_dir.output
     assert json.loads(by_file.stdout)["labels"] == json.loads(by_dir.stdout)["labels"]
     cached = list((tmp_path / "cache").glob("*.safetensors"))

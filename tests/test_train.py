@@ -48,8 +48,13 @@ def dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("train-set")
     for label in LABELS:
         for k in range(4):
-            write_video(root / label / f"{label}_{k}.mp4", num_frames=20, width=64, height=64,
-                        pattern=flat(LEVELS[label] + 4 * k))
+            write_video(
+                root / label / f"{label}_{k}.mp4",
+                num_frames=20,
+                width=64,
+                height=64,
+                pattern=flat(LEVELS[label] + 4 * k),
+            )
     return root
 
 
@@ -57,8 +62,16 @@ def samples_of(root):
     return [(str(root / label / f"{label}_{k}.mp4"), i) for i, label in enumerate(LABELS) for k in range(4)]
 
 
-QUICK = TrainOptions(epochs=3, batch_size=4, lr=3e-3, warmup_epochs=0.5, val_fraction=0.0, label_smoothing=0.0,
-                     augment=Augment(randaugment=False), seed=0)
+QUICK = TrainOptions(
+    epochs=3,
+    batch_size=4,
+    lr=3e-3,
+    warmup_epochs=0.5,
+    val_fraction=0.0,
+    label_smoothing=0.0,
+    augment=Augment(randaugment=False),
+    seed=0,
+)
 
 
 def test_training_lowers_the_loss(dataset, tmp_path):
@@ -79,8 +92,9 @@ def test_training_lowers_the_loss(dataset, tmp_path):
 
 def test_resume_continues_exactly(dataset, tmp_path):
     samples = samples_of(dataset)
-    options = TrainOptions(**{**QUICK.to_dict(), "augment": Augment(randaugment=True), "dropout": 0.1,
-                              "drop_path": 0.1, "mixup": 0.4})
+    options = TrainOptions(
+        **{**QUICK.to_dict(), "augment": Augment(randaugment=True), "dropout": 0.1, "drop_path": 0.1, "mixup": 0.4}
+    )
     straight = train(samples, LABELS, tmp_path / "a", "vivit-micro", options, device="cpu")
 
     class Stop(Exception):
@@ -118,7 +132,9 @@ def test_tokenlearner_is_inserted_into_a_pretrained_vivit(tmp_path):
     new, old = model.model.state_dict(), pretrained.model.state_dict()
     assert model.config.tokenlearner == tl and model.config.classifier.value == "gap"
     assert torch.equal(new["backbone.encoder.pos_embed"], old["backbone.encoder.pos_embed"][:, 1:])
-    assert torch.equal(new["backbone.encoder.blocks.1.attn.qkv.weight"], old["backbone.encoder.blocks.1.attn.qkv.weight"])
+    assert torch.equal(
+        new["backbone.encoder.blocks.1.attn.qkv.weight"], old["backbone.encoder.blocks.1.attn.qkv.weight"]
+    )
     assert torch.equal(new["head.weight"], old["head.weight"])  # same labels: the head is kept
     assert sorted(origin["newly_initialised"]) == sorted(k for k in new if ".learners." in k)
 
@@ -132,7 +148,9 @@ def test_fine_tuning_on_other_labels_replaces_only_the_head(tmp_path):
 
 
 def test_registry_model_with_tokenlearner():
-    model, origin = prepare_model("vivit-micro", LABELS, TrainOptions(), tokenlearner=parse_tokenlearner("4at1+fuser,v1.0"))
+    model, origin = prepare_model(
+        "vivit-micro", LABELS, TrainOptions(), tokenlearner=parse_tokenlearner("4at1+fuser,v1.0")
+    )
     assert model.config.tokenlearner == TokenLearnerConfig(num_tokens=4, location=1, version="v1.0", fuse=True)
     assert origin["weights"] == "random init"
 
@@ -180,26 +198,71 @@ def test_ranks_cover_each_epoch_like_one_process():
 
 
 def test_cli_train_reports_epochs_as_json(dataset, tmp_path):
-    result = CliRunner().invoke(main, ["train", str(dataset), "-o", str(tmp_path / "cli"), "-m", "vivit-micro",
-                                       "--epochs", "1", "-b", "4", "--no-randaugment", "--val-fraction", "0.25",
-                                       "-f", "json", "--device", "cpu"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            str(dataset),
+            "-o",
+            str(tmp_path / "cli"),
+            "-m",
+            "vivit-micro",
+            "--epochs",
+            "1",
+            "-b",
+            "4",
+            "--no-randaugment",
+            "--val-fraction",
+            "0.25",
+            "-f",
+            "json",
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["classes"] == sorted(LABELS) and len(doc["epochs"]) == 1
     assert doc["epochs"][0]["val_top1"] is not None
-    bad = CliRunner().invoke(main, ["train", str(dataset), "-o", str(tmp_path / "x"), "-m", "vivit-micro",
-                                    "--tokenlearner", "nope"])
+    bad = CliRunner().invoke(
+        main, ["train", str(dataset), "-o", str(tmp_path / "x"), "-m", "vivit-micro", "--tokenlearner", "nope"]
+    )
     assert bad.exit_code == 2 and "TOKENSatLAYER" in bad.stderr
 
 
-@pytest.mark.skipif(shutil.which("torchrun") is None and not os.path.exists(
-    os.path.join(os.path.dirname(sys.executable), "torchrun")), reason="torchrun is installed with torch")
+@pytest.mark.skipif(
+    shutil.which("torchrun") is None and not os.path.exists(os.path.join(os.path.dirname(sys.executable), "torchrun")),
+    reason="torchrun is installed with torch",
+)
 def test_torchrun_two_cpu_processes(dataset, tmp_path):
     torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
     out = tmp_path / "ddp"
-    cmd = [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "vidclass", "train", str(dataset), "-o", str(out),
-           "-m", "vivit-micro", "--epochs", "2", "-b", "4", "--no-randaugment", "--val-fraction", "0.25",
-           "--device", "cpu", "-f", "json", "-q"]
+    cmd = [
+        torchrun,
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "vidclass",
+        "train",
+        str(dataset),
+        "-o",
+        str(out),
+        "-m",
+        "vivit-micro",
+        "--epochs",
+        "2",
+        "-b",
+        "4",
+        "--no-randaugment",
+        "--val-fraction",
+        "0.25",
+        "--device",
+        "cpu",
+        "-f",
+        "json",
+        "-q",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -293,8 +293,14 @@ def resolve_model(spec: str | os.PathLike[str]) -> Path:
     raise ModelFileError(f"{name}: no such model file, bundled model, directory or hub id")
 
 
-def init_from_image_vit(source: str | os.PathLike[str], target: str, labels: list[str], *,
-                        kernel_init: str = "central_frame", seed: int | None = 0) -> VideoClassifier:
+def init_from_image_vit(
+    source: str | os.PathLike[str],
+    target: str,
+    labels: list[str],
+    *,
+    kernel_init: str = "central_frame",
+    seed: int | None = 0,
+) -> VideoClassifier:
     """A video model of the registered configuration ``target`` initialised from an image ViT
     (timm or Hugging Face weights): the starting point for training on ``labels``."""
     from ..models import ViViT, get_entry
@@ -303,14 +309,30 @@ def init_from_image_vit(source: str | os.PathLike[str], target: str, labels: lis
     entry = get_entry(target)
     cfg = entry.config.replace(num_classes=len(labels))
     tensors = image_vit.load_image_vit(source)
-    state = image_vit.convert_image_vit(tensors, cfg, kernel_init=kernel_init, seed=seed,
-                                        num_heads=image_vit.image_vit_num_heads(source), origin=str(source))
+    state = image_vit.convert_image_vit(
+        tensors,
+        cfg,
+        kernel_init=kernel_init,
+        seed=seed,
+        num_heads=image_vit.image_vit_num_heads(source),
+        origin=str(source),
+    )
     with torch.device("meta"):
         model = ViViT(cfg)
     model.load_state_dict(state, assign=True)
     return VideoClassifier(
-        model=model.eval(), labels=tuple(labels), preprocessing=entry.preprocessing, protocol=entry.protocol,
-        name=target, source=str(source),
-        provenance={"source": str(source), "format": "image_vit", "initialised_as": target,
-                    "kernel_init": kernel_init, "seed": seed, "weights": "image ViT init, not trained on video"},
+        model=model.eval(),
+        labels=tuple(labels),
+        preprocessing=entry.preprocessing,
+        protocol=entry.protocol,
+        name=target,
+        source=str(source),
+        provenance={
+            "source": str(source),
+            "format": "image_vit",
+            "initialised_as": target,
+            "kernel_init": kernel_init,
+            "seed": seed,
+            "weights": "image ViT init, not trained on video",
+        },
     )

@@ -9,31 +9,78 @@ from vidclass.cli.output import DOCUMENT_FORMATS, CliError, convert_tables, docu
 
 @click.command("convert")
 @click.argument("source")
-@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False),
-              help="The model file to write (.safetensors).")
-@click.option("--variant", type=click.Choice(["spacetime", "factorized_dot_product"]),
-              help="scenic: Model 4 has Model 1's parameters; say which it is (default spacetime).")
-@click.option("--tokenlearner-location", type=click.IntRange(min=0), metavar="LAYER",
-              help="scenic: the layer a TokenLearner without fuser sits before (not stored in checkpoints).")
-@click.option("--source-image-size", type=click.IntRange(min=1), metavar="PX",
-              help="scenic: the image size the checkpoint was trained at, to split its tokens (default 224).")
-@click.option("--labels", type=click.Path(exists=True, dir_okay=False),
-              help="A file with one label per line (default: id2label, or Kinetics-400/600 by class count).")
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The model file to write (.safetensors).",
+)
+@click.option(
+    "--variant",
+    type=click.Choice(["spacetime", "factorized_dot_product"]),
+    help="scenic: Model 4 has Model 1's parameters; say which it is (default spacetime).",
+)
+@click.option(
+    "--tokenlearner-location",
+    type=click.IntRange(min=0),
+    metavar="LAYER",
+    help="scenic: the layer a TokenLearner without fuser sits before (not stored in checkpoints).",
+)
+@click.option(
+    "--source-image-size",
+    type=click.IntRange(min=1),
+    metavar="PX",
+    help="scenic: the image size the checkpoint was trained at, to split its tokens (default 224).",
+)
+@click.option(
+    "--labels",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A file with one label per line (default: id2label, or Kinetics-400/600 by class count).",
+)
 @click.option("--frames", type=click.IntRange(min=1), help="Run at this many frames (needs --resample-posemb).")
-@click.option("--image-size", type=click.IntRange(min=1), metavar="PX",
-              help="Run at this resolution (needs --resample-posemb).")
-@click.option("--resample-posemb", is_flag=True,
-              help="Allow --frames/--image-size to differ from the checkpoint: interpolate position embeddings.")
-@click.option("--init", "init", metavar="CONFIG",
-              help="SOURCE is an image ViT (timm or Hugging Face): initialise the registered video CONFIG from "
-              "it, for training (needs --labels).")
-@click.option("--kernel-init", type=click.Choice(["central_frame", "inflate"]), default="central_frame",
-              show_default=True, help="With --init: how 2-D patch kernels become tubelet kernels.")
+@click.option(
+    "--image-size", type=click.IntRange(min=1), metavar="PX", help="Run at this resolution (needs --resample-posemb)."
+)
+@click.option(
+    "--resample-posemb",
+    is_flag=True,
+    help="Allow --frames/--image-size to differ from the checkpoint: interpolate position embeddings.",
+)
+@click.option(
+    "--init",
+    "init",
+    metavar="CONFIG",
+    help="SOURCE is an image ViT (timm or Hugging Face): initialise the registered video CONFIG from "
+    "it, for training (needs --labels).",
+)
+@click.option(
+    "--kernel-init",
+    type=click.Choice(["central_frame", "inflate"]),
+    default="central_frame",
+    show_default=True,
+    help="With --init: how 2-D patch kernels become tubelet kernels.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="With --init: seed for the new parts.")
-@click.option("--format", "-f", "fmt", type=click.Choice(DOCUMENT_FORMATS), help="Default: table on a terminal, json otherwise.")
-def convert_command(source: str, output: str, variant: str | None, tokenlearner_location: int | None,
-                    source_image_size: int | None, labels: str | None, frames: int | None, image_size: int | None,
-                    resample_posemb: bool, init: str | None, kernel_init: str, seed: int, fmt: str | None) -> None:
+@click.option(
+    "--format", "-f", "fmt", type=click.Choice(DOCUMENT_FORMATS), help="Default: table on a terminal, json otherwise."
+)
+def convert_command(
+    source: str,
+    output: str,
+    variant: str | None,
+    tokenlearner_location: int | None,
+    source_image_size: int | None,
+    labels: str | None,
+    frames: int | None,
+    image_size: int | None,
+    resample_posemb: bool,
+    init: str | None,
+    kernel_init: str,
+    seed: int,
+    fmt: str | None,
+) -> None:
     """Convert SOURCE into a vidclass model file.
 
     SOURCE is a Hugging Face ViViT directory (config.json with model.safetensors or
@@ -49,9 +96,15 @@ def convert_command(source: str, output: str, variant: str | None, tokenlearner_
     from vidclass.checkpoints.convert import ConversionError
     from vidclass.models import num_params
 
-    options = ConvertOptions(variant=variant, tokenlearner_location=tokenlearner_location,
-                             source_image_size=source_image_size, labels=labels, num_frames=frames,
-                             image_size=image_size, resample=resample_posemb)
+    options = ConvertOptions(
+        variant=variant,
+        tokenlearner_location=tokenlearner_location,
+        source_image_size=source_image_size,
+        labels=labels,
+        num_frames=frames,
+        image_size=image_size,
+        resample=resample_posemb,
+    )
     try:
         if init is not None:
             if labels is None:
@@ -68,17 +121,21 @@ def convert_command(source: str, output: str, variant: str | None, tokenlearner_
         raise CliError(" ".join(str(exc).split())) from exc
     path = save_model(classifier, output)
     cfg = classifier.config
-    write_document({
-        "output": str(path),
-        "source": source,
-        "format": classifier.provenance.get("format"),
-        "variant": cfg.variant.value,
-        "classes": len(classifier.labels),
-        "params": num_params(cfg),
-        "input": [cfg.num_frames, cfg.image_size, cfg.image_size],
-        "preprocessing": classifier.preprocessing.to_dict(),
-        "protocol": classifier.protocol.to_dict(),
-    }, document_format(fmt), convert_tables)
+    write_document(
+        {
+            "output": str(path),
+            "source": source,
+            "format": classifier.provenance.get("format"),
+            "variant": cfg.variant.value,
+            "classes": len(classifier.labels),
+            "params": num_params(cfg),
+            "input": [cfg.num_frames, cfg.image_size, cfg.image_size],
+            "preprocessing": classifier.preprocessing.to_dict(),
+            "protocol": classifier.protocol.to_dict(),
+        },
+        document_format(fmt),
+        convert_tables,
+    )
 
 
 __all__ = ["convert_command"]

@@ -23,24 +23,57 @@ def _samples(dataset: Any, classes: list[str], messages: Messages, what: str) ->
 
 @click.command("train")
 @click.argument("dataset_dir", type=click.Path(exists=True))
-@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Folder for the checkpoint, metrics.jsonl and the final model.safetensors.")
-@click.option("-m", "--model", "model", required=True, metavar="CONFIG|FILE",
-              help="A registry configuration to train from scratch (see vidclass models), or a model file or other "
-              "--model source to fine-tune (e.g. one made by vidclass convert --init from an image ViT).")
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder for the checkpoint, metrics.jsonl and the final model.safetensors.",
+)
+@click.option(
+    "-m",
+    "--model",
+    "model",
+    required=True,
+    metavar="CONFIG|FILE",
+    help="A registry configuration to train from scratch (see vidclass models), or a model file or other "
+    "--model source to fine-tune (e.g. one made by vidclass convert --init from an image ViT).",
+)
 @click.option("--tokenlearner", metavar="SPEC", help="Insert a TokenLearner: TOKENSatLAYER[+fuser][,v1.0], e.g. 8at6.")
-@click.option("--annotations", type=click.Path(exists=True, dir_okay=False), help="An annotation file (CSV or 'path label' lines) instead of class folders.")
+@click.option(
+    "--annotations",
+    type=click.Path(exists=True, dir_okay=False),
+    help="An annotation file (CSV or 'path label' lines) instead of class folders.",
+)
 @click.option("--val", "val_dir", type=click.Path(exists=True), help="A validation dataset (same layouts).")
-@click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True,
-              help="Without --val: the stratified, seeded fraction of each class held out (0: none).")
+@click.option(
+    "--val-fraction",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.1,
+    show_default=True,
+    help="Without --val: the stratified, seeded fraction of each class held out (0: none).",
+)
 @click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True)
-@click.option("-b", "--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
-              help="Global batch (split across torchrun processes).")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=5e-4, show_default=True, help="Peak learning rate.")
+@click.option(
+    "-b",
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=16,
+    show_default=True,
+    help="Global batch (split across torchrun processes).",
+)
+@click.option(
+    "--lr", type=click.FloatRange(min=0, min_open=True), default=5e-4, show_default=True, help="Peak learning rate."
+)
 @click.option("--weight-decay", type=click.FloatRange(min=0), default=0.05, show_default=True)
 @click.option("--warmup-epochs", type=click.FloatRange(min=0), default=2.0, show_default=True)
-@click.option("--accumulate", type=click.IntRange(min=1), default=1, show_default=True, help="Gradient accumulation steps.")
-@click.option("--clip-grad", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Max gradient norm (0: off).")
+@click.option(
+    "--accumulate", type=click.IntRange(min=1), default=1, show_default=True, help="Gradient accumulation steps."
+)
+@click.option(
+    "--clip-grad", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Max gradient norm (0: off)."
+)
 @click.option("--label-smoothing", type=click.FloatRange(0, 1), default=0.1, show_default=True)
 @click.option("--mixup", type=click.FloatRange(min=0), default=0.0, show_default=True, help="MixUp alpha (0: off).")
 @click.option("--cutmix", type=click.FloatRange(min=0), default=0.0, show_default=True, help="CutMix alpha (0: off).")
@@ -48,20 +81,59 @@ def _samples(dataset: Any, classes: list[str], messages: Messages, what: str) ->
 @click.option("--dropout", type=click.FloatRange(0, 1), help="Dropout rate (default: the model's).")
 @click.option("--hflip", is_flag=True, help="Random horizontal flips. Off by default: they swap left/right motion.")
 @click.option("--no-randaugment", is_flag=True, help="Turn RandAugment off.")
-@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
-              help="auto: bf16 autocast where the device computes bf16 natively.")
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "fp32", "bf16"]),
+    default="auto",
+    show_default=True,
+    help="auto: bf16 autocast where the device computes bf16 natively.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, help="Decoding processes per training process.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Decoding processes per training process.",
+)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--resume", is_flag=True, help="Continue the run in --output from its last checkpoint, with the same options.")
-@click.option("-f", "--format", "fmt", type=click.Choice(DOCUMENT_FORMATS), help="Default: table on a terminal, json otherwise.")
+@click.option(
+    "--resume", is_flag=True, help="Continue the run in --output from its last checkpoint, with the same options."
+)
+@click.option(
+    "-f", "--format", "fmt", type=click.Choice(DOCUMENT_FORMATS), help="Default: table on a terminal, json otherwise."
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or per-epoch lines.")
-def train_command(dataset_dir: str, out_dir: str, model: str, tokenlearner: str | None, annotations: str | None,
-                  val_dir: str | None, val_fraction: float, epochs: int, batch_size: int, lr: float, weight_decay: float,
-                  warmup_epochs: float, accumulate: int, clip_grad: float, label_smoothing: float, mixup: float,
-                  cutmix: float, drop_path: float | None, dropout: float | None, hflip: bool, no_randaugment: bool,
-                  precision: str, seed: int, workers: int, device: str, resume: bool, fmt: str | None,
-                  quiet: bool) -> None:
+def train_command(
+    dataset_dir: str,
+    out_dir: str,
+    model: str,
+    tokenlearner: str | None,
+    annotations: str | None,
+    val_dir: str | None,
+    val_fraction: float,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    warmup_epochs: float,
+    accumulate: int,
+    clip_grad: float,
+    label_smoothing: float,
+    mixup: float,
+    cutmix: float,
+    drop_path: float | None,
+    dropout: float | None,
+    hflip: bool,
+    no_randaugment: bool,
+    precision: str,
+    seed: int,
+    workers: int,
+    device: str,
+    resume: bool,
+    fmt: str | None,
+    quiet: bool,
+) -> None:
     """Train MODEL on the labelled videos in DATASET_DIR.
 
     Layouts as for eval: class folders (DATASET_DIR/<label>/<video>) or an annotation file.
@@ -77,10 +149,24 @@ def train_command(dataset_dir: str, out_dir: str, model: str, tokenlearner: str 
     messages = Messages(quiet=quiet)
     try:
         options = TrainOptions(
-            epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, warmup_epochs=warmup_epochs,
-            accumulate=accumulate, clip_grad=clip_grad, label_smoothing=label_smoothing, mixup=mixup, cutmix=cutmix,
-            drop_path=drop_path, dropout=dropout, precision=precision, seed=seed, workers=workers,
-            val_fraction=0.0 if val_dir else val_fraction, augment=Augment(hflip=hflip, randaugment=not no_randaugment))
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            weight_decay=weight_decay,
+            warmup_epochs=warmup_epochs,
+            accumulate=accumulate,
+            clip_grad=clip_grad,
+            label_smoothing=label_smoothing,
+            mixup=mixup,
+            cutmix=cutmix,
+            drop_path=drop_path,
+            dropout=dropout,
+            precision=precision,
+            seed=seed,
+            workers=workers,
+            val_fraction=0.0 if val_dir else val_fraction,
+            augment=Augment(hflip=hflip, randaugment=not no_randaugment),
+        )
         tl = parse_tokenlearner(tokenlearner) if tokenlearner else None
         dataset = load_dataset(dataset_dir, annotations)
         classes = dataset.classes
@@ -100,17 +186,31 @@ def train_command(dataset_dir: str, out_dir: str, model: str, tokenlearner: str 
 
     with messages.progress(epochs, messages.show_progress(False), "training") as tracker:
         try:
-            result = train(samples, classes, out_dir, model, options, val_samples=val, tokenlearner=tl,
-                           resume=resume, device=device, log=messages.note,
-                           provenance={"dataset": dataset_dir, "classes": len(classes), "videos": len(samples)},
-                           on_epoch=lambda r: (on_epoch(r), tracker.advance()))
+            result = train(
+                samples,
+                classes,
+                out_dir,
+                model,
+                options,
+                val_samples=val,
+                tokenlearner=tl,
+                resume=resume,
+                device=device,
+                log=messages.note,
+                provenance={"dataset": dataset_dir, "classes": len(classes), "videos": len(samples)},
+                on_epoch=lambda r: (on_epoch(r), tracker.advance()),
+            )
         except (ValueError, FileExistsError, FileNotFoundError) as exc:
             raise CliError(" ".join(str(exc).split())) from exc
-    write_document({
-        "model": str(result.model_path),
-        "classes": classes,
-        "epochs": [r.to_dict() for r in result.records],
-    }, document_format(fmt), train_tables)
+    write_document(
+        {
+            "model": str(result.model_path),
+            "classes": classes,
+            "epochs": [r.to_dict() for r in result.records],
+        },
+        document_format(fmt),
+        train_tables,
+    )
 
 
 __all__ = ["train_command"]

@@ -82,8 +82,9 @@ class TrainOptions:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainOptions:
         data = dict(data)
-        data["augment"] = Augment(**{**data.get("augment", {}), "jitter": tuple(data.get("augment", {}).get(
-            "jitter", Augment().jitter))})
+        data["augment"] = Augment(
+            **{**data.get("augment", {}), "jitter": tuple(data.get("augment", {}).get("jitter", Augment().jitter))}
+        )
         return cls(**data)
 
 
@@ -106,6 +107,7 @@ class EpochRecord:
 
 
 # --- the model to train ----------------------------------------------------------------------
+
 
 def parse_tokenlearner(spec: str) -> TokenLearnerConfig:
     """``8at6``, ``8at6+fuser``, ``16at12,v1.0``: tokens, layer, fuser and version."""
@@ -134,20 +136,30 @@ def _transplant(source: VideoClassifier, cfg, labels: Sequence[str], seed: int) 
         theirs = old.get(key)
         if theirs is not None and key.endswith("pos_embed") and theirs.shape[1] == value.shape[1] + 1:
             theirs = theirs[:, 1:]  # a CLS token was dropped (TokenLearner pools): drop its position row
-        if theirs is not None and theirs.shape == value.shape and not (
-                key.startswith("head.") and tuple(labels) != source.labels):
+        if (
+            theirs is not None
+            and theirs.shape == value.shape
+            and not (key.startswith("head.") and tuple(labels) != source.labels)
+        ):
             new[key] = theirs.clone()
         else:
             fresh.append(key)
     model.load_state_dict(new)
-    classifier = VideoClassifier(model=model, labels=tuple(labels), preprocessing=source.preprocessing,
-                                 protocol=source.protocol, name=source.name, provenance=dict(source.provenance),
-                                 source=source.source)
+    classifier = VideoClassifier(
+        model=model,
+        labels=tuple(labels),
+        preprocessing=source.preprocessing,
+        protocol=source.protocol,
+        name=source.name,
+        provenance=dict(source.provenance),
+        source=source.source,
+    )
     return classifier, fresh
 
 
-def prepare_model(spec: str, labels: Sequence[str], options: TrainOptions,
-                  tokenlearner: TokenLearnerConfig | None = None) -> tuple[VideoClassifier, dict[str, Any]]:
+def prepare_model(
+    spec: str, labels: Sequence[str], options: TrainOptions, tokenlearner: TokenLearnerConfig | None = None
+) -> tuple[VideoClassifier, dict[str, Any]]:
     """The model to train, and a note of where it came from.
 
     ``spec`` is a registry configuration (random init), or a model file or other ``--model``
@@ -170,6 +182,7 @@ def prepare_model(spec: str, labels: Sequence[str], options: TrainOptions,
 
 # --- precision and distribution ---------------------------------------------------------------
 
+
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """bf16 when asked, or under ``auto`` when the device computes it natively."""
     if precision == "fp32":
@@ -178,8 +191,10 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
         return torch.bfloat16
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
-    native = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)() or getattr(
-        torch.cpu, "_is_amx_tile_supported", lambda: False)()
+    native = (
+        getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
+        or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+    )
     return torch.bfloat16 if native else None
 
 
@@ -217,14 +232,17 @@ def _all_sum(values: list[float], dist_info: Dist) -> list[float]:
 
 # --- optimiser, schedule, checkpoints ---------------------------------------------------------
 
+
 def make_optimizer(model: torch.nn.Module, options: TrainOptions) -> torch.optim.AdamW:
     """AdamW; no weight decay on norms, biases, position embeddings and CLS tokens."""
     decay, no_decay = [], []
     for name, param in model.named_parameters():
         skip = param.ndim <= 1 or name.endswith("pos_embed") or name.split(".")[-1].startswith("cls")
         (no_decay if skip else decay).append(param)
-    return torch.optim.AdamW([{"params": decay, "weight_decay": options.weight_decay},
-                              {"params": no_decay, "weight_decay": 0.0}], lr=options.lr)
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": options.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=options.lr,
+    )
 
 
 def lr_factor(step: int, total_steps: int, warmup_steps: int, min_ratio: float) -> float:
@@ -235,8 +253,9 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int, min_ratio: float) 
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def _save_checkpoint(out: Path, classifier: VideoClassifier, optimizer: torch.optim.Optimizer,
-                     state: dict[str, Any]) -> None:
+def _save_checkpoint(
+    out: Path, classifier: VideoClassifier, optimizer: torch.optim.Optimizer, state: dict[str, Any]
+) -> None:
     """Write ``OUT/checkpoint`` atomically: model file, optimiser tensors, JSON state."""
     tmp = out / f"{CHECKPOINT}.partial"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -279,6 +298,7 @@ def _load_checkpoint(out: Path, optimizer: torch.optim.Optimizer) -> tuple[Video
 
 # --- the loop ---------------------------------------------------------------------------------
 
+
 @dataclass
 class TrainResult:
     model_path: Path
@@ -314,15 +334,28 @@ def _mix(mixer: Callable, clips: torch.Tensor, labels: torch.Tensor) -> tuple[to
     return mixed.as_subclass(torch.Tensor).transpose(1, 2).contiguous(), soft
 
 
-def evaluate_clips(model: torch.nn.Module, samples: Sequence[tuple[str, int]], prep, batch_size: int,
-                   workers: int, device: torch.device, amp: torch.dtype | None, dist_info: Dist,
-                   num_classes: int) -> tuple[float | None, float | None, float | None]:
+def evaluate_clips(
+    model: torch.nn.Module,
+    samples: Sequence[tuple[str, int]],
+    prep,
+    batch_size: int,
+    workers: int,
+    device: torch.device,
+    amp: torch.dtype | None,
+    dist_info: Dist,
+    num_classes: int,
+) -> tuple[float | None, float | None, float | None]:
     """Loss, top-1 and top-5 (None with 5 classes or fewer) on centre clips, across processes."""
     if not samples:
         return None, None, None
     mine = list(samples)[dist_info.rank :: dist_info.world]
-    loader = DataLoader(EvalClips(mine, prep), batch_size=batch_size, num_workers=workers,
-                        collate_fn=drop_failed, worker_init_fn=_worker_init)  # unreadable videos are left out
+    loader = DataLoader(
+        EvalClips(mine, prep),
+        batch_size=batch_size,
+        num_workers=workers,
+        collate_fn=drop_failed,
+        worker_init_fn=_worker_init,
+    )  # unreadable videos are left out
     totals = [0.0, 0.0, 0.0, 0.0]  # loss sum, top-1 hits, top-5 hits, count
     model.eval()
     with torch.inference_mode():
@@ -391,8 +424,10 @@ def train(
 
     classifier, origin = prepare_model(model, labels, options, tokenlearner)
     if origin.get("newly_initialised"):
-        say(f"newly initialised: {', '.join(origin['newly_initialised'][:8])}"
-            f"{' ...' if len(origin['newly_initialised']) > 8 else ''}")
+        say(
+            f"newly initialised: {', '.join(origin['newly_initialised'][:8])}"
+            f"{' ...' if len(origin['newly_initialised']) > 8 else ''}"
+        )
     net = classifier.model.to(dev)
     optimizer = make_optimizer(net, options)
     per_rank = options.batch_size // dist_info.world
@@ -415,13 +450,16 @@ def train(
     elif dist_info.main and (out / CHECKPOINT).exists():
         raise FileExistsError(f"{out} already holds a training run: pass --resume to continue it, or another folder")
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_factor(s, total_steps, warmup, options.min_lr / options.lr), last_epoch=step - 1)
+        optimizer, lambda s: lr_factor(s, total_steps, warmup, options.min_lr / options.lr), last_epoch=step - 1
+    )
     if dist_info.world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
         ddp = DistributedDataParallel(net, device_ids=[dev.index] if dev.type == "cuda" else None)
     else:
         ddp = net
+    if options.workers and dev.type == "cpu":  # decoding processes take cores: leave them theirs
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // dist_info.world - options.workers))
     amp = autocast_dtype(options.precision, dev)
     mixer = _mixer(options, len(labels))
     dataset = TrainClips(samples, classifier.preprocessing, options.augment, options.seed)
@@ -435,8 +473,13 @@ def train(
         dataset.set_epoch(epoch)
         indices = _epoch_indices(len(dataset), epoch, options.seed, dist_info)
         batches = [indices[i : i + per_rank] for i in range(0, len(indices) - per_rank + 1, per_rank)]
-        loader = DataLoader(dataset, batch_sampler=batches, num_workers=options.workers, collate_fn=drop_failed,
-                            worker_init_fn=_worker_init)
+        loader = DataLoader(
+            dataset,
+            batch_sampler=batches,
+            num_workers=options.workers,
+            collate_fn=drop_failed,
+            worker_init_fn=_worker_init,
+        )
         ddp.train()
         started = time.perf_counter()
         sums = [0.0, 0.0, 0.0, 0.0]  # loss sum, top-1 hits, clips, failed
@@ -470,28 +513,55 @@ def train(
         elapsed = time.perf_counter() - started
         loss_sum, hits, count, failed = _all_sum(sums, dist_info)
         val_loss, val_top1, val_top5 = evaluate_clips(
-            net, val_samples, classifier.preprocessing, per_rank, options.workers, dev, amp, dist_info, len(labels))
+            net, val_samples, classifier.preprocessing, per_rank, options.workers, dev, amp, dist_info, len(labels)
+        )
         record = EpochRecord(
-            epoch=epoch + 1, step=step, lr=optimizer.param_groups[0]["lr"],
-            train_loss=loss_sum / max(count, 1), train_top1=(hits / count if count and mixer is None else None),
-            val_loss=val_loss, val_top1=val_top1, val_top5=val_top5,
-            clips_per_second=count / elapsed if elapsed else 0.0, seconds=elapsed, failed=int(failed))
+            epoch=epoch + 1,
+            step=step,
+            lr=optimizer.param_groups[0]["lr"],
+            train_loss=loss_sum / max(count, 1),
+            train_top1=(hits / count if count and mixer is None else None),
+            val_loss=val_loss,
+            val_top1=val_top1,
+            val_top5=val_top5,
+            clips_per_second=count / elapsed if elapsed else 0.0,
+            seconds=elapsed,
+            failed=int(failed),
+        )
         records.append(record)
         if dist_info.main:
             with open(out / METRICS, "a", encoding="utf-8") as f:
                 f.write(json.dumps(record.to_dict()) + "\n")
-            classifier.provenance = {**(provenance or {}), **origin, "recipe": options.to_dict(),
-                                     "epochs_trained": epoch + 1, "metrics": record.to_dict()}
-            _save_checkpoint(out, classifier, optimizer, {
-                "epoch": epoch, "step": step, "options": options.to_dict(), "origin": origin,
-                "records": [r.to_dict() for r in records]})
+            classifier.provenance = {
+                **(provenance or {}),
+                **origin,
+                "recipe": options.to_dict(),
+                "epochs_trained": epoch + 1,
+                "metrics": record.to_dict(),
+            }
+            _save_checkpoint(
+                out,
+                classifier,
+                optimizer,
+                {
+                    "epoch": epoch,
+                    "step": step,
+                    "options": options.to_dict(),
+                    "origin": origin,
+                    "records": [r.to_dict() for r in records],
+                },
+            )
         if on_epoch is not None and dist_info.main:
             on_epoch(record)
     final = out / FINAL
     if dist_info.main:
-        classifier.provenance = {**(provenance or {}), **origin, "recipe": options.to_dict(),
-                                 "epochs_trained": options.epochs,
-                                 "metrics": records[-1].to_dict() if records else None}
+        classifier.provenance = {
+            **(provenance or {}),
+            **origin,
+            "recipe": options.to_dict(),
+            "epochs_trained": options.epochs,
+            "metrics": records[-1].to_dict() if records else None,
+        }
         save_model(classifier, final)
     if dist_info.world > 1:
         import torch.distributed as dist
@@ -501,6 +571,13 @@ def train(
 
 
 __all__ = [
-    "Augment", "EpochRecord", "TrainOptions", "TrainResult", "autocast_dtype", "lr_factor", "parse_tokenlearner",
-    "prepare_model", "train",
+    "Augment",
+    "EpochRecord",
+    "TrainOptions",
+    "TrainResult",
+    "autocast_dtype",
+    "lr_factor",
+    "parse_tokenlearner",
+    "prepare_model",
+    "train",
 ]

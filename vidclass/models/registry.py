@@ -155,12 +155,24 @@ _family(
 
 # The bundled default model's configuration: small enough to train on a CPU and to label a
 # video in well under a second on two cores. 16 frames on an 8 fps grid (two seconds of
-# motion whatever the file's frame rate), 64 px crops, 2x8x8 tubelets, one joint
-# space-time block, then TokenLearner v1.1 keeps 8 tokens per frame for the last 4 blocks.
-register(ModelEntry(
-    "vivit-s64-tl8at1",
-    ViViTConfig(num_frames=16, image_size=64, tubelet=(2, 8, 8), hidden_size=128, num_layers=5, num_heads=4,
-                mlp_dim=512, classifier=Classifier.GAP, tokenlearner=TokenLearnerConfig(num_tokens=8, location=1)),
-    Preprocessing(num_frames=16, frame_stride=1, target_fps=8.0, resize_size=73, crop_size=64),
-    description="Small 64 px Model 1 + TokenLearner v1.1, 8 tokens at layer 1, 16 frames at 8 fps (the bundled model)",
-))
+# motion whatever the file's frame rate), 64 px crops, 4x8x8 tubelets (half a second each, so
+# the embedding itself sees motion), one joint space-time block, then TokenLearner v1.1 keeps
+# 8 tokens per time step for the last 4 blocks.
+register(
+    ModelEntry(
+        "vivit-s64-tl8at1",
+        ViViTConfig(
+            num_frames=16,
+            image_size=64,
+            tubelet=(4, 8, 8),
+            hidden_size=128,
+            num_layers=5,
+            num_heads=4,
+            mlp_dim=512,
+            classifier=Classifier.GAP,
+            tokenlearner=TokenLearnerConfig(num_tokens=8, location=1),
+        ),
+        Preprocessing(num_frames=16, frame_stride=1, target_fps=8.0, resize_size=73, crop_size=64),
+        description="Small 64 px Model 1 + TokenLearner v1.1, 8 tokens at layer 1, 16 frames at 8 fps (the bundled model)",
+    )
+)
