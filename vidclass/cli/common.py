@@ -44,6 +44,27 @@ def model_option(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
 
 
+def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--aggregate, --batch-size and --device: how the model runs, shared by predict and eval."""
+    from vidclass.engine.predict import DEFAULT_BATCH_SIZE, DEVICES
+    from vidclass.video.protocol import Aggregate
+
+    f = click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)(f)
+    f = click.option(
+        "--batch-size",
+        "-b",
+        type=click.IntRange(min=1),
+        default=DEFAULT_BATCH_SIZE,
+        show_default=True,
+        help="Views per forward pass.",
+    )(f)
+    return click.option(
+        "--aggregate",
+        type=click.Choice([a.value for a in Aggregate]),
+        help="softmax: mean of per-view probabilities; logits: softmax of mean logits. Default: the model file's protocol.",
+    )(f)
+
+
 def view_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option(
         "--crops",
@@ -59,4 +80,4 @@ def view_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-__all__ = ["load_classifier", "model_option", "view_options"]
+__all__ = ["load_classifier", "model_option", "run_options", "view_options"]

@@ -6,17 +6,16 @@ import os
 
 import click
 
-from vidclass.cli.common import load_classifier, model_option, view_options
+from vidclass.cli.common import load_classifier, model_option, run_options, view_options
 from vidclass.cli.eval_output import CliListener, metrics_tables
 from vidclass.cli.output import DOCUMENT_FORMATS, CliError, Messages, document_format, write_document
 from vidclass.data import LAYOUTS, DatasetError
 from vidclass.engine.distributed import env_rank, launched
 from vidclass.engine.evaluate import PREDICTIONS, EvalError, Listener, evaluate, exit_status
-from vidclass.engine.predict import DEFAULT_BATCH_SIZE, DEFAULT_TOP_K, DEVICES
+from vidclass.engine.predict import DEFAULT_TOP_K
 from vidclass.engine.records import PredictionsError
 from vidclass.engine.reports import REPORT_FILES
 from vidclass.engine.workers import DEFAULT_TIMEOUT
-from vidclass.video.protocol import Aggregate
 
 EXIT_INTERRUPTED = 130
 
@@ -51,20 +50,7 @@ def _shard(ctx: click.Context, param: click.Parameter, value: str | None) -> str
 @click.option("--ignore-unknown", is_flag=True, help="Skip videos whose label the model lacks (default: an error).")
 @model_option
 @view_options
-@click.option(
-    "--aggregate",
-    type=click.Choice([a.value for a in Aggregate]),
-    help="softmax: mean of per-view probabilities; logits: softmax of mean logits. Default: the model file's protocol.",
-)
-@click.option(
-    "--batch-size",
-    "-b",
-    type=click.IntRange(min=1),
-    default=DEFAULT_BATCH_SIZE,
-    show_default=True,
-    help="Views per forward pass.",
-)
-@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@run_options
 @click.option(
     "--workers",
     "-j",

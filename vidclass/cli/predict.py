@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from vidclass.cli.common import load_classifier, model_option, view_options
+from vidclass.cli.common import load_classifier, model_option, run_options, view_options
 from vidclass.cli.inputs import collect_inputs
 from vidclass.cli.output import (
     RESULT_FORMATS,
@@ -14,10 +14,9 @@ from vidclass.cli.output import (
     open_results,
     result_format,
 )
-from vidclass.engine.predict import DEFAULT_BATCH_SIZE, DEFAULT_TOP_K, DEVICES, Predictor
+from vidclass.engine.predict import DEFAULT_TOP_K, Predictor
 from vidclass.engine.workers import DEFAULT_TIMEOUT, default_workers
 from vidclass.video.decode import DECODERS
-from vidclass.video.protocol import Aggregate
 
 EXIT_INTERRUPTED = 130
 
@@ -34,20 +33,7 @@ EXIT_INTERRUPTED = 130
     help="Labels reported per video.",
 )
 @view_options
-@click.option(
-    "--aggregate",
-    type=click.Choice([a.value for a in Aggregate]),
-    help="softmax: mean of per-view probabilities; logits: softmax of mean logits. Default: the model file's protocol.",
-)
-@click.option(
-    "--batch-size",
-    "-b",
-    type=click.IntRange(min=1),
-    default=DEFAULT_BATCH_SIZE,
-    show_default=True,
-    help="Views per forward pass.",
-)
-@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@run_options
 @click.option(
     "--decoder",
     type=click.Choice(DECODERS),
