@@ -16,30 +16,14 @@ from click.testing import CliRunner
 
 import vidclass
 import vidclass.checkpoints
+from tests.records import LABELS, RECORD_KEYS
 from tests.videos import write_video
 from vidclass.cli.main import main
 from vidclass.cli.output import CsvWriter, JsonlWriter, Messages, make_console
 from vidclass.engine import Prediction, Predictor, aggregate
 from vidclass.video import load_views, plan_views, probe
 
-LABELS = ["walk", "run", "jump", "swim", "climb"]
 ODD_NAME = "name with spaces é 北.mp4"
-RECORD_KEYS = {
-    "path",
-    "ok",
-    "labels",
-    "views",
-    "clips",
-    "crops",
-    "frames",
-    "fps",
-    "duration",
-    "width",
-    "height",
-    "seconds",
-    "error",
-    "decoder",
-}
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import vidclass
+from tests.records import LABELS, RECORD_KEYS
 from tests.videos import write_video
 from vidclass.engine import (
     Aggregate,
@@ -25,24 +26,6 @@ from vidclass.engine import (
 )
 from vidclass.video import load_views
 from vidclass.video.protocol import Preprocessing, ViewProtocol
-
-LABELS = ["walk", "run", "jump", "swim", "climb"]
-RECORD_KEYS = {
-    "path",
-    "ok",
-    "labels",
-    "views",
-    "clips",
-    "crops",
-    "frames",
-    "fps",
-    "duration",
-    "width",
-    "height",
-    "seconds",
-    "error",
-    "decoder",
-}
 
 
 @pytest.fixture(scope="module")
