@@ -7,6 +7,7 @@ lossy compression: ``frame_id(frame)`` reads it back.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -53,4 +54,24 @@ def write_video(
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+    return path
+
+
+def set_rotation(path: str | Path, degrees: int) -> Path:
+    """Make ``path`` (an MP4) display rotated ``degrees`` clockwise, as phones record portrait
+    video: landscape frames plus a display matrix in the track header (``tkhd``)."""
+    one, w = 0x00010000, 0x40000000
+    matrix = {
+        0: (one, 0, 0, 0, one, 0, 0, 0, w),
+        90: (0, one, 0, -one, 0, 0, 0, 0, w),
+        180: (-one, 0, 0, 0, -one, 0, 0, 0, w),
+        270: (0, -one, 0, one, 0, 0, 0, 0, w),
+    }[degrees]
+    path = Path(path)
+    data = bytearray(path.read_bytes())
+    box = data.index(b"tkhd")
+    times = 8 + 8 + 4 + 4 + 8 if data[box + 4] == 1 else 4 + 4 + 4 + 4 + 4  # version 1 or 0
+    offset = box + 4 + 4 + times + 8 + 2 + 2 + 2 + 2  # reserved, layer, group, volume, reserved
+    data[offset : offset + 36] = struct.pack(">9i", *matrix)
+    path.write_bytes(bytes(data))
     return path

@@ -146,6 +146,8 @@ def probe_pyav(path: str | os.PathLike[str]) -> VideoInfo:
             for frame in container.decode(stream):
                 if not starts:
                     width, height = int(frame.width), int(frame.height)
+                    if _quarter_turns(frame) % 2:  # shown rotated: report the size as displayed
+                        width, height = height, width
                 start = float(frame.time) if frame.time is not None else math.nan
                 step = float(frame.duration * frame.time_base) if frame.duration and frame.time_base else math.nan
                 starts.append(start)
@@ -195,15 +197,20 @@ def read_frames_pyav(
     needed = set(wanted)
     last = max(needed)
     decoded: dict[int, torch.Tensor] = {}
+    turns = 0
     with _av_open(name) as (container, stream):
         try:
             for index, frame in enumerate(container.decode(stream)):
+                if index == 0:
+                    turns = _quarter_turns(frame)
                 if index in needed:
                     if size_hw is not None:
-                        rgb = frame.reformat(width=size_hw[1], height=size_hw[0], format="rgb24")
+                        height, width = size_hw[::-1] if turns % 2 else size_hw  # stored orientation
+                        rgb = frame.reformat(width=width, height=height, format="rgb24")
                     else:
                         rgb = frame.reformat(format="rgb24")
-                    decoded[index] = torch.from_numpy(np.ascontiguousarray(rgb.to_ndarray()))  # (H, W, 3)
+                    upright = np.rot90(rgb.to_ndarray(), k=-turns)  # (H, W, 3) as displayed
+                    decoded[index] = torch.from_numpy(np.ascontiguousarray(upright))
                 if index >= last:
                     break
         except Exception as exc:  # av.error.*
@@ -214,6 +221,17 @@ def read_frames_pyav(
     frames = torch.stack([decoded[i] for i in wanted])  # (N, H, W, 3)
     _check_batch(frames, len(wanted), size_hw)
     return frames
+
+
+def _quarter_turns(frame: Any) -> int:
+    """Clockwise quarter turns that show ``frame`` upright, from its display matrix.
+
+    Phones store portrait video as landscape frames plus a rotation in the track header; PyAV
+    reports it as ``frame.rotation`` (degrees counter-clockwise) and leaves the pixels as
+    stored. decord applies it itself.
+    """
+    rotation = getattr(frame, "rotation", 0) or 0
+    return round(-float(rotation) / 90) % 4
 
 
 class _av_open:  # noqa: N801 - used like a function: ``with _av_open(name) as (container, stream)``
