@@ -4,7 +4,7 @@ VIDCLASS := $(VENV)/bin/vidclass
 PYTHON ?= python3
 BUILD ?= build
 
-.PHONY: install test lint bench default-model clean
+.PHONY: install test lint bench soak default-model clean
 
 install: $(VENV)/.installed
 
@@ -23,6 +23,10 @@ lint: install
 
 bench: install
 	$(PY) benchmarks/bundled_model.py --model weights/default.safetensors
+
+# A long predict batch of good and bad files: one record each, memory flat (see BENCHMARKS.md).
+soak: install
+	$(PY) benchmarks/soak.py --files 2000
 
 # Reproduce the bundled model: generate the training set, train, measure the card.
 default-model: install
