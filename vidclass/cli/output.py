@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import csv
 import json
@@ -224,7 +225,7 @@ def open_results(output: str | None) -> Iterator[IO[str]]:
         yield handle
 
 
-class ResultWriter:
+class ResultWriter(abc.ABC):
     """Writes predictions in one format; ``begin`` / ``write`` per video / ``end``."""
 
     streaming = False  # True: each record is written and flushed as soon as it exists
@@ -234,14 +235,15 @@ class ResultWriter:
         self.model = model
         self.scores = scores
 
-    def begin(self) -> None:
-        pass
+    def begin(self) -> None:  # noqa: B027 - optional hook: most formats write nothing first
+        """Called once before the first video."""
 
+    @abc.abstractmethod
     def write(self, prediction: Prediction) -> None:
-        raise NotImplementedError
+        """Write one video's result."""
 
-    def end(self) -> None:
-        pass
+    def end(self) -> None:  # noqa: B027 - optional hook
+        """Called once after the last video."""
 
 
 class JsonlWriter(ResultWriter):
