@@ -80,7 +80,7 @@ def reference(clf, path: str, **protocol) -> torch.Tensor:
 
 
 def test_jsonl_one_record_per_input_in_order_with_exact_scores(run, clf):
-    result = run(*PREDICT, "b.mp4", "a.mp4", "--top-k", "3")
+    result = run(*PREDICT, "b.mp4", "a.mp4", "--top-k", "3", "--precision", "fp32")
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
     records = jsonl(result)
@@ -100,7 +100,9 @@ def test_jsonl_one_record_per_input_in_order_with_exact_scores(run, clf):
 
 
 def test_protocol_options_reach_the_engine(run, clf):
-    result = run(*PREDICT, "a.mp4", "--clips", "2", "--crops", "1", "--aggregate", "logits", "-k", "5")
+    result = run(
+        *PREDICT, "a.mp4", "--clips", "2", "--crops", "1", "--aggregate", "logits", "-k", "5", "--precision", "fp32"
+    )
     assert result.exit_code == 0, result.output
     (record,) = jsonl(result)
     assert (record["views"], record["clips"], record["crops"]) == (2, 2, 1)

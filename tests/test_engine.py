@@ -132,7 +132,7 @@ class FakeClassifier:
 
 def test_batches_are_cut_from_all_views_in_order(videos):
     probe = Probe()
-    predictor = Predictor(FakeClassifier(probe), device="cpu", batch_size=5)
+    predictor = Predictor(FakeClassifier(probe), device="cpu", batch_size=5, precision="fp32")
     p = predictor.predict(videos["land"])
     assert p.ok, p.error
     assert probe.batches == [5, 5, 2]  # 12 views: 4 clips x 3 crops
@@ -150,7 +150,7 @@ def test_batch_size_does_not_change_scores(clf, videos):
 
 
 def test_prediction_equals_model_on_load_views(clf, videos):
-    predictor = Predictor(clf, device="cpu", top_k=3)
+    predictor = Predictor(clf, device="cpu", top_k=3, precision="fp32")  # exact: no autocast
     assert predictor.protocol == clf.protocol  # no overrides: the model file's protocol
     p = predictor.predict(videos["land"])
     probs = _reference(clf, videos["land"], clf.protocol)
@@ -167,7 +167,7 @@ def test_prediction_equals_model_on_load_views(clf, videos):
 
 
 def test_protocol_overrides(clf, videos):
-    predictor = Predictor(clf, device="cpu", clips=2, crops=1, aggregate="logits", top_k=99)
+    predictor = Predictor(clf, device="cpu", clips=2, crops=1, aggregate="logits", top_k=99, precision="fp32")
     assert predictor.protocol == ViewProtocol(clips=2, crops=1, aggregate=Aggregate.LOGITS)
     assert predictor.preprocessing == clf.preprocessing
     p = predictor.predict(videos["port"])

@@ -45,10 +45,18 @@ def model_option(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--aggregate, --batch-size and --device: how the model runs, shared by predict and eval."""
-    from vidclass.engine.predict import DEFAULT_BATCH_SIZE, DEVICES
+    """--aggregate, --batch-size, --device and --precision: how the model runs (predict, eval)."""
+    from vidclass.engine.predict import DEFAULT_BATCH_SIZE, DEVICES, PRECISIONS
     from vidclass.video.protocol import Aggregate
 
+    f = click.option(
+        "--precision",
+        type=click.Choice(PRECISIONS),
+        default="auto",
+        show_default=True,
+        help="Compute precision. auto: bf16 on CPUs with native bf16, else fp32 (see BENCHMARKS.md); "
+        "fp16 needs CUDA. Logits are aggregated in fp32.",
+    )(f)
     f = click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)(f)
     f = click.option(
         "--batch-size",

@@ -111,6 +111,7 @@ def eval_command(
     aggregate: str | None,
     batch_size: int,
     device: str,
+    precision: str,
     workers: int,
     timeout: float,
     top_k: int,
@@ -168,6 +169,7 @@ def eval_command(
             workers=workers,
             timeout=timeout,
             listener=listener,
+            precision=precision,
         )
     except (EvalError, DatasetError, PredictionsError) as exc:
         listener.finish()

@@ -82,6 +82,7 @@ def predict_command(
     aggregate: str | None,
     batch_size: int,
     device: str,
+    precision: str,
     decoder: str,
     workers: int | None,
     timeout: float,
@@ -112,6 +113,7 @@ def predict_command(
             decoder=decoder,
             workers=(0 if len(inputs) == 1 else default_workers()) if workers is None else workers,
             timeout=timeout,
+            precision=precision,
         )
     except ValueError as exc:
         raise CliError(str(exc)) from exc

@@ -266,6 +266,7 @@ def _prepare(
         "protocol": predictor.protocol.to_dict(),
         "preprocessing": predictor.preprocessing.to_dict(),
         "top_k": predictor.top_k,
+        "precision": predictor.precision,
         "dataset": {
             "root": os.path.abspath(ds.root),
             "layout": ds.layout,
@@ -446,6 +447,7 @@ def evaluate(
     timeout: float | None = DEFAULT_TIMEOUT,
     isolate: bool = True,
     listener: Listener | None = None,
+    precision: str = "auto",
 ) -> dict[str, Any]:
     """The library mirror of ``vidclass eval``: evaluate ``model`` on ``dataset``, return the metrics.
 
@@ -458,7 +460,8 @@ def evaluate(
     ``save_scores``: records hold every class's probability. ``workers``: videos run at once.
     ``isolate``: decode in ``workers`` worker processes, each file with ``timeout`` seconds
     (a decoder crash or hang fails that video only, see ``vidclass.engine.workers``);
-    ``isolate=False`` decodes in this process.
+    ``isolate=False`` decodes in this process. ``precision``: ``auto`` (default), ``fp32``,
+    ``bf16`` or ``fp16``, as for ``Predictor``; the header records the mode that ran.
     Records keep at least the top 5 labels, so that top-5 accuracy can be computed.
 
     Usage problems raise ``EvalError``, ``vidclass.data.DatasetError`` (``UnknownLabelsError``
@@ -491,6 +494,7 @@ def evaluate(
                 top_k=max(top_k, min(5, len(classifier.labels))),
                 workers=workers if isolate else 0,
                 timeout=timeout,
+                precision=precision,
             )
         except ValueError as exc:
             raise EvalError(str(exc)) from exc

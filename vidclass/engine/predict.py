@@ -35,6 +35,7 @@ from typing import Any
 import torch
 
 from vidclass.engine.inputs import expand_paths
+from vidclass.engine.precision import PRECISIONS, autocast, resolve_precision
 from vidclass.engine.resolve import resolve_model
 from vidclass.engine.workers import (
     DEFAULT_MAX_TASKS,
@@ -148,7 +149,10 @@ class Predictor:
 
     ``clips``, ``crops`` and ``aggregate`` override the model file's ``ViewProtocol`` when not
     None; preprocessing always comes from the model file. The model is moved to ``device`` and
-    put in eval mode (this changes ``classifier.model`` in place).
+    put in eval mode (this changes ``classifier.model`` in place). ``precision``: ``fp32``
+    (the stored weights, no autocast), ``bf16``, ``fp16`` (CUDA) or ``auto`` (the default,
+    see ``vidclass.engine.precision``); ``self.precision`` is the mode that runs. Logits are
+    cast to float32 before aggregation whatever the mode.
     """
 
     def __init__(
@@ -165,6 +169,7 @@ class Predictor:
         workers: int = 0,
         timeout: float | None = DEFAULT_TIMEOUT,
         max_tasks: int = DEFAULT_MAX_TASKS,
+        precision: str = "auto",
     ) -> None:
         from vidclass.video import DECODERS
 
@@ -182,6 +187,7 @@ class Predictor:
             raise ValueError("top_k must be >= 1")
         self.classifier = classifier
         self.device = resolve_device(device)
+        self.precision = resolve_precision(precision, self.device)
         self.batch_size = int(batch_size)
         self.top_k = int(top_k)
         self.labels: tuple[str, ...] = tuple(classifier.labels)
@@ -259,6 +265,7 @@ class Predictor:
             "num_labels": len(self.labels),
             "labels": list(self.labels),
             "device": str(self.device),
+            "precision": self.precision,
             "batch_size": self.batch_size,
             "top_k": self.top_k,
             "preprocessing": self.preprocessing.to_dict(),
@@ -271,7 +278,7 @@ class Predictor:
     def logits(self, views: torch.Tensor) -> torch.Tensor:
         """Run ``(V, 3, T, H, W)`` views through the model, ``batch_size`` at a time -> (V, K)."""
         outputs = []
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(self.precision, self.device):
             for start in range(0, views.shape[0], self.batch_size):
                 batch = views[start : start + self.batch_size].to(self.device, non_blocking=True)
                 outputs.append(self.model(batch).float())
@@ -375,6 +382,7 @@ def predict(
     decoder: str = "auto",
     workers: int = 0,
     timeout: float | None = DEFAULT_TIMEOUT,
+    precision: str = "auto",
 ) -> Iterator[Prediction]:
     """The library mirror of ``vidclass predict``: yield one ``Prediction`` per video.
 
@@ -385,6 +393,7 @@ def predict(
     The model is loaded and the options checked before this returns (errors raise here);
     videos are then processed lazily, in input order. ``workers`` >= 1 decodes in that many
     worker processes (see ``Predictor``); they end when the iterator is exhausted or closed.
+    ``precision``: ``auto`` (default), ``fp32``, ``bf16`` or ``fp16`` (see ``Predictor``).
     """
     classifier = resolve_model(model)
     predictor = Predictor(
@@ -398,6 +407,7 @@ def predict(
         decoder=decoder,
         workers=workers,
         timeout=timeout,
+        precision=precision,
     )
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
@@ -445,6 +455,7 @@ __all__ = [
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_TOP_K",
     "DEVICES",
+    "PRECISIONS",
     "Prediction",
     "Predictor",
     "aggregate",

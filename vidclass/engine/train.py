@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader
 
 from vidclass.checkpoints import VideoClassifier, create_model, load_model, read_model_file, save_model
 from vidclass.data.training import Augment, EvalClips, TrainClips, drop_failed, split_validation
+from vidclass.engine.precision import autocast_dtype
 from vidclass.models import Classifier, TokenLearnerConfig, ViViT, list_models
 
 CHECKPOINT = "checkpoint"
@@ -181,21 +182,6 @@ def prepare_model(
 
 
 # --- precision and distribution ---------------------------------------------------------------
-
-
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """bf16 when asked, or under ``auto`` when the device computes it natively."""
-    if precision == "fp32":
-        return None
-    if precision == "bf16":
-        return torch.bfloat16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
-    native = (
-        getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
-        or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
-    )
-    return torch.bfloat16 if native else None
 
 
 @dataclass(frozen=True)

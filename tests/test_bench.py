@@ -1,0 +1,45 @@
+"""The benchmark script runs (its --quick mode); timings are never asserted."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_bench_quick_runs(tmp_path):
+    pytest.importorskip("transformers")
+    out = tmp_path / "bench.json"
+    report = tmp_path / "BENCHMARKS.md"
+    begin = "<!-- benchmarks/bench.py results: begin (generated, edits here are overwritten) -->"
+    end = "<!-- benchmarks/bench.py results: end -->"
+    report.write_text(f"# Benchmarks\n\nprose kept\n\n{begin}\nold figures\n{end}\n\n## Soak\n\nkept too\n")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "bench.py"),
+            "--quick",
+            "--repeats",
+            "1",
+            "--json",
+            str(out),
+            "--write",
+            str(report),
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    results = json.loads(out.read_text())
+    assert set(results) >= {"machine", "transformers", "mfu", "variants", "agreement"}
+    assert results["transformers"]["max_logit_diff"]["vidclass vs transformers, fp32"] < 1e-4
+    assert results["agreement"]["top1_agreement_videos"] >= 0.995
+    text = report.read_text()
+    assert "prose kept" in text and "kept too" in text and "old figures" not in text
+    assert text.index("### a.") < text.index("## Soak") and text.count(begin) == text.count(end) == 1
