@@ -45,7 +45,7 @@ def model_option(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--aggregate, --batch-size, --device and --precision: how the model runs (predict, eval)."""
+    """--aggregate, --batch-size, --device, --precision and --timeout: how videos run (predict, eval)."""
     from vidclass.engine.predict import DEFAULT_BATCH_SIZE, DEVICES, PRECISIONS
     from vidclass.video.protocol import Aggregate
 
@@ -56,6 +56,15 @@ def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
         show_default=True,
         help="Compute precision. auto: bf16 on CPUs with native bf16, else fp32 (see BENCHMARKS.md); "
         "fp16 needs CUDA. Logits are aggregated in fp32.",
+    )(f)
+    from vidclass.engine.workers import DEFAULT_TIMEOUT
+
+    f = click.option(
+        "--timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        default=DEFAULT_TIMEOUT,
+        show_default=True,
+        help="Seconds one video may take to decode; its worker process is then killed and the video fails.",
     )(f)
     f = click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)(f)
     f = click.option(

@@ -15,7 +15,6 @@ from vidclass.engine.evaluate import PREDICTIONS, EvalError, Listener, evaluate,
 from vidclass.engine.predict import DEFAULT_TOP_K
 from vidclass.engine.records import PredictionsError
 from vidclass.engine.reports import REPORT_FILES
-from vidclass.engine.workers import DEFAULT_TIMEOUT
 
 EXIT_INTERRUPTED = 130
 
@@ -58,13 +57,6 @@ def _shard(ctx: click.Context, param: click.Parameter, value: str | None) -> str
     default=1,
     show_default=True,
     help="Videos decoded and run at the same time, overlapping decoding with the model; on a CPU the cores are shared out among them.",
-)
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=DEFAULT_TIMEOUT,
-    show_default=True,
-    help="Seconds one video may take to decode; its worker process is then killed and the video fails.",
 )
 @click.option(
     "--top-k",

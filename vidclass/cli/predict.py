@@ -15,7 +15,7 @@ from vidclass.cli.output import (
     result_format,
 )
 from vidclass.engine.predict import DEFAULT_TOP_K, Predictor
-from vidclass.engine.workers import DEFAULT_TIMEOUT, default_workers
+from vidclass.engine.workers import default_workers
 from vidclass.video.decode import DECODERS
 
 EXIT_INTERRUPTED = 130
@@ -47,13 +47,6 @@ EXIT_INTERRUPTED = 130
     default=None,
     help="Decoding processes, each file isolated with --timeout (0: decode in this process). "
     "Default: min(2, CPUs); 0 for a single file, which saves a worker's 1-2 s start-up.",
-)
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=DEFAULT_TIMEOUT,
-    show_default=True,
-    help="Seconds one file may take to decode before its worker is killed.",
 )
 @click.option("--recursive", "-r", is_flag=True, help="Take videos from all levels below directories.")
 @click.option(
