@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from tests.videos import frame_id, id_pattern, write_video
-from vidclass.video import VideoError, codec_name, probe, read_frames
+from vidclass.video import VideoError, probe, read_frames
+from vidclass.video.decode import check_container
 
 VFR_TIMES_MS = (0, 40, 80, 200, 220, 240, 400, 440, 480, 500)
 
@@ -112,7 +113,7 @@ def test_probe_replaces_missing_timestamps_with_a_constant_rate(videos: dict[str
 
 def test_codec_is_unknown_without_pyav(videos: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "av", None)  # makes `import av` raise ImportError
-    assert codec_name(str(videos["mp4"])) == "unknown"
+    assert check_container(str(videos["mp4"])) == "unknown"
 
 
 # --- read_frames -------------------------------------------------------------------------

@@ -17,8 +17,6 @@ from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 
-import torch
-
 from ..models import list_models
 from ..models.config import Variant, ViViTConfig
 from ..video.protocol import Preprocessing, ViewProtocol
@@ -155,11 +153,8 @@ def _classifier(
         labels = read_labels_file(options.labels)
     if len(labels) != cfg.num_classes:
         raise ConversionError(f"{origin}: {len(labels)} labels for a model with {cfg.num_classes} classes")
-    with torch.device("meta"):
-        model = ViViT(cfg)
-    model.load_state_dict(state, assign=True)
     return VideoClassifier(
-        model=model.eval(),
+        model=ViViT.from_state_dict(cfg, state),
         labels=tuple(labels),
         preprocessing=default_preprocessing(cfg),
         protocol=ViewProtocol(),
@@ -317,11 +312,8 @@ def init_from_image_vit(
         num_heads=image_vit.image_vit_num_heads(source),
         origin=str(source),
     )
-    with torch.device("meta"):
-        model = ViViT(cfg)
-    model.load_state_dict(state, assign=True)
     return VideoClassifier(
-        model=model.eval(),
+        model=ViViT.from_state_dict(cfg, state),
         labels=tuple(labels),
         preprocessing=entry.preprocessing,
         protocol=entry.protocol,

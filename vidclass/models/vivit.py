@@ -220,6 +220,15 @@ class ViViT(nn.Module):
         nn.init.normal_(self.head.weight, std=0.02)
         nn.init.zeros_(self.head.bias)
 
+    @classmethod
+    def from_state_dict(cls, cfg: ViViTConfig, state: dict[str, torch.Tensor]) -> ViViT:
+        """A model of ``cfg`` holding exactly ``state`` (strict), in eval mode; built on the
+        meta device so no random initialisation is computed and then thrown away."""
+        with torch.device("meta"):
+            model = cls(cfg)
+        model.load_state_dict(state, assign=True)
+        return model.eval()
+
     def forward_features(self, video: torch.Tensor) -> torch.Tensor:
         """(B, C, T, H, W) -> pooled representation (B, D)."""
         return self.backbone(self.patch_embed(video))

@@ -296,20 +296,6 @@ def _av_reason(exc: BaseException) -> str:
     return text[:_MESSAGE_CHARS]
 
 
-def codec_name(path: str) -> str:
-    """The first video stream's codec name read with PyAV, or "unknown"."""
-    try:
-        import av
-    except ImportError:
-        return "unknown"
-    try:
-        with av.open(path) as container:
-            streams = container.streams.video
-            return str(streams[0].codec_context.name) if streams else "unknown"
-    except Exception:  # PyAV's error zoo; the codec is informative only
-        return "unknown"
-
-
 def _readable_file(path: str | os.PathLike[str]) -> str:
     """``path`` as a string, after checks that give clearer messages than decord's."""
     name = os.fspath(path)
@@ -453,7 +439,6 @@ __all__ = [
     "VideoError",
     "VideoInfo",
     "check_container",
-    "codec_name",
     "probe",
     "probe_pyav",
     "read_frames",
