@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import struct
 import sys
 from collections.abc import Callable, Sequence
 from fractions import Fraction
@@ -15,8 +16,8 @@ import pytest
 import torch
 
 from tests.videos import frame_id, id_pattern, write_video
-from vidclass.video import VideoError, probe, read_frames
-from vidclass.video.decode import check_container
+from vidclass.video import VideoError, probe, probe_pyav, read_frames, read_frames_pyav
+from vidclass.video.decode import check_container, check_iso_boxes
 
 VFR_TIMES_MS = (0, 40, 80, 200, 220, 240, 400, 440, 480, 500)
 
@@ -245,6 +246,131 @@ def test_corrupt_frame_data_raises_video_error(videos: dict[str, Path], tmp_path
     path.write_bytes(bytes(data))
     with pytest.raises(VideoError, match="^cannot decode frames: corrupt video data$"):
         read_frames(path, list(range(40)))
+
+
+# --- truncated MP4s: the top-level box sizes against the file size ---------------------
+
+
+def _moov_first(path: Path, frames: int = 30) -> bytes:
+    """An H.264 MP4 with its index first (``movflags=faststart``): ftyp, moov, free, mdat."""
+    with av.open(str(path), mode="w", options={"movflags": "faststart"}) as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.options = {"crf": "10", "preset": "ultrafast"}
+        for i in range(frames):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(id_pattern(i, 48, 64), format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path.read_bytes()
+
+
+def _boxes(data: bytes) -> list[tuple[bytes, int, int]]:
+    """(type, offset, size) of each top-level box of a well-formed file with 32-bit sizes."""
+    boxes, offset = [], 0
+    while offset < len(data):
+        size, kind = struct.unpack(">I4s", data[offset : offset + 8])
+        boxes.append((kind, offset, size))
+        offset += size
+    return boxes
+
+
+def _largesize_mdat(data: bytes) -> bytes:
+    """``data`` with its 8-byte ``free`` box and ``mdat`` header merged into one 64-bit header.
+
+    FFmpeg leaves that ``free`` box for this very purpose: the media keeps its offsets.
+    """
+    boxes = _boxes(data)
+    kinds = [kind for kind, _, _ in boxes]
+    (_, free_at, free_size), (_, mdat_at, mdat_size) = boxes[kinds.index(b"free")], boxes[kinds.index(b"mdat")]
+    assert free_size == 8 and mdat_at == free_at + 8
+    header = struct.pack(">I4sQ", 1, b"mdat", mdat_size + 8)
+    return data[:free_at] + header + data[mdat_at + 8 :]
+
+
+def _truncated(whole: int, cut: int) -> str:
+    return f"truncated file: the container describes {whole} bytes, the file ends after {cut}"
+
+
+def test_whole_mp4s_pass_the_box_check(videos: dict[str, Path], tmp_path: Path) -> None:
+    front = _moov_first(tmp_path / "front.mp4")
+    assert [kind for kind, _, _ in _boxes(front)] == [b"ftyp", b"moov", b"free", b"mdat"]
+    large = _largesize_mdat(front)
+    files = {
+        "front": front,
+        "moov last": videos["mp4"].read_bytes(),
+        "trailing byte": front + b"\x00",  # too short for a box header: ignored
+        "trailing junk": front + bytes(range(200, 240)),  # not a box type: ignored
+        "64-bit mdat": large,
+    }
+    for name, data in files.items():
+        path = tmp_path / f"{name}.mp4"
+        path.write_bytes(data)
+        check_iso_boxes(str(path))
+        assert probe(path).num_frames == probe_pyav(path).num_frames == (40 if name == "moov last" else 30), name
+    mdat_to_end = bytearray(front)  # size 0: the box runs to the end of the file, cut or not
+    mdat_at = _boxes(front)[-1][1]
+    mdat_to_end[mdat_at : mdat_at + 4] = bytes(4)
+    (tmp_path / "to-end.mp4").write_bytes(bytes(mdat_to_end[:-100]))
+    check_iso_boxes(str(tmp_path / "to-end.mp4"))
+
+
+@pytest.mark.parametrize("cut", ["1 byte", "half", "64-bit mdat by 1 byte"])
+def test_mp4_cut_after_its_index_is_truncated(tmp_path: Path, cut: str) -> None:
+    whole = _moov_first(tmp_path / "front.mp4")
+    if cut.startswith("64-bit"):
+        whole = _largesize_mdat(whole)
+    size = len(whole) // 2 if cut == "half" else len(whole) - 1
+    path = tmp_path / "cut.mp4"
+    path.write_bytes(whole[:size])
+    for function in (check_iso_boxes, probe, probe_pyav):
+        with pytest.raises(VideoError) as raised:
+            function(str(path))
+        assert str(raised.value) == _truncated(len(whole), size)
+    with pytest.raises(VideoError, match="^truncated file: "):
+        read_frames(path, [0], (24, 32))
+    with pytest.raises(VideoError, match="^truncated file: "):
+        read_frames_pyav(path, [0], (24, 32))
+
+
+def test_a_64_bit_box_size_is_read_as_64_bits(tmp_path: Path) -> None:
+    moov = struct.pack(">I4s", 16, b"moov") + bytes(8)
+    mdat = struct.pack(">I4sQ", 1, b"mdat", 2**33) + bytes(32)  # claims 8 GiB, holds 48 bytes
+    path = tmp_path / "big.mp4"
+    path.write_bytes(struct.pack(">I4s4sI", 16, b"ftyp", b"isom", 0) + moov + mdat)
+    with pytest.raises(VideoError) as raised:
+        check_iso_boxes(str(path))
+    assert str(raised.value) == _truncated(32 + 2**33, 32 + 48)
+
+
+def test_mp4_cut_inside_its_index_is_truncated(videos: dict[str, Path], tmp_path: Path) -> None:
+    for name, data in {
+        "moov first": _moov_first(tmp_path / "front.mp4"),
+        "moov last": videos["mp4"].read_bytes(),
+    }.items():
+        _, moov_at, moov_size = next(box for box in _boxes(data) if box[0] == b"moov")
+        path = tmp_path / f"{name}.mp4"
+        path.write_bytes(data[: moov_at + moov_size - 10])
+        with pytest.raises(VideoError) as raised:
+            probe(path)
+        assert str(raised.value) == _truncated(moov_at + moov_size, moov_at + moov_size - 10), name
+
+
+def test_mp4_cut_before_its_index_is_left_to_the_decoders(videos: dict[str, Path], tmp_path: Path) -> None:
+    moov_last = videos["mp4"].read_bytes()
+    path = tmp_path / "no-moov.mp4"
+    path.write_bytes(moov_last[: len(moov_last) * 2 // 3])  # mdat cut, no index at all
+    check_iso_boxes(str(path))
+    with pytest.raises(VideoError, match="^cannot open video: not a video file, or an unsupported format$"):
+        probe(path)
+
+
+def test_other_formats_skip_the_box_check(videos: dict[str, Path], tmp_path: Path) -> None:
+    avi = videos["avi"].read_bytes()
+    path = tmp_path / "cut.avi"
+    path.write_bytes(avi[: len(avi) - 10])
+    check_iso_boxes(str(path))  # RIFF, not ISO-BMFF: nothing to say
+    check_iso_boxes(str(videos["vfr"]))
 
 
 def test_unreadable_file_is_a_video_error(videos: dict[str, Path], tmp_path: Path) -> None:

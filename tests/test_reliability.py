@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -46,6 +47,18 @@ def _encode(path: Path, frames: int, width: int, height: int, pix_fmt: str = "yu
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+def _mdat_ends_at_cut(data: bytes) -> bytes:
+    """An MP4 cut in its media, with the ``mdat`` box size rewritten to end where the file does.
+
+    The boxes then agree with the file, but the index still promises every frame: a container
+    that over-reports its frame count, which decoding must see through.
+    """
+    out = bytearray(data)
+    start = out.index(b"mdat") - 4
+    out[start : start + 4] = struct.pack(">I", len(out) - start)
+    return bytes(out)
 
 
 def _still_image(path: Path) -> Path:
@@ -86,6 +99,7 @@ def corpus(tmp_path_factory) -> Path:
     (root / "nomoov.mp4").write_bytes(whole[: len(whole) * 2 // 3])
     front = _encode(root / "front.mp4", 60, 64, 48, movflags="faststart").read_bytes()  # moov first
     (root / "cut.mp4").write_bytes(front[: len(front) // 2])  # frames missing that moov promises
+    (root / "overcount.mp4").write_bytes(_mdat_ends_at_cut(front[: len(front) // 2]))
     write_video(root / "one.mp4", num_frames=1)
     write_video(root / "short.mp4", num_frames=3)  # far shorter than a clip (8 frames, stride 2)
     _encode(root / "odd.mp4", 12, 17, 9, pix_fmt="yuv444p")
@@ -128,7 +142,8 @@ CORPUS = {
     "zero.mp4": "empty file",
     "random.mp4": "not a video file",
     "nomoov.mp4": "not a video file",
-    "cut.mp4": None,  # decord fails on it; PyAV decodes the frames that are there
+    "cut.mp4": "truncated file",  # moov intact, media cut: the box sizes give it away
+    "overcount.mp4": None,  # boxes intact, index promises 60 frames: PyAV decodes those there
     "one.mp4": None,
     "short.mp4": None,
     "odd.mp4": None,
@@ -138,7 +153,7 @@ CORPUS = {
 }
 
 
-def test_bad_input_corpus_in_one_batch(run):
+def test_bad_input_corpus_in_one_batch(run, corpus):
     result = run(*PREDICT, *CORPUS)
     assert result.exit_code == 1, result.output
     recs = records(result)
@@ -154,7 +169,10 @@ def test_bad_input_corpus_in_one_batch(run):
     assert_one_line_per_failure(result, recs)
     by = {r["path"]: r for r in recs}
     assert by["good.mp4"]["decoder"] == "decord" and by["good.mp4"]["frames"] == 30
-    assert by["cut.mp4"]["decoder"] == "pyav" and 0 < by["cut.mp4"]["frames"] < 60  # decoded frames, not metadata
+    whole, cut = (corpus / "front.mp4").stat().st_size, (corpus / "cut.mp4").stat().st_size
+    assert by["cut.mp4"]["error"] == f"truncated file: the container describes {whole} bytes, the file ends after {cut}"
+    over = by["overcount.mp4"]
+    assert over["decoder"] == "pyav" and 0 < over["frames"] < 60  # decoded frames, not metadata
     assert by["one.mp4"]["frames"] == 1 and by["short.mp4"]["frames"] == 3
     assert (by["odd.mp4"]["width"], by["odd.mp4"]["height"]) == (17, 9)
     assert by["vfr.mp4"]["frames"] == len(VFR_TIMES_MS) and by["vfr.mp4"]["duration"] == pytest.approx(0.52, abs=0.03)

@@ -6,8 +6,8 @@ takes their times from the decoded frames, so it is the fallback when decord fai
 returns fewer frames than the container promised). ``DECODERS`` names them; ``"auto"``
 means decord first, then PyAV (``vidclass.video.views.load_clip_frames``).
 
-Every failure caused by the input file (missing, a directory, empty, not a video, no video
-stream, undecodable) surfaces as ``VideoError`` with a one-line message; decord itself
+Every failure caused by the input file (missing, a directory, empty, truncated, not a video,
+no video stream, undecodable) surfaces as ``VideoError`` with a one-line message; decord itself
 raises a mix of ``DECORDError``, ``RuntimeError``, ``AssertionError`` and ``StopIteration``.
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -40,6 +41,9 @@ _TEXT_FORMATS = frozenset({"tty", "srt", "webvtt", "ass", "subviewer", "microdvd
 _IMAGE_FORMATS = frozenset({"image2", "apng"})  # plus every "*_pipe" image demuxer
 _DECORD_PREFIX = re.compile(r"^(?:\[[\d:]+\]\s+\S+:\d+:\s*)+")  # "[05:01:21] /src/x.cc:83: "
 _PADDED_ROWS_ERROR = "DECORDArrayCopyFromTo"  # get_batch on padded rows, see _read_sequentially
+# Top-level box types an ISO-BMFF file (MP4, MOV, M4V, 3GP) can start with.
+_ISO_FIRST_BOXES = frozenset({b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"styp", b"sidx", b"uuid"})
+_BOX_TYPE = re.compile(rb"^[A-Za-z0-9 ]{4}$")
 # Substrings of decord's messages -> what they mean, for the one-line VideoError.
 _KNOWN_REASONS = (
     ("cannot find video stream", "no video stream"),
@@ -312,7 +316,52 @@ def _readable_file(path: str | os.PathLike[str]) -> str:
         raise VideoError(f"cannot read file: {exc.strerror or exc}") from exc
     if empty:
         raise VideoError("empty file")
+    check_iso_boxes(name)
     return name
+
+
+def check_iso_boxes(name: str) -> None:
+    """VideoError when an MP4/MOV file is cut short inside or after its index (``moov``).
+
+    PyAV reads a file cut after its index without complaint and returns the frames that are
+    there, decord fails part-way, while the index promises more. This walks the top-level
+    boxes (a 16-byte header read per box, never the media) and fails when the ``moov`` box,
+    or any box after it, claims to end past the end of the file. A file cut before its
+    ``moov`` has no index at all, and is left to the decoders, which reject it ("not a
+    video file"). Files that are not ISO-BMFF, trailing bytes too short for a box header,
+    and box headers that do not look like one (junk) stop the walk without an error.
+    """
+    file_size = os.path.getsize(name)
+    indexed = False  # a moov box seen
+    offset = 0
+    with open(name, "rb") as handle:
+        while offset + 8 <= file_size:
+            handle.seek(offset)
+            header = handle.read(16)
+            box_size, kind = struct.unpack(">I4s", header[:8])
+            if offset == 0 and kind not in _ISO_FIRST_BOXES:
+                return  # not ISO-BMFF
+            if not _BOX_TYPE.match(kind):
+                return  # junk after the last box
+            if box_size == 0:
+                return  # the box runs to the end of the file
+            header_size = 8
+            if box_size == 1:  # 64-bit size after the type
+                if len(header) < 16:
+                    return
+                box_size = struct.unpack(">Q", header[8:16])[0]
+                header_size = 16
+            if box_size < header_size:
+                return  # not a real box header
+            indexed = indexed or kind == b"moov"
+            end = offset + box_size
+            if end > file_size:
+                if indexed:
+                    raise VideoError(
+                        f"truncated file: the container describes {end} bytes, the file ends after {file_size}"
+                    )
+                return
+            offset = end
 
 
 def _open(name: str, height: int = -1, width: int = -1) -> decord.VideoReader:
@@ -439,6 +488,7 @@ __all__ = [
     "VideoError",
     "VideoInfo",
     "check_container",
+    "check_iso_boxes",
     "probe",
     "probe_pyav",
     "read_frames",
