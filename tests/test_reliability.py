@@ -257,12 +257,44 @@ def test_symlink_loop_under_recursive(run, corpus):
     assert [r["path"] for r in records(result)] == [os.path.join("tree", "sub", "a.mp4")]
 
 
-def test_directory_argument_is_expanded_not_classified(run, corpus):
-    (corpus / "folder.mp4").mkdir(exist_ok=True)
-    result = run(*PREDICT, "folder.mp4", "good.mp4")
-    assert result.exit_code == 0
-    assert [r["path"] for r in records(result)] == ["good.mp4"]
-    assert result.stderr == "warning: folder.mp4: no video files\n"
+def test_directory_arguments_are_expanded_and_an_empty_one_fails(run, corpus):
+    (corpus / "folder.mp4").mkdir(exist_ok=True)  # a directory named like a video, holding none
+    (corpus / "clips" / "sub").mkdir(parents=True, exist_ok=True)
+    (corpus / "clips" / "sub" / "deep.mp4").write_bytes((corpus / "good.mp4").read_bytes())
+    (corpus / "full").mkdir(exist_ok=True)
+    (corpus / "full" / "a.mp4").write_bytes((corpus / "good.mp4").read_bytes())
+    result = run(*PREDICT, "folder.mp4", "full", "clips", "good.mp4")
+    assert result.exit_code == 1, result.output
+    recs = records(result)
+    assert [(r["path"], r["ok"]) for r in recs] == [
+        ("folder.mp4", False),
+        (os.path.join("full", "a.mp4"), True),
+        ("clips", False),
+        ("good.mp4", True),
+    ]
+    assert recs[0]["error"] == "directory holds no video files"
+    assert recs[2]["error"] == "directory holds no video files (subdirectories have some: add --recursive)"
+    assert recs[0]["labels"] == [] and recs[0]["decoder"] is None
+    assert_one_line_per_failure(result, recs)
+    assert result.stderr.splitlines()[0] == "error: folder.mp4: directory holds no video files"
+    alone = run(*PREDICT, "folder.mp4")  # the only input: a failed input (1), not a usage error (2)
+    assert alone.exit_code == 1 and [r["ok"] for r in records(alone)] == [False]
+    recursive = run(*PREDICT, "clips", "--recursive")
+    assert recursive.exit_code == 0 and [r["path"] for r in records(recursive)] == [
+        os.path.join("clips", "sub", "deep.mp4")
+    ]
+
+
+def test_directory_on_stdin_is_not_a_video_file(run, corpus):
+    """Stdin names files (``find`` output, say): a directory there is an input that failed."""
+    (corpus / "full").mkdir(exist_ok=True)
+    (corpus / "full" / "a.mp4").write_bytes((corpus / "good.mp4").read_bytes())
+    result = run(*PREDICT, "-", input="full\ngood.mp4\n")
+    assert result.exit_code == 1, result.output
+    recs = records(result)
+    assert [(r["path"], r["ok"]) for r in recs] == [("full", False), ("good.mp4", True)]
+    assert recs[0]["error"] == "is a directory, not a video file"
+    assert result.stderr == "error: full: is a directory, not a video file\n"
 
 
 def test_sigint_ends_workers_and_keeps_complete_output(corpus):

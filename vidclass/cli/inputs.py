@@ -1,8 +1,10 @@
 """The inputs of ``vidclass predict``: files, directories and ``-`` (paths on stdin).
 
 Directory expansion itself is shared with the library (``vidclass.engine.inputs``); this adds
-what only the shell has: stdin, warnings for empty directories, and the usage error when
-there is nothing to do.
+what only the shell has: stdin, a failure for each directory argument that gives no video
+(so no argument vanishes silently), and the usage error when there is nothing to do. Paths
+read from stdin name files: a directory there is not expanded, and fails like any other
+path that is not a video file.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from typing import BinaryIO
 
 import click
 
-from vidclass.cli.output import Messages
 from vidclass.engine.inputs import is_video_name, list_directory
 
 STDIN = "-"
@@ -41,34 +42,42 @@ def read_path_list(stream: BinaryIO | None = None) -> list[str]:
     return paths
 
 
-def collect_inputs(args: Sequence[str], recursive: bool, messages: Messages) -> list[str]:
-    """Expand the command's arguments into the ordered list of videos to classify."""
+def collect_inputs(args: Sequence[str], recursive: bool) -> tuple[list[str], list[str | None]]:
+    """Expand the command's arguments into the ordered list of videos to classify.
+
+    Returns the paths and, for each, None or why it already failed: a directory argument
+    that holds no video files (or cannot be listed) stays in the list, in its place, with
+    that reason, and becomes an error record like a bad file.
+    """
     if not args:
         raise click.UsageError("no inputs: give video files, directories, or - to read paths from stdin")
     if list(args).count(STDIN) > 1:
         raise click.UsageError("- (stdin) can be given only once")
-    named: list[str] = []
-    for arg in args:
-        named.extend(read_path_list() if arg == STDIN else [arg])
     videos: list[str] = []
-    for path in named:
-        if not os.path.isdir(path):
-            videos.append(path)  # a missing path too: it becomes an error record
+    problems: list[str | None] = []
+    for arg in args:
+        if arg == STDIN or not os.path.isdir(arg):
+            paths = read_path_list() if arg == STDIN else [arg]
+            videos.extend(paths)  # a missing path or a directory on stdin too: an error record
+            problems.extend([None] * len(paths))
             continue
         try:
-            found = list_directory(path, recursive=recursive)
+            found = list_directory(arg, recursive=recursive)
         except OSError as exc:
-            messages.warning(f"{path}: cannot list directory: {exc.strerror or exc}")
+            videos.append(arg)
+            problems.append(f"cannot list directory: {exc.strerror or exc}")
             continue
         if not found:
             hint = ""
-            if not recursive and _has_subdirectory_videos(path):
+            if not recursive and _has_subdirectory_videos(arg):
                 hint = " (subdirectories have some: add --recursive)"
-            messages.warning(f"{path}: no video files{hint}")
+            videos.append(arg)
+            problems.append(f"directory holds no video files{hint}")
         videos.extend(found)
+        problems.extend([None] * len(found))
     if not videos:
         raise click.UsageError("no video files found in the given inputs")
-    return videos
+    return videos, problems
 
 
 def _has_subdirectory_videos(directory: str) -> bool:

@@ -14,7 +14,7 @@ from vidclass.cli.output import (
     open_results,
     result_format,
 )
-from vidclass.engine.predict import DEFAULT_TOP_K, Predictor
+from vidclass.engine.predict import DEFAULT_TOP_K, Prediction, Predictor
 from vidclass.engine.workers import default_workers
 from vidclass.video.decode import DECODERS
 
@@ -92,7 +92,7 @@ def predict_command(
     to stderr. Exit status: 0 when every video worked, 1 when any failed, 2 for usage errors.
     """
     messages = Messages(quiet=quiet)
-    inputs = collect_inputs(paths, recursive, messages)
+    inputs, problems = collect_inputs(paths, recursive)
     classifier = load_classifier(model)
     try:
         predictor = Predictor(
@@ -124,7 +124,11 @@ def predict_command(
                 for index, path in enumerate(inputs):
                     submitted = predictor.lookahead(inputs, index, submitted)  # decode ahead in workers
                     tracker.current(path)
-                    prediction = predictor.predict(path)
+                    problem = problems[index]
+                    if problem is None:
+                        prediction = predictor.predict(path)
+                    else:  # a directory argument with no videos, say
+                        prediction = Prediction(path=path, error=problem, class_names=predictor.labels)
                     writer.write(prediction)
                     if not prediction.ok:
                         failed += 1
