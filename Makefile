@@ -35,7 +35,7 @@ soak: install
 default-model: install
 	$(VIDCLASS) synth $(BUILD)/synth-train --per-class 120 --seed 1 --max-seconds 4 -q
 	$(VIDCLASS) train $(BUILD)/synth-train -o $(BUILD)/default-run -m vivit-s64-tl8at1 \
-		--epochs 35 -b 16 --lr 3e-4 --warmup-epochs 2 --drop-path 0.1 --no-randaugment --workers 1 --seed 0
+		--epochs 45 -b 16 --lr 3e-4 --warmup-epochs 2 --drop-path 0.1 --no-randaugment --kernel-init difference --workers 1 --seed 0
 	cp $(BUILD)/default-run/model.safetensors weights/default.safetensors
 	$(PY) benchmarks/bundled_model.py --model weights/default.safetensors --max-seconds 4 --out weights/default.json
 

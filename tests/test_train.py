@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 import vidclass
 from tests.videos import write_video
+from vidclass.checkpoints.modelfile import read_model_card
 from vidclass.cli.main import main
 from vidclass.data.training import Augment, TrainClips, split_validation
 from vidclass.engine.train import (
@@ -155,6 +156,42 @@ def test_registry_model_with_tokenlearner():
     assert origin["weights"] == "random init"
 
 
+def test_difference_kernel_init_is_blind_to_static_video_and_sees_change():
+    model, origin = prepare_model("vivit-micro", LABELS, TrainOptions(kernel_init="difference", seed=3))
+    embed = model.model.patch_embed
+    dim, frames = embed.proj.weight.shape[0], embed.proj.weight.shape[2]
+    moving = round(dim * 0.75)
+    cfg = model.config
+    still = torch.rand(1, 3, 1, cfg.image_size, cfg.image_size).expand(-1, -1, cfg.num_frames, -1, -1)
+    tokens = embed(still)  # (B, t, h*w, D)
+    assert tokens[..., :moving].abs().max() < 1e-5  # change detectors: silent on a still clip
+    assert tokens[..., moving:].abs().min() > 0  # appearance channels still see it
+    flashed = still.clone()
+    flashed[:, :, frames // 2 :] += 0.5  # a change inside each first tubelet
+    assert (embed(flashed)[0, 0, :, :moving] - tokens[0, 0, :, :moving]).abs().max() > 0.1
+    # the positive half of the ramp sums to the gain, the whole ramp to zero
+    kernel = embed.proj.weight.detach()[0]  # (C, t, h, w)
+    ramp = kernel.sum(dim=(0, 2, 3)) / kernel[:, 0].sum()
+    assert float(ramp.sum()) == pytest.approx(0.0, abs=1e-5)
+    assert origin["kernel_init"] == "difference"
+    again, _ = prepare_model("vivit-micro", LABELS, TrainOptions(kernel_init="difference", seed=3))
+    assert torch.equal(again.model.patch_embed.proj.weight, embed.proj.weight)  # seeded
+    plain, _ = prepare_model("vivit-micro", LABELS, TrainOptions(seed=3))
+    assert plain.model.patch_embed(still)[..., :moving].abs().max() > 1e-3
+
+
+def test_difference_kernel_init_is_refused_for_fine_tuning_and_single_frame_tubelets(tmp_path):
+    path = vidclass.save_model(vidclass.create_model("vivit-micro", labels=LABELS, seed=0), tmp_path / "m.safetensors")
+    with pytest.raises(ValueError, match="new model"):
+        prepare_model(str(path), LABELS, TrainOptions(kernel_init="difference"))
+    with pytest.raises(ValueError, match="2 or more frames"):
+        vidclass.create_model(
+            "vivit-micro", labels=LABELS, tubelet=(1, 8, 8)
+        ).model.patch_embed.init_temporal_difference_()
+    with pytest.raises(ValueError, match="kernel init"):
+        TrainOptions(kernel_init="zeros")
+
+
 def test_parse_tokenlearner_rejects_nonsense():
     assert parse_tokenlearner("8at6") == TokenLearnerConfig(num_tokens=8, location=6)
     with pytest.raises(ValueError, match="TOKENSatLAYER"):
@@ -214,6 +251,8 @@ def test_cli_train_reports_epochs_as_json(dataset, tmp_path):
             "--no-randaugment",
             "--val-fraction",
             "0.25",
+            "--kernel-init",
+            "difference",
             "-f",
             "json",
             "--device",
@@ -221,6 +260,8 @@ def test_cli_train_reports_epochs_as_json(dataset, tmp_path):
         ],
     )
     assert result.exit_code == 0, result.output
+    card = read_model_card(tmp_path / "cli" / "model.safetensors")
+    assert card.provenance["kernel_init"] == "difference" and card.provenance["recipe"]["kernel_init"] == "difference"
     doc = json.loads(result.stdout)
     assert doc["classes"] == sorted(LABELS) and len(doc["epochs"]) == 1
     assert doc["epochs"][0]["val_top1"] is not None

@@ -79,6 +79,12 @@ def _samples(dataset: Any, classes: list[str], messages: Messages, what: str) ->
 @click.option("--cutmix", type=click.FloatRange(min=0), default=0.0, show_default=True, help="CutMix alpha (0: off).")
 @click.option("--drop-path", type=click.FloatRange(0, 1), help="Stochastic depth rate (default: the model's).")
 @click.option("--dropout", type=click.FloatRange(0, 1), help="Dropout rate (default: the model's).")
+@click.option(
+    "--kernel-init",
+    type=click.Choice(["random", "difference"]),
+    help="A new model's tubelet kernel: random (default), or difference: most channels start as "
+    "temporal-difference filters, which sees motion from the first step (for motion-defined classes).",
+)
 @click.option("--hflip", is_flag=True, help="Random horizontal flips. Off by default: they swap left/right motion.")
 @click.option("--no-randaugment", is_flag=True, help="Turn RandAugment off.")
 @click.option(
@@ -123,6 +129,7 @@ def train_command(
     mixup: float,
     cutmix: float,
     drop_path: float | None,
+    kernel_init: str | None,
     dropout: float | None,
     hflip: bool,
     no_randaugment: bool,
@@ -166,6 +173,7 @@ def train_command(
             workers=workers,
             val_fraction=0.0 if val_dir else val_fraction,
             augment=Augment(hflip=hflip, randaugment=not no_randaugment),
+            **({"kernel_init": kernel_init} if kernel_init else {}),
         )
         tl = parse_tokenlearner(tokenlearner) if tokenlearner else None
         dataset = load_dataset(dataset_dir, annotations)

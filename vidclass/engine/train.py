@@ -61,6 +61,7 @@ class TrainOptions:
     seed: int = 0
     workers: int = 0  # DataLoader processes per training process
     val_fraction: float = 0.1  # held out when no validation set is given; 0 = none
+    kernel_init: str = "random"  # tubelet kernel of a new model: random, or difference (see KERNEL_INITS)
     augment: Augment = field(default_factory=Augment)
 
     def __post_init__(self) -> None:
@@ -72,6 +73,7 @@ class TrainOptions:
             (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
             (0 <= self.val_fraction < 1, "validation fraction must be in [0, 1)"),
             (self.workers >= 0, "workers must be >= 0"),
+            (self.kernel_init in KERNEL_INITS, f"kernel init must be one of {', '.join(KERNEL_INITS)}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -87,6 +89,12 @@ class TrainOptions:
             **{**data.get("augment", {}), "jitter": tuple(data.get("augment", {}).get("jitter", Augment().jitter))}
         )
         return cls(**data)
+
+
+KERNEL_INITS = ("random", "difference")
+"""How a model trained from a registry configuration starts its tubelet kernel: ``random``
+(the configuration's own init) or ``difference`` (``TubeletEmbedding.init_temporal_difference_``:
+most channels start as temporal-difference filters, a strong start for motion-only classes)."""
 
 
 @dataclass
@@ -172,7 +180,12 @@ def prepare_model(
         if tokenlearner is not None:
             changes.update(tokenlearner=tokenlearner, classifier=Classifier.GAP)
         classifier = create_model(spec, labels=labels, seed=options.seed, **changes)
-        return classifier, {"init": spec, "weights": "random init"}
+        if options.kernel_init == "difference":
+            generator = torch.Generator().manual_seed(options.seed)
+            classifier.model.patch_embed.init_temporal_difference_(generator=generator)
+        return classifier, {"init": spec, "weights": "random init", "kernel_init": options.kernel_init}
+    if options.kernel_init != "random":
+        raise ValueError("--kernel-init applies to a new model (a registry configuration), not to fine-tuning")
     source = load_model(spec)
     cfg = source.config.replace(num_classes=len(labels), **changes)
     if tokenlearner is not None:
