@@ -37,7 +37,7 @@ default-model: install
 	$(VIDCLASS) train $(BUILD)/synth-train -o $(BUILD)/default-run -m vivit-s64-tl8at1 \
 		--epochs 45 -b 16 --lr 3e-4 --warmup-epochs 2 --drop-path 0.1 --no-randaugment --kernel-init difference --workers 1 --seed 0
 	cp $(BUILD)/default-run/model.safetensors weights/default.safetensors
-	$(PY) benchmarks/bundled_model.py --model weights/default.safetensors --max-seconds 4 --out weights/default.json
+	$(PY) benchmarks/bundled_model.py --model weights/default.safetensors --max-seconds 4 --run $(BUILD)/default-run --out weights/default.json
 
 clean:
 	rm -rf $(VENV) $(BUILD) *.egg-info

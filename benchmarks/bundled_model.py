@@ -70,6 +70,23 @@ def predict_wall_time(model: str, work: Path, runs: int) -> list[float]:
     return times
 
 
+def training_summary(classifier, run: str | None) -> dict:
+    """What the model file says of its training, plus the wall time of its epochs."""
+    prov = classifier.provenance
+    summary = {
+        "dataset_videos": prov.get("videos"),
+        "epochs": prov.get("epochs_trained"),
+        "kernel_init": prov.get("kernel_init"),
+        "recipe": prov.get("recipe"),
+        "final_epoch": prov.get("metrics"),
+    }
+    if run:
+        epochs = [json.loads(line) for line in (Path(run) / "metrics.jsonl").read_text().splitlines() if line]
+        summary["train_seconds"] = round(sum(e["seconds"] for e in epochs), 1)
+        summary["val_top1_by_epoch"] = [round(e["val_top1"], 4) for e in epochs if e.get("val_top1") is not None]
+    return summary
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="weights/default.safetensors")
@@ -83,6 +100,7 @@ def main() -> None:
         help="longest held-out video, as the training set was generated (synth's default: 8)",
     )
     parser.add_argument("--out", help="write the card JSON here")
+    parser.add_argument("--run", help="the training run's folder (its metrics.jsonl gives the training time)")
     args = parser.parse_args()
     torch.set_num_threads(2)
     classifier = vidclass.load_model(args.model)
@@ -138,6 +156,7 @@ def main() -> None:
             "median_seconds": round(statistics.median(times), 3),
             "views": classifier.protocol.num_views,
         },
+        "training": training_summary(classifier, args.run),
         "eval_seconds_per_video": round(eval_seconds / len(held), 3),
         "generation_seconds": round(generated, 1),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
