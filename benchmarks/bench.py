@@ -11,9 +11,13 @@ c. Models 2-4 and TokenLearner: wall-time ratio against Model 1 at equal input, 
    analytic FLOP ratio.
 d. Precision agreement: bf16 against fp32 predictions over the 4x3 views of ``vidclass
    synth`` clips (random-weight model: no trained one exists).
+e-h. The whole pipeline (``pipeline.py``): ``vidclass predict`` end to end against the model
+   alone, decoding against ``ffmpeg`` and PyAV, scaling with video length, start-up. Their
+   clips and model files are generated once and cached under ``--build`` (``clips.py``).
 
 ``--quick`` uses the tiny configuration (16x112x112, 192-d, 6 layers) and fewer repeats,
-for smoke runs; the full run uses ViViT-B/16x2 (32x224x224), batch 1, one view per forward.
+for smoke runs (e-h on small, short clips, one round); the full run uses ViViT-B/16x2
+(32x224x224), batch 1, one view per forward. ``--sections`` runs a subset (e.g. ``efgh``).
 Timings are printed; ``--write FILE`` also writes the Markdown report.
 """
 
@@ -32,6 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pipeline
 import torch
 
 from vidclass.models import ViViT, ViViTConfig, view_gflops
@@ -317,7 +322,6 @@ def bench_agreement(quick: bool, per_class: int, seed: int) -> dict[str, Any]:
 
 def markdown(results: dict[str, Any], command: str) -> str:
     m = results["machine"]
-    a, b, c, d = results["transformers"], results["mfu"], results["variants"], results["agreement"]
     lines = [
         "## Results",
         "",
@@ -327,6 +331,19 @@ def markdown(results: dict[str, Any], command: str) -> str:
         f"transformers {m['transformers']}, Python {m['python']}; AVX-512 BF16: {m['avx512_bf16']}, "
         f"AMX-BF16: {m['amx_bf16']}. Shared and noisy: compare ratios, not absolute times.",
         "",
+    ]
+    if "transformers" in results:
+        lines += markdown_ab(results["transformers"], results["mfu"])
+    if "variants" in results:
+        lines += markdown_c(results["variants"])
+    if "agreement" in results:
+        lines += markdown_d(results["agreement"])
+    lines += pipeline.markdown(results)
+    return "\n".join(lines)
+
+
+def markdown_ab(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    return [
         f"### a. Model forward against transformers ({a['config']}, input {a['input']}, "
         f"median of {a['repeats']} interleaved rounds)",
         "",
@@ -353,6 +370,11 @@ def markdown(results: dict[str, Any], command: str) -> str:
             for p in ("fp32", "bf16")
         ],
         "",
+    ]
+
+
+def markdown_c(c: dict[str, Any]) -> list[str]:
+    return [
         f"### c. Variants and TokenLearner against Model 1 ({c['precision']}, input {c['input']}, "
         f"median of {c['repeats']} interleaved rounds)",
         "",
@@ -364,6 +386,11 @@ def markdown(results: dict[str, Any], command: str) -> str:
             for r in c["rows"]
         ],
         "",
+    ]
+
+
+def markdown_d(d: dict[str, Any]) -> list[str]:
+    return [
         f"### d. bf16 against fp32 predictions ({d['model']}, {d['videos']} `vidclass synth` videos, "
         f"{d['views']} views, {d['classes']} classes)",
         "",
@@ -376,9 +403,9 @@ def markdown(results: dict[str, Any], command: str) -> str:
         f"| highest top-1 probability seen (fp32) | {d['max_top1_probability']:.3f} |",
         "",
     ]
-    return "\n".join(lines)
 
 
+SECTIONS = "abcdefgh"
 BEGIN = "<!-- benchmarks/bench.py results: begin (generated, edits here are overwritten) -->"
 END = "<!-- benchmarks/bench.py results: end -->"
 
@@ -401,13 +428,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, help="timed rounds per comparison (default 3; quick 2)")
     parser.add_argument("--per-class", type=int, help="synth videos per class for the agreement (default 4)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--build", default="build", metavar="DIR", help="where generated clips and model files are cached (build)"
+    )
+    parser.add_argument(
+        "--sections", default=SECTIONS, metavar="LETTERS", help=f"run only these sections (default {SECTIONS})"
+    )
     parser.add_argument("--json", metavar="FILE", help="write the raw results as JSON")
     parser.add_argument(
         "--write", metavar="FILE", help="write the Markdown report into FILE, between its bench.py markers"
     )
     args = parser.parse_args(argv)
+    unknown = set(args.sections) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections {''.join(sorted(unknown))}; choose from {SECTIONS}")
     repeats = args.repeats or (2 if args.quick else 3)
     per_class = args.per_class or (1 if args.quick else 4)
+    plan = pipeline.QUICK if args.quick else pipeline.FULL
+    build = Path(args.build)
     started = time.perf_counter()
     results: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -415,16 +453,25 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(),
     }
     print(json.dumps(results["machine"]), flush=True)
-    results["transformers"] = bench_transformers(args.quick, repeats, args.seed)
-    print(
-        "a:", json.dumps({k: results["transformers"][k] for k in ("seconds", "ratios", "max_logit_diff")}), flush=True
-    )
-    results["mfu"] = bench_mfu(results["transformers"], 512 if args.quick else 2048, 3 if args.quick else 5)
-    print("b:", json.dumps(results["mfu"]), flush=True)
-    results["variants"] = bench_variants(args.quick, repeats, args.seed, "fp32")
-    print("c:", json.dumps(results["variants"]["rows"]), flush=True)
-    results["agreement"] = bench_agreement(args.quick, per_class, args.seed)
-    print("d:", json.dumps(results["agreement"]), flush=True)
+
+    def section(letter: str, key: str, run: Callable[[], Any]) -> None:
+        if letter in args.sections:
+            t0 = time.perf_counter()
+            results[key] = run()
+            printable = {k: v for k, v in results[key].items() if not k.startswith("all_")}
+            print(f"{letter} ({time.perf_counter() - t0:.0f} s):", json.dumps(printable, default=str), flush=True)
+
+    section("a", "transformers", lambda: bench_transformers(args.quick, repeats, args.seed))
+    if "transformers" in results:
+        section(
+            "b", "mfu", lambda: bench_mfu(results["transformers"], 512 if args.quick else 2048, 3 if args.quick else 5)
+        )
+    section("c", "variants", lambda: bench_variants(args.quick, repeats, args.seed, "fp32"))
+    section("d", "agreement", lambda: bench_agreement(args.quick, per_class, args.seed))
+    section("e", "end_to_end", lambda: pipeline.bench_end_to_end(plan, build, args.seed))
+    section("f", "decode", lambda: pipeline.bench_decode(plan, build, args.seed))
+    section("g", "scaling", lambda: pipeline.bench_scaling(plan, build, args.seed))
+    section("h", "startup", lambda: pipeline.bench_startup(plan, results.get("scaling")))
     results["total_seconds"] = time.perf_counter() - started
     command = "python benchmarks/bench.py " + " ".join(argv if argv is not None else sys.argv[1:])
     report = markdown(results, command.strip())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,8 @@ def test_bench_quick_runs(tmp_path):
             "--quick",
             "--repeats",
             "1",
+            "--build",
+            str(tmp_path / "build"),
             "--json",
             str(out),
             "--write",
@@ -33,13 +36,23 @@ def test_bench_quick_runs(tmp_path):
         ],  # fmt: skip
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,  # a loose bound for shared machines; no timing is asserted
+        # without ffmpeg on PATH, as on machines that lack it: section f must still run
+        env={**os.environ, "PATH": str(Path(sys.executable).parent)},
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = json.loads(out.read_text())
     assert set(results) >= {"machine", "transformers", "mfu", "variants", "agreement"}
+    assert set(results) >= {"end_to_end", "decode", "scaling", "startup"}
     assert results["transformers"]["max_logit_diff"]["vidclass vs transformers, fp32"] < 1e-4
     assert results["agreement"]["top1_agreement_videos"] >= 0.995
+    e, f, g, h = (results[k] for k in ("end_to_end", "decode", "scaling", "startup"))
+    assert e["bound"]["rows"][0]["views"] == 2 * 3  # two clips, --clips 1 --crops 3
+    assert f["ffmpeg"] is None and "vidclass / pyav every frame" in f["rows"][0]["ratios"]["wall"]
+    assert [r["frames"] for r in g["rows"]] == [60, 600]  # 2 s and its 20 s remux, 30 fps
+    assert all(r["maxrss_mib"] > 0 for r in g["rows"] + h["rows"])
     text = report.read_text()
     assert "prose kept" in text and "kept too" in text and "old figures" not in text
+    assert all(f"### {letter}." in text for letter in "abcdefgh")
+    assert "apt-get install ffmpeg" in text
     assert text.index("### a.") < text.index("## Soak") and text.count(begin) == text.count(end) == 1
