@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import struct
 import sys
 from collections.abc import Callable, Sequence
@@ -371,13 +370,3 @@ def test_other_formats_skip_the_box_check(videos: dict[str, Path], tmp_path: Pat
     path.write_bytes(avi[: len(avi) - 10])
     check_iso_boxes(str(path))  # RIFF, not ISO-BMFF: nothing to say
     check_iso_boxes(str(videos["vfr"]))
-
-
-def test_unreadable_file_is_a_video_error(videos: dict[str, Path], tmp_path: Path) -> None:
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        pytest.skip("root can read any file")
-    path = tmp_path / "locked.mp4"
-    path.write_bytes(videos["mp4"].read_bytes())
-    path.chmod(0)
-    with pytest.raises(VideoError, match="^cannot read file: "):
-        probe(path)

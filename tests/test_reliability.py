@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import struct
 import subprocess
@@ -344,6 +345,156 @@ def _group_members(pgid: int) -> list[int]:
         if int(fields[2]) == pgid and fields[0] != "Z":
             members.append(int(entry))
     return members
+
+
+# --------------------------------------------------------------------------- through a real process
+
+
+def _cli_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("VIDCLASS_MODEL", "NO_COLOR", "VIDCLASS_DECODE_HOOK")}
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
+    return env
+
+
+# ``python -m vidclass ARGS`` that also writes its own peak resident memory (VmHWM, KiB) to
+# $PEAK_FILE at exit. getrusage cannot give that: a child's ru_maxrss is the maximum over it and
+# its own children, and Linux carries the parent's peak over fork and exec (a `python -c pass`
+# started by a process that once held 1.5 GiB reports 1.5 GiB).
+_REPORT_PEAK = """
+import atexit, os, runpy
+
+def report():
+    with open("/proc/self/status") as status:
+        kib = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    with open(os.environ["PEAK_FILE"], "w") as out:
+        out.write(kib)
+
+atexit.register(report)
+runpy.run_module("vidclass", run_name="__main__", alter_sys=True)
+"""
+
+
+def _start_cli(cwd: Path, tag: str, *args: str, preexec_fn=None, peak: bool = False) -> subprocess.Popen:  # noqa: ANN001
+    """``python -m vidclass ARGS`` in ``cwd``, stdout and stderr to ``cwd/TAG.out`` and ``.err``.
+
+    With ``peak``, the process's peak resident memory goes to ``cwd/TAG.peak``.
+    """
+    env = {**_cli_env(), "PEAK_FILE": str(cwd / f"{tag}.peak")}
+    command = [sys.executable, "-c", _REPORT_PEAK] if peak else [sys.executable, "-m", "vidclass"]
+    with open(cwd / f"{tag}.out", "wb") as out, open(cwd / f"{tag}.err", "wb") as err:
+        return subprocess.Popen(
+            [*command, *args],
+            cwd=cwd,
+            stdout=out,
+            stderr=err,
+            env=env,
+            preexec_fn=preexec_fn,  # noqa: PLW1509 - only ever a tiny prctl wrapper
+        )
+
+
+def _wait_cli(proc: subprocess.Popen, cwd: Path, tag: str) -> tuple[int, list[dict], str]:
+    """Exit code, records and stderr of a ``_start_cli`` process."""
+    proc.wait()
+    recs = [json.loads(line) for line in (cwd / f"{tag}.out").read_text().splitlines()]
+    return proc.returncode, recs, (cwd / f"{tag}.err").read_text()
+
+
+def _without_root_file_access() -> None:
+    """In the child before exec: drop the capabilities that let root read any file.
+
+    CAP_DAC_OVERRIDE (1) and CAP_DAC_READ_SEARCH (2) leave the bounding set (prctl
+    PR_CAPBSET_DROP = 24), so the program exec'd next runs as uid 0 under the ordinary
+    permission bits: a mode-000 file is as unreadable to it as to any user. (Switching to
+    nobody would also do, but the interpreter may live where nobody cannot reach it, as
+    under /root with pyenv.)
+    """
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (1, 2):
+        if libc.prctl(24, capability, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def test_unreadable_file_and_directory_each_fail_alone(corpus):
+    """chmod 000 on a file and on a directory argument: two error records, the rest classified.
+
+    As root (CI, containers) the command runs without root's override of file permissions.
+    """
+    (corpus / "locked.mp4").write_bytes((corpus / "good.mp4").read_bytes())
+    (corpus / "locked-dir").mkdir(exist_ok=True)
+    (corpus / "locked-dir" / "inside.mp4").write_bytes((corpus / "good.mp4").read_bytes())
+    as_root = hasattr(os, "geteuid") and os.geteuid() == 0
+    (corpus / "locked.mp4").chmod(0)
+    (corpus / "locked-dir").chmod(0)
+    try:
+        try:
+            proc = _start_cli(
+                corpus, "perm", *PREDICT, "good.mp4", "locked.mp4", "locked-dir", "one.mp4",
+                preexec_fn=_without_root_file_access if as_root else None,
+            )  # fmt: skip
+        except subprocess.SubprocessError as exc:  # prctl refused: no CAP_SETPCAP, or not Linux
+            pytest.skip(f"running as root and cannot drop root's file access for the command: {exc}")
+        code, recs, stderr = _wait_cli(proc, corpus, "perm")
+    finally:
+        (corpus / "locked.mp4").chmod(0o644)
+        (corpus / "locked-dir").chmod(0o755)
+    paths = ["good.mp4", "locked.mp4", "locked-dir", "one.mp4"]
+    assert [(r["path"], r["ok"]) for r in recs] == list(zip(paths, [True, False, False, True], strict=True)), stderr
+    assert recs[1]["error"] == "cannot read file: Permission denied"
+    assert recs[2]["error"] == "cannot list directory: Permission denied"
+    assert stderr.splitlines() == [
+        "error: locked.mp4: cannot read file: Permission denied",
+        "error: locked-dir: cannot list directory: Permission denied",
+    ]
+    assert code == 1
+
+
+def _flat_video(path: Path, frames: int, width: int, height: int) -> Path:
+    """H.264 repeating one flat grey picture, given as YUV: 16 8K frames encode in about a second.
+
+    Every frame still decodes to a full-size picture, which is what a memory test needs.
+    """
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"qp": "51", "preset": "ultrafast", "tune": "zerolatency"}
+        planes = np.full((height * 3 // 2, width), 128, np.uint8)  # (Y rows + U and V rows, width)
+        frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+        for i in range(frames):
+            frame.pts = i
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+# How much more peak resident memory an 8K predict may take than the same command on a 480p
+# video: the size of 8 full-size 8K RGB frames (8 x 7680 x 4320 x 3 bytes = 759 MiB), as many
+# as the run samples from the 16-frame file. Measured (VmHWM, 20 runs, development machine):
+# 611 MiB for 480p; 907 to 1107 MiB for 8K, i.e. 296 to 496 MiB more, in steps of one 8K RGB
+# frame (decord's probe has a few full-size frames in flight; the same with 48 frames: it
+# does not grow with the video). Decoding the sampled frames at full size and shrinking them
+# afterwards measured about 1.9 GiB more, well past the bound.
+EIGHT_K_EXTRA_MIB = 768
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="peak memory is read from /proc (Linux)")
+def test_8k_video_is_classified_with_bounded_memory(corpus, tmp_path):
+    small = _flat_video(tmp_path / "480p.mp4", 16, 854, 480)
+    big = _flat_video(tmp_path / "8k.mp4", 16, 7680, 4320)
+    shutil.copy(corpus / "model.safetensors", tmp_path)
+    files = {"small": small, "big": big}  # both at once: memory is per process, time is shared
+    procs = {tag: _start_cli(tmp_path, tag, *PREDICT, "--workers", "0", f.name, peak=True) for tag, f in files.items()}
+    results = {tag: _wait_cli(proc, tmp_path, tag) for tag, proc in procs.items()}
+    for tag, (code, recs, stderr) in results.items():
+        assert code == 0 and stderr == "" and [r["ok"] for r in recs] == [True], (tag, stderr)
+    (small_rec,), (big_rec,) = results["small"][1], results["big"][1]
+    assert (big_rec["width"], big_rec["height"], big_rec["frames"]) == (7680, 4320, 16)
+    assert (small_rec["width"], small_rec["height"]) == (854, 480)
+    small_peak, big_peak = (int((tmp_path / f"{tag}.peak").read_text()) / 1024 for tag in ("small", "big"))
+    assert big_peak - small_peak < EIGHT_K_EXTRA_MIB, f"8K peak {big_peak:.0f} MiB, 480p peak {small_peak:.0f} MiB"
 
 
 # --------------------------------------------------------------------------- the pool itself
