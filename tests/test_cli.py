@@ -203,19 +203,41 @@ def test_output_file_and_format_from_suffix(run, work):
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
 def test_streaming_formats_flush_each_video_as_it_is_done(run, work, monkeypatch, fmt):
-    seen: list[str] = []
-    original = Predictor.predict
+    # a.mp4 and b.mp4 have 12 views each; -b 5 cuts their 24 views into batches of 5, 5,
+    # 2 + 3 (shared), 5 and 4. a's record must be in the file once the shared batch has run,
+    # before b's own batches; b's when the run ends.
+    seen: list[tuple[int, str]] = []
+    original = Predictor.forward
 
-    def spy(self, path):
-        seen.append((work / f"stream.{fmt}").read_text())
-        return original(self, path)
+    def spy(self, batch):
+        seen.append((batch.shape[0], (work / f"stream.{fmt}").read_text()))
+        return original(self, batch)
 
-    monkeypatch.setattr(Predictor, "predict", spy)
-    result = run(*PREDICT, "a.mp4", "b.mp4", "--format", fmt, "-o", f"stream.{fmt}")
+    monkeypatch.setattr(Predictor, "forward", spy)
+    result = run(*PREDICT, "a.mp4", "b.mp4", "-b", "5", "--format", fmt, "-o", f"stream.{fmt}")
     assert result.exit_code == 0, result.output
     header = 1 if fmt == "csv" else 0
-    assert [len(text.splitlines()) for text in seen] == [header, header + 1]
-    assert seen[1].endswith("\n")
+    assert [size for size, _ in seen] == [5, 5, 5, 5, 4]
+    assert [len(text.splitlines()) for _, text in seen] == [header] * 3 + [header + 1] * 2
+    assert seen[3][1].endswith("\n")
+    assert len((work / f"stream.{fmt}").read_text().splitlines()) == header + 2
+
+
+def test_batch_boundaries_do_not_reorder_or_drop_records(run, clf):
+    """Failures between good videos, batches that split videos: every input once, in order,
+    each good one with the scores of its own views."""
+    names = ["a.mp4", "missing.mp4", "b.mp4", "corrupt.mp4", os.path.join("dir", "c.mp4"), ODD_NAME]
+    for batch_size in ("5", "7", "64"):
+        result = run(*PREDICT, *names, "-b", batch_size, "--precision", "fp32", "--scores")
+        assert result.exit_code == 1, result.output
+        records = jsonl(result)
+        assert [r["path"] for r in records] == names
+        assert [r["ok"] for r in records] == [True, False, True, False, True, True]
+        assert [line.split(": ")[1] for line in result.stderr.splitlines()] == ["missing.mp4", "corrupt.mp4"]
+        for record in records:
+            if record["ok"]:
+                probs = reference(clf, record["path"])
+                assert list(record["scores"].values()) == pytest.approx(probs.tolist(), abs=1e-6)
 
 
 def test_writers_flush_after_every_record():
@@ -236,20 +258,23 @@ def test_writers_flush_after_every_record():
         assert stream.getvalue().endswith("\n")
 
 
-def test_interrupt_keeps_finished_results_and_exits_130(run, monkeypatch):
-    original = Predictor.predict
+@pytest.mark.parametrize("at,finished", [(3, []), (4, ["a.mp4"])])
+def test_interrupt_keeps_finished_results_and_exits_130(run, monkeypatch, at, finished):
+    # -b 5: batches 1-2 hold a's views, batch 3 a's last two and b's first three, batch 4 b's.
+    # Ctrl-C in batch 3 finishes nothing; in batch 4, a is done.
+    original = Predictor.forward
     calls = []
 
-    def interrupt_second(self, path):
-        calls.append(path)
-        if len(calls) == 2:
+    def interrupt(self, batch):
+        calls.append(batch.shape[0])
+        if len(calls) == at:
             raise KeyboardInterrupt
-        return original(self, path)
+        return original(self, batch)
 
-    monkeypatch.setattr(Predictor, "predict", interrupt_second)
-    result = run(*PREDICT, "a.mp4", "b.mp4", "--format", "json")
+    monkeypatch.setattr(Predictor, "forward", interrupt)
+    result = run(*PREDICT, "a.mp4", "b.mp4", "-b", "5", "--format", "json")
     assert result.exit_code == 130
-    assert [r["path"] for r in json.loads(result.stdout)["results"]] == ["a.mp4"]
+    assert [r["path"] for r in json.loads(result.stdout)["results"]] == finished
     assert result.stderr == "error: interrupted\n"
 
 

@@ -73,7 +73,7 @@ def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
         type=click.IntRange(min=1),
         default=DEFAULT_BATCH_SIZE,
         show_default=True,
-        help="Views per forward pass.",
+        help="Views per forward pass. predict cuts its batches across consecutive videos; eval runs each video's views alone.",
     )(f)
     return click.option(
         "--aggregate",

@@ -22,7 +22,7 @@ EXIT_INTERRUPTED = 130
 
 
 @click.command("predict")
-@click.argument("paths", nargs=-1, type=click.Path(readable=False))  # an unreadable file: an error record
+@click.argument("paths", nargs=-1, type=click.Path())
 @model_option
 @click.option(
     "--top-k",
@@ -120,13 +120,13 @@ def predict_command(
         writer.begin()
         try:
             with messages.progress(len(inputs), show, predictor.classifier.name) as tracker:
-                submitted = 0
-                for index, path in enumerate(inputs):
-                    submitted = predictor.lookahead(inputs, index, submitted)  # decode ahead in workers
+                # Views of consecutive videos share batches; each video comes back, in order, as
+                # soon as the batch holding its last view has run, and is written (and flushed).
+                results = predictor.predict_many(p for p, problem in zip(inputs, problems, strict=True) if not problem)
+                for path, problem in zip(inputs, problems, strict=True):
                     tracker.current(path)
-                    problem = problems[index]
-                    if problem is None:
-                        prediction = predictor.predict(path)
+                    if not problem:
+                        prediction = next(results)
                     else:  # a directory argument with no videos, say
                         prediction = Prediction(path=path, error=problem, class_names=predictor.labels)
                     writer.write(prediction)

@@ -381,7 +381,12 @@ def _version() -> str:
 
 
 def run_videos(predictor: Predictor, items: Sequence[Work], workers: int = 1) -> Iterator[tuple[Work, Prediction]]:
-    """``predictor.predict`` each item, in order; ``workers`` > 1 runs that many at once."""
+    """``predictor.predict`` each item, in order; ``workers`` > 1 runs that many at once.
+
+    Each video runs in batches of its own views, not shared with other videos as ``predict``
+    shares them: a video's scores then do not depend on which videos ran beside it, so
+    shards, resumed runs and torchrun processes score each video the same way.
+    """
     if workers <= 1:
         for item in items:
             yield item, predictor.predict(item.path)

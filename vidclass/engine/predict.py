@@ -3,8 +3,11 @@
 ``Predictor`` wraps one loaded ``VideoClassifier``: it decodes each video into the views its
 ``ViewProtocol`` asks for (``vidclass.video.load_views``), runs them through the model in
 batches and combines the per-view logits into one probability vector (``aggregate``).
-Bad input never raises: a file that cannot be decoded becomes a ``Prediction`` whose
-``error`` holds a one-line message, so a batch run always completes.
+``predict_many`` cuts its batches from the views of consecutive videos
+(``vidclass.engine.batching``), so that small videos still fill a batch; each video is
+yielded as soon as the batch holding its last view has run. Bad input never raises: a file
+that cannot be decoded becomes a ``Prediction`` whose ``error`` holds a one-line message, so a
+batch run always completes.
 
 With ``workers`` >= 1, decoding and view building run in worker processes
 (``vidclass.engine.workers.WorkerPool``) with a per-file ``timeout``: a decoder that crashes
@@ -34,6 +37,7 @@ from typing import Any
 
 import torch
 
+from vidclass.engine.batching import batch_views
 from vidclass.engine.inputs import expand_paths
 from vidclass.engine.precision import PRECISIONS, autocast, resolve_precision
 from vidclass.engine.resolve import resolve_model
@@ -47,7 +51,7 @@ from vidclass.engine.workers import (
 )
 from vidclass.video.protocol import Aggregate, Preprocessing, ViewProtocol
 
-DEFAULT_BATCH_SIZE = 4  # views per forward pass
+DEFAULT_BATCH_SIZE = 4  # views per forward pass (cut across consecutive videos)
 DEFAULT_TOP_K = 5
 DEVICES = ("auto", "cpu", "cuda")
 DECODE_HOOK_ENV = "VIDCLASS_DECODE_HOOK"  # tests only: "module:function" run on each path in the worker
@@ -153,6 +157,9 @@ class Predictor:
     (the stored weights, no autocast), ``bf16``, ``fp16`` (CUDA) or ``auto`` (the default,
     see ``vidclass.engine.precision``); ``self.precision`` is the mode that runs. Logits are
     cast to float32 before aggregation whatever the mode.
+
+    ``batch_size`` views go through the model at a time; ``predict_many`` cuts the batches
+    across videos.
     """
 
     def __init__(
@@ -275,45 +282,84 @@ class Predictor:
             "timeout": self.timeout,
         }
 
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        """One batch ``(B, 3, T, H, W)`` through the model -> float32 logits (B, K)."""
+        with torch.inference_mode(), autocast(self.precision, self.device):
+            return self.model(batch.to(self.device, non_blocking=True)).float()
+
     def logits(self, views: torch.Tensor) -> torch.Tensor:
         """Run ``(V, 3, T, H, W)`` views through the model, ``batch_size`` at a time -> (V, K)."""
-        outputs = []
-        with torch.inference_mode(), autocast(self.precision, self.device):
-            for start in range(0, views.shape[0], self.batch_size):
-                batch = views[start : start + self.batch_size].to(self.device, non_blocking=True)
-                outputs.append(self.model(batch).float())
-        return torch.cat(outputs, dim=0)
+        ((_, logits, _),) = batch_views([(None, views)], self.forward, self.batch_size)
+        assert logits is not None
+        return logits
 
     def predict(self, path: str | os.PathLike[str]) -> Prediction:
-        """Classify one video; decoding failures become an error ``Prediction``, never raise."""
-        start = time.perf_counter()
-        name = os.fspath(path)
-        try:
-            views, plan, info, decode_seconds = self._load(name)
-            loaded = time.perf_counter()
-        except Exception as exc:  # noqa: BLE001 - bad input of any kind becomes an error record
-            return Prediction(
-                path=name,
-                error=self._message(exc),
-                seconds=time.perf_counter() - start,
-                class_names=self.labels,
-            )
-        probs = aggregate(self.logits(views), self.protocol.aggregate).cpu()
+        """Classify one video; decoding failures become an error ``Prediction``, never raise.
+
+        With workers, a decode started by ``prefetch`` is picked up, else one is started now.
+        """
+        ((video, logits, model_seconds),) = batch_views(
+            self._decoded([path], read_ahead=False), self.forward, self.batch_size
+        )
+        return self._prediction(video, logits, model_seconds)
+
+    def predict_many(self, paths: Iterable[str | os.PathLike[str]]) -> Iterator[Prediction]:
+        """``predict`` each path in order, yielding as soon as each video is done.
+
+        The views of consecutive videos share batches of ``batch_size`` views, so a video's
+        result waits for later videos only as far as the batch it shares with them. With
+        workers, up to ``workers`` videos ahead are decoding while the model runs.
+        """
+        results = batch_views(self._decoded(paths, read_ahead=True), self.forward, self.batch_size)
+        for video, logits, model_seconds in results:
+            yield self._prediction(video, logits, model_seconds)
+
+    def _decoded(
+        self, paths: Iterable[str | os.PathLike[str]], read_ahead: bool
+    ) -> Iterator[tuple[_Decoded, torch.Tensor | None]]:
+        """Each path's views (None when it failed) with what the prediction needs, in order.
+
+        ``read_ahead``: with workers, keep up to ``workers`` videos past the current one decoding.
+        """
+        if self.workers < 1 or not read_ahead:
+            names: Iterable[str] = (os.fspath(p) for p in paths)
+            ahead: list[str] = []
+        else:
+            ahead = [os.fspath(p) for p in paths]
+            names = ahead
+        submitted = 0
+        for index, name in enumerate(names):
+            submitted = self.lookahead(ahead, index, submitted)
+            start = time.perf_counter()
+            try:
+                views, plan, info, decode_seconds = self._load(name)
+            except Exception as exc:  # noqa: BLE001 - bad input of any kind becomes an error record
+                yield _Decoded(name, seconds=time.perf_counter() - start, error=self._message(exc)), None
+                continue
+            yield _Decoded(name, plan, info, decode_seconds), views
+
+    def _prediction(self, video: _Decoded, logits: torch.Tensor | None, model_seconds: float) -> Prediction:
+        if logits is None:
+            return Prediction(path=video.path, error=video.error, seconds=video.seconds, class_names=self.labels)
+        started = time.perf_counter()
+        probs = aggregate(logits, self.protocol.aggregate).cpu()
         k = min(self.top_k, probs.numel())
         top = torch.topk(probs, k)
+        info = video.info
         return Prediction(
-            path=name,
+            path=video.path,
             labels=[(self.labels[i], float(s)) for s, i in zip(top.values.tolist(), top.indices.tolist(), strict=True)],
             scores=tuple(probs.tolist()),
-            views=int(views.shape[0]),
-            clips=len(plan.clips),
-            crops=len(plan.crops),
+            views=int(logits.shape[0]),
+            clips=len(video.plan.clips),
+            crops=len(video.plan.crops),
             frames=int(info.num_frames),
             fps=float(info.fps),
             duration=float(info.duration),
             width=int(info.width),
             height=int(info.height),
-            seconds=decode_seconds + (time.perf_counter() - loaded),  # decode (in a worker or here) + model
+            # decode (in a worker or here) + this video's share of its batches + aggregation
+            seconds=video.seconds + model_seconds + (time.perf_counter() - started),
             class_names=self.labels,
             decoder=getattr(info, "decoder", None),
         )
@@ -352,20 +398,16 @@ class Predictor:
             return f"decoder crashed ({exc.signal or f'exit code {exc.exitcode}'})"
         return one_line(exc)
 
-    def predict_many(self, paths: Iterable[str | os.PathLike[str]]) -> Iterator[Prediction]:
-        """``predict`` each path in order, yielding as soon as each video is done.
 
-        With workers, up to ``workers`` videos ahead are decoding while one runs the model.
-        """
-        if self.workers < 1:
-            for path in paths:
-                yield self.predict(path)
-            return
-        names = [os.fspath(p) for p in paths]
-        submitted = 0
-        for index, path in enumerate(names):
-            submitted = self.lookahead(names, index, submitted)
-            yield self.predict(path)
+@dataclass
+class _Decoded:
+    """A decoded video (its plan and info) or a failed one (``error``), on its way to the model."""
+
+    path: str
+    plan: Any = None
+    info: Any = None
+    seconds: float = 0.0  # decoding (or, for a failure, the time until it failed)
+    error: str | None = None
 
 
 def predict(
@@ -394,6 +436,7 @@ def predict(
     videos are then processed lazily, in input order. ``workers`` >= 1 decodes in that many
     worker processes (see ``Predictor``); they end when the iterator is exhausted or closed.
     ``precision``: ``auto`` (default), ``fp32``, ``bf16`` or ``fp16`` (see ``Predictor``).
+    ``batch_size`` views run at a time, cut across consecutive videos.
     """
     classifier = resolve_model(model)
     predictor = Predictor(
