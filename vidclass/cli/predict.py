@@ -22,7 +22,7 @@ EXIT_INTERRUPTED = 130
 
 
 @click.command("predict")
-@click.argument("paths", nargs=-1, type=click.Path())
+@click.argument("paths", nargs=-1, type=click.Path(readable=False))  # an unreadable file: an error record
 @model_option
 @click.option(
     "--top-k",
