@@ -45,10 +45,17 @@ def model_option(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--aggregate, --batch-size, --device, --precision and --timeout: how videos run (predict, eval)."""
+    """--aggregate, --batch-size, --device, --precision, --compile and --timeout: how videos run (predict, eval)."""
     from vidclass.engine.predict import DEFAULT_BATCH_SIZE, DEVICES, PRECISIONS
     from vidclass.video.protocol import Aggregate
 
+    f = click.option(
+        "--compile",
+        is_flag=True,
+        help="Compile the model with torch.compile before the first video (static shapes: a short "
+        "last batch is padded to --batch-size). On the CPU this needs a C++ compiler; when "
+        "compiling fails: one error line, exit 2.",
+    )(f)
     f = click.option(
         "--precision",
         type=click.Choice(PRECISIONS),

@@ -104,6 +104,7 @@ def eval_command(
     batch_size: int,
     device: str,
     precision: str,
+    compile: bool,
     workers: int,
     timeout: float,
     top_k: int,
@@ -162,6 +163,7 @@ def eval_command(
             timeout=timeout,
             listener=listener,
             precision=precision,
+            compile=compile,
         )
     except (EvalError, DatasetError, PredictionsError) as exc:
         listener.finish()

@@ -14,7 +14,7 @@ from vidclass.cli.output import (
     open_results,
     result_format,
 )
-from vidclass.engine.predict import DEFAULT_TOP_K, Prediction, Predictor
+from vidclass.engine.predict import DEFAULT_TOP_K, CompileError, Prediction, Predictor
 from vidclass.engine.workers import default_workers
 from vidclass.video.decode import DECODERS
 
@@ -76,6 +76,7 @@ def predict_command(
     batch_size: int,
     device: str,
     precision: str,
+    compile: bool,
     decoder: str,
     workers: int | None,
     timeout: float,
@@ -107,8 +108,9 @@ def predict_command(
             workers=(0 if len(inputs) == 1 else default_workers()) if workers is None else workers,
             timeout=timeout,
             precision=precision,
+            compile=compile,
         )
-    except ValueError as exc:
+    except (ValueError, CompileError) as exc:
         raise CliError(str(exc)) from exc
 
     fmt = result_format(fmt, output)

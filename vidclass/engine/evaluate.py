@@ -38,7 +38,7 @@ from vidclass.data import (
 )
 from vidclass.engine.distributed import Group, launched
 from vidclass.engine.metrics import compute_metrics
-from vidclass.engine.predict import DEFAULT_BATCH_SIZE, DEFAULT_TOP_K, Prediction, Predictor
+from vidclass.engine.predict import DEFAULT_BATCH_SIZE, DEFAULT_TOP_K, CompileError, Prediction, Predictor
 from vidclass.engine.records import (
     COMPATIBLE_FIELDS,
     FORMAT,
@@ -453,6 +453,7 @@ def evaluate(
     isolate: bool = True,
     listener: Listener | None = None,
     precision: str = "auto",
+    compile: bool = False,
 ) -> dict[str, Any]:
     """The library mirror of ``vidclass eval``: evaluate ``model`` on ``dataset``, return the metrics.
 
@@ -467,6 +468,7 @@ def evaluate(
     (a decoder crash or hang fails that video only, see ``vidclass.engine.workers``);
     ``isolate=False`` decodes in this process. ``precision``: ``auto`` (default), ``fp32``,
     ``bf16`` or ``fp16``, as for ``Predictor``; the header records the mode that ran.
+    ``compile``: compile the model first, as for ``Predictor`` (an ``EvalError`` if it cannot).
     Records keep at least the top 5 labels, so that top-5 accuracy can be computed.
 
     Usage problems raise ``EvalError``, ``vidclass.data.DatasetError`` (``UnknownLabelsError``
@@ -500,8 +502,9 @@ def evaluate(
                 workers=workers if isolate else 0,
                 timeout=timeout,
                 precision=precision,
+                compile=compile,
             )
-        except ValueError as exc:
+        except (ValueError, CompileError) as exc:
             raise EvalError(str(exc)) from exc
         if workers > 1 and predictor.device.type == "cpu":
             # Share the cores out: several videos each running on every core thrash.

@@ -38,6 +38,7 @@ from typing import Any
 import torch
 
 from vidclass.engine.batching import batch_views
+from vidclass.engine.compiling import CompileError, compile_model
 from vidclass.engine.inputs import expand_paths
 from vidclass.engine.precision import PRECISIONS, autocast, resolve_precision
 from vidclass.engine.resolve import resolve_model
@@ -159,7 +160,11 @@ class Predictor:
     cast to float32 before aggregation whatever the mode.
 
     ``batch_size`` views go through the model at a time; ``predict_many`` cuts the batches
-    across videos.
+    across videos. ``compile=True`` runs the model through ``torch.compile`` (static shapes):
+    it is compiled here, before the first video, on one batch of ``batch_size`` views, and a
+    run's short last batch is padded to that size so nothing recompiles
+    (``vidclass.engine.compiling``); ``CompileError`` if it cannot be compiled.
+    ``self.compile_seconds`` says how long compiling took.
     """
 
     def __init__(
@@ -177,6 +182,7 @@ class Predictor:
         timeout: float | None = DEFAULT_TIMEOUT,
         max_tasks: int = DEFAULT_MAX_TASKS,
         precision: str = "auto",
+        compile: bool = False,
     ) -> None:
         from vidclass.video import DECODERS
 
@@ -213,6 +219,18 @@ class Predictor:
         self._pool: WorkerPool | None = None
         self._pending: dict[str, collections.deque[Future[Any]]] = {}
         self._lock = threading.Lock()
+        self.compile = bool(compile)
+        self.compile_seconds: float | None = None
+        self._module: Any = self.model  # what ``forward`` calls: the model, or its compiled form
+        if self.compile:
+            prep = self.preprocessing
+            example = torch.zeros(self.batch_size, 3, prep.num_frames, prep.crop_size, prep.crop_size)
+
+            def warm_up(compiled: Any) -> None:
+                self._module = compiled
+                self.forward(example)
+
+            self._module, self.compile_seconds = compile_model(self.model, warm_up)
 
     @property
     def pool(self) -> WorkerPool | None:
@@ -274,6 +292,7 @@ class Predictor:
             "device": str(self.device),
             "precision": self.precision,
             "batch_size": self.batch_size,
+            "compile": self.compile,
             "top_k": self.top_k,
             "preprocessing": self.preprocessing.to_dict(),
             "protocol": self.protocol.to_dict(),
@@ -285,11 +304,11 @@ class Predictor:
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
         """One batch ``(B, 3, T, H, W)`` through the model -> float32 logits (B, K)."""
         with torch.inference_mode(), autocast(self.precision, self.device):
-            return self.model(batch.to(self.device, non_blocking=True)).float()
+            return self._module(batch.to(self.device, non_blocking=True)).float()
 
     def logits(self, views: torch.Tensor) -> torch.Tensor:
         """Run ``(V, 3, T, H, W)`` views through the model, ``batch_size`` at a time -> (V, K)."""
-        ((_, logits, _),) = batch_views([(None, views)], self.forward, self.batch_size)
+        ((_, logits, _),) = batch_views([(None, views)], self.forward, self.batch_size, pad=self.compile)
         assert logits is not None
         return logits
 
@@ -299,7 +318,7 @@ class Predictor:
         With workers, a decode started by ``prefetch`` is picked up, else one is started now.
         """
         ((video, logits, model_seconds),) = batch_views(
-            self._decoded([path], read_ahead=False), self.forward, self.batch_size
+            self._decoded([path], read_ahead=False), self.forward, self.batch_size, pad=self.compile
         )
         return self._prediction(video, logits, model_seconds)
 
@@ -310,7 +329,7 @@ class Predictor:
         result waits for later videos only as far as the batch it shares with them. With
         workers, up to ``workers`` videos ahead are decoding while the model runs.
         """
-        results = batch_views(self._decoded(paths, read_ahead=True), self.forward, self.batch_size)
+        results = batch_views(self._decoded(paths, read_ahead=True), self.forward, self.batch_size, pad=self.compile)
         for video, logits, model_seconds in results:
             yield self._prediction(video, logits, model_seconds)
 
@@ -425,6 +444,7 @@ def predict(
     workers: int = 0,
     timeout: float | None = DEFAULT_TIMEOUT,
     precision: str = "auto",
+    compile: bool = False,
 ) -> Iterator[Prediction]:
     """The library mirror of ``vidclass predict``: yield one ``Prediction`` per video.
 
@@ -436,7 +456,8 @@ def predict(
     videos are then processed lazily, in input order. ``workers`` >= 1 decodes in that many
     worker processes (see ``Predictor``); they end when the iterator is exhausted or closed.
     ``precision``: ``auto`` (default), ``fp32``, ``bf16`` or ``fp16`` (see ``Predictor``).
-    ``batch_size`` views run at a time, cut across consecutive videos.
+    ``batch_size`` views run at a time, cut across consecutive videos; ``compile=True``
+    compiles the model first (``CompileError`` if it cannot; see ``Predictor``).
     """
     classifier = resolve_model(model)
     predictor = Predictor(
@@ -451,6 +472,7 @@ def predict(
         workers=workers,
         timeout=timeout,
         precision=precision,
+        compile=compile,
     )
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
@@ -496,6 +518,7 @@ def one_line(exc: BaseException) -> str:
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
+    "CompileError",
     "DEFAULT_TOP_K",
     "DEVICES",
     "PRECISIONS",
