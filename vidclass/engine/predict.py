@@ -356,6 +356,7 @@ class Predictor:
                 yield _Decoded(name, seconds=time.perf_counter() - start, error=self._message(exc)), None
                 continue
             yield _Decoded(name, plan, info, decode_seconds), views
+            del views  # batch_views keeps what it still needs; don't hold it while the next decodes
 
     def _prediction(self, video: _Decoded, logits: torch.Tensor | None, model_seconds: float) -> Prediction:
         if logits is None:
