@@ -21,11 +21,12 @@ lint: install
 	$(VENV)/bin/ruff check vidclass tests benchmarks
 	$(VENV)/bin/ruff format --check vidclass tests benchmarks
 
-# Side-by-side benchmarks (5-7 minutes on 2 cores); rewrites BENCHMARKS.md's results.
-# `$(PY) benchmarks/bench.py --quick` is a smoke run of the same code (about 15 s).
+# Side-by-side benchmarks (about 11 minutes on 2 idle cores, 1-2 more the first time, which
+# generates the test clips into $(BUILD)/bench-clips); rewrites BENCHMARKS.md's results.
+# `$(PY) benchmarks/bench.py --quick` is a smoke run of the same code (about 30 s).
 bench: install
 	mkdir -p $(BUILD)
-	$(PY) benchmarks/bench.py --repeats 5 --json $(BUILD)/bench.json --write BENCHMARKS.md
+	$(PY) benchmarks/bench.py --repeats 5 --build $(BUILD) --json $(BUILD)/bench.json --write BENCHMARKS.md
 
 # A long predict batch of good and bad files: one record each, memory flat (see BENCHMARKS.md).
 soak: install
