@@ -416,7 +416,7 @@ def bench_decode(plan: Plan, build: Path, seed: int) -> dict[str, Any]:
     version = None
     if ffmpeg:
         line = subprocess.run([ffmpeg, "-version"], capture_output=True, text=True).stdout.splitlines()
-        version = line[0] if line else "unknown"
+        version = line[0].split(" Copyright")[0] if line else "unknown"
     rows = []
     for size in plan.f_sizes:
         clip = str(clip_folder(build, size, plan.clip_seconds, 1, seed=seed)[0])
