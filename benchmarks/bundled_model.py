@@ -70,8 +70,8 @@ def predict_wall_time(model: str, work: Path, runs: int) -> list[float]:
     return times
 
 
-def training_summary(classifier, run: str | None) -> dict:
-    """What the model file says of its training, plus the wall time of its epochs."""
+def training_summary(classifier, runs: list[str]) -> dict:
+    """What the model file says of its (last) training run, plus the wall time of every run's epochs."""
     prov = classifier.provenance
     summary = {
         "dataset_videos": prov.get("videos"),
@@ -80,10 +80,21 @@ def training_summary(classifier, run: str | None) -> dict:
         "recipe": prov.get("recipe"),
         "final_epoch": prov.get("metrics"),
     }
-    if run:
+    stages = []
+    for run in runs:
         epochs = [json.loads(line) for line in (Path(run) / "metrics.jsonl").read_text().splitlines() if line]
-        summary["train_seconds"] = round(sum(e["seconds"] for e in epochs), 1)
-        summary["val_top1_by_epoch"] = [round(e["val_top1"], 4) for e in epochs if e.get("val_top1") is not None]
+        stages.append(
+            {
+                "run": Path(run).name,
+                "epochs": len(epochs),
+                "steps": epochs[-1]["step"] if epochs else 0,
+                "seconds": round(sum(e["seconds"] for e in epochs), 1),
+                "val_top1_by_epoch": [round(e["val_top1"], 4) for e in epochs if e.get("val_top1") is not None],
+            }
+        )
+    if stages:
+        summary["stages"] = stages
+        summary["train_seconds"] = round(sum(stage["seconds"] for stage in stages), 1)
     return summary
 
 
@@ -100,7 +111,12 @@ def main() -> None:
         help="longest held-out video, as the training set was generated (synth's default: 8)",
     )
     parser.add_argument("--out", help="write the card JSON here")
-    parser.add_argument("--run", help="the training run's folder (its metrics.jsonl gives the training time)")
+    parser.add_argument(
+        "--run",
+        action="append",
+        default=[],
+        help="a training run's folder, in order (their metrics.jsonl give the training time); repeatable",
+    )
     args = parser.parse_args()
     torch.set_num_threads(2)
     classifier = vidclass.load_model(args.model)
