@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 
+from ..defaults import MODEL_ENV
 from ..models import list_models
 from ..models.config import Variant, ViViTConfig
 from ..video.protocol import Preprocessing, ViewProtocol
@@ -243,7 +244,6 @@ def cached_conversion(spec: str | os.PathLike[str], options: ConvertOptions = Co
 
 
 DEFAULT_MODEL_NAME = "default"
-MODEL_ENV = "VIDCLASS_MODEL"
 
 
 def weights_dir() -> Path:

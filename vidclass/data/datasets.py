@@ -47,9 +47,9 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from vidclass.defaults import LAYOUTS
 from vidclass.engine.inputs import is_video_name
 
-LAYOUTS = ("auto", "folders", "kinetics", "csv", "lines")
 ANNOTATION_SUFFIXES = (".csv", ".txt", ".lst", ".list", ".tsv")
 KINETICS_COLUMNS = ("label", "youtube_id", "time_start", "time_end")
 _PATH_COLUMNS = ("path", "video", "file", "filename", "video_path", "filepath", "name", "video_id")

@@ -18,7 +18,8 @@ from typing import Any
 
 import torch
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+from vidclass.defaults import PRECISIONS
+
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 

@@ -37,6 +37,7 @@ from typing import Any
 
 import torch
 
+from vidclass.defaults import DEFAULT_BATCH_SIZE, DEFAULT_TOP_K, DEVICES
 from vidclass.engine.batching import batch_views
 from vidclass.engine.compiling import CompileError, compile_model
 from vidclass.engine.inputs import expand_paths
@@ -52,9 +53,6 @@ from vidclass.engine.workers import (
 )
 from vidclass.video.protocol import Aggregate, Preprocessing, ViewProtocol
 
-DEFAULT_BATCH_SIZE = 4  # views per forward pass (cut across consecutive videos)
-DEFAULT_TOP_K = 5
-DEVICES = ("auto", "cpu", "cuda")
 DECODE_HOOK_ENV = "VIDCLASS_DECODE_HOOK"  # tests only: "module:function" run on each path in the worker
 
 

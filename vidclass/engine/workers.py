@@ -39,7 +39,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-DEFAULT_TIMEOUT = 120.0  # seconds per job
+from vidclass.defaults import DEFAULT_TIMEOUT
+
 DEFAULT_MAX_TASKS = 200  # jobs per worker process before it is replaced
 DEFAULT_MAX_RSS_GROWTH = 1 << 30  # bytes of RSS growth since the first job before replacement
 STARTUP_TIMEOUT = 120.0  # seconds a new worker may take to import its modules

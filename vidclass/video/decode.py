@@ -28,9 +28,10 @@ import torch  # before decord: importing decord first can deadlock DataLoader (d
 # isort: split
 import decord
 
+from vidclass.defaults import DECODERS
+
 T = TypeVar("T")
 
-DECODERS = ("auto", "decord", "pyav")
 
 # Timestamps beyond this many seconds (about 115 days) are garbage from packets without a
 # presentation time (H.264 in AVI, some Matroska files), not real times.
