@@ -1,40 +1,77 @@
 """vidclass: label local video files with ViViT and TokenLearner models.
 
 The library mirrors the command line: ``vidclass.predict`` is what ``vidclass predict`` runs.
+
+The names below are imported on first use (PEP 562), so ``import vidclass`` does not import
+torch: the command line starts without it, and ``vidclass.create_model`` imports it when
+first called for. Subpackages (``vidclass.checkpoints``, ``vidclass.video``, ...) load the
+same way.
 """
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+import importlib
+from typing import TYPE_CHECKING, Any
 
-# torch before decord: decord imported first can deadlock DataLoader workers (decord #251).
-import torch  # noqa: F401
+if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ imports these
+    from . import checkpoints as checkpoints
+    from . import cli as cli
+    from . import data as data
+    from . import defaults as defaults
+    from . import engine as engine
+    from . import models as models
+    from . import synth as synth
+    from . import video as video
+    from .checkpoints import ModelFileError, VideoClassifier, create_model, load_model, save_model
+    from .engine import Prediction, Predictor, predict
+    from .engine.evaluate import evaluate as evaluate
+    from .engine.evaluate import report as report
+    from .engine.train import train as train
+    from .models import describe_models, list_models
+    from .video.protocol import Aggregate, Preprocessing, ViewProtocol
 
-from .checkpoints import ModelFileError, VideoClassifier, create_model, load_model, save_model
-from .models import describe_models, list_models
-from .video.protocol import Aggregate, Preprocessing, ViewProtocol
+# name -> the module that defines it
+_LAZY = {
+    "ModelFileError": "vidclass.checkpoints",
+    "VideoClassifier": "vidclass.checkpoints",
+    "create_model": "vidclass.checkpoints",
+    "load_model": "vidclass.checkpoints",
+    "save_model": "vidclass.checkpoints",
+    "describe_models": "vidclass.models",
+    "list_models": "vidclass.models",
+    "Aggregate": "vidclass.video.protocol",
+    "Preprocessing": "vidclass.video.protocol",
+    "ViewProtocol": "vidclass.video.protocol",
+    "Prediction": "vidclass.engine",
+    "Predictor": "vidclass.engine",
+    "predict": "vidclass.engine",
+    "evaluate": "vidclass.engine.evaluate",
+    "report": "vidclass.engine.evaluate",
+    "train": "vidclass.engine.train",  # the training engine is imported only by scripts that train
+}
+_SUBMODULES = frozenset({"checkpoints", "cli", "data", "defaults", "engine", "models", "synth", "video"})
 
-try:
-    __version__ = version("vidclass")
-except PackageNotFoundError:  # running from a source tree without installing
-    __version__ = "0.0.0+unknown"
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            value: Any = version("vidclass")
+        except PackageNotFoundError:  # running from a source tree without installing
+            value = "0.0.0+unknown"
+    elif name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # later look-ups find it without coming here
+    return value
 
 
-def __getattr__(name: str):
-    # The engine pulls in the video pipeline; import it only when a script asks for it.
-    if name == "train":  # the training engine is imported only by scripts that train
-        from .engine.train import train
-
-        return train
-    if name in ("evaluate", "report"):
-        from .engine import evaluate as module
-
-        return getattr(module, name)
-    if name in ("predict", "Predictor", "Prediction"):
-        from . import engine
-
-        return getattr(engine, name)
-    raise AttributeError(f"module 'vidclass' has no attribute {name!r}")
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY, *_SUBMODULES, "__version__"})
 
 
 __all__ = [
