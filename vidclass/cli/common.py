@@ -1,4 +1,9 @@
-"""Options and helpers shared by several commands."""
+"""Options and helpers shared by several commands.
+
+Declaring options imports nothing heavy (defaults and choices come from ``vidclass.defaults``),
+so that ``vidclass --help`` runs without importing torch; what a command needs to run, it
+imports when it runs.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +12,18 @@ from typing import Any
 
 import click
 
-from vidclass.checkpoints import MODEL_ENV
 from vidclass.cli.output import CliError
-from vidclass.engine.resolve import NoModelError, resolve_model
+from vidclass.defaults import DEFAULT_BATCH_SIZE, DEFAULT_TIMEOUT, DEVICES, MODEL_ENV, PRECISIONS
+
+# The values of vidclass.video.protocol.Aggregate, written out because importing that module
+# imports torch (vidclass.video's __init__ does); tests/test_startup.py checks that they agree.
+AGGREGATES = ("softmax", "logits")
 
 
 def load_classifier(model: str | None) -> Any:
     """``resolve_model`` with its failures turned into one-line usage errors (exit 2)."""
     from vidclass.checkpoints import ModelFileError
+    from vidclass.engine.resolve import NoModelError, resolve_model
 
     try:
         return resolve_model(model)
@@ -46,9 +55,6 @@ def model_option(f: Callable[..., Any]) -> Callable[..., Any]:
 
 def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """--aggregate, --batch-size, --device, --precision, --compile and --timeout: how videos run (predict, eval)."""
-    from vidclass.engine.predict import DEFAULT_BATCH_SIZE, DEVICES, PRECISIONS
-    from vidclass.video.protocol import Aggregate
-
     f = click.option(
         "--compile",
         is_flag=True,
@@ -64,8 +70,6 @@ def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
         help="Compute precision. auto: bf16 on CPUs with native bf16, else fp32 (see BENCHMARKS.md); "
         "fp16 needs CUDA. Logits are aggregated in fp32.",
     )(f)
-    from vidclass.engine.workers import DEFAULT_TIMEOUT
-
     f = click.option(
         "--timeout",
         type=click.FloatRange(min=0, min_open=True),
@@ -84,7 +88,7 @@ def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
     return click.option(
         "--aggregate",
-        type=click.Choice([a.value for a in Aggregate]),
+        type=click.Choice(AGGREGATES),
         help="softmax: mean of per-view probabilities; logits: softmax of mean logits. Default: the model file's protocol.",
     )(f)
 

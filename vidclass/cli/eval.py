@@ -7,14 +7,8 @@ import os
 import click
 
 from vidclass.cli.common import load_classifier, model_option, run_options, view_options
-from vidclass.cli.eval_output import CliListener, metrics_tables
 from vidclass.cli.output import DOCUMENT_FORMATS, CliError, Messages, document_format, write_document
-from vidclass.data import LAYOUTS, DatasetError
-from vidclass.engine.distributed import env_rank, launched
-from vidclass.engine.evaluate import PREDICTIONS, EvalError, Listener, evaluate, exit_status
-from vidclass.engine.predict import DEFAULT_TOP_K
-from vidclass.engine.records import PredictionsError
-from vidclass.engine.reports import REPORT_FILES
+from vidclass.defaults import DEFAULT_TOP_K, LAYOUTS
 
 EXIT_INTERRUPTED = 130
 
@@ -131,6 +125,13 @@ def eval_command(
     across the processes. Exit status: 0 when every video was scored, 1 when any failed or
     was missing, 2 for usage errors.
     """
+    from vidclass.cli.eval_output import CliListener, metrics_tables
+    from vidclass.data import DatasetError
+    from vidclass.engine.distributed import env_rank, launched
+    from vidclass.engine.evaluate import PREDICTIONS, EvalError, Listener, evaluate, exit_status
+    from vidclass.engine.records import PredictionsError
+    from vidclass.engine.reports import REPORT_FILES
+
     distributed = launched()
     main = not distributed or env_rank() == 0
     messages = Messages(quiet=quiet or not main)

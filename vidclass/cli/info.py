@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,7 +15,9 @@ from vidclass.cli.output import (
     info_tables,
     write_document,
 )
-from vidclass.video.protocol import Preprocessing, ViewProtocol
+
+if TYPE_CHECKING:  # imported for annotations only: vidclass.video imports torch
+    from vidclass.video.protocol import Preprocessing, ViewProtocol
 
 
 def view_settings(model: str | None, messages: Messages) -> tuple[str | None, Preprocessing, ViewProtocol]:
@@ -26,6 +28,7 @@ def view_settings(model: str | None, messages: Messages) -> tuple[str | None, Pr
     """
     from vidclass.checkpoints import ModelFileError, default_model, read_model_card, resolve_model
     from vidclass.models import get_entry, list_models
+    from vidclass.video.protocol import Preprocessing, ViewProtocol
 
     model = model if model is not None else default_model()
     if model is None:

@@ -1,38 +1,114 @@
-"""The ``vidclass`` command: ``predict``, ``models`` and ``info``."""
+"""The ``vidclass`` command: ``predict``, ``models``, ``info``, ``eval``, ``report``, ``convert``,
+``synth`` and ``train``.
+
+Each command's module is imported only when the command runs or its help is shown, and it
+imports torch only when the command runs; ``vidclass --help`` lists the commands from their
+summaries in ``COMMANDS`` and imports none of them. Help pages and usage errors thus come
+without the seconds that importing torch takes.
+"""
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
-from vidclass import __version__
-from vidclass.cli.convert import convert_command
-from vidclass.cli.eval import eval_command
-from vidclass.cli.info import info_command
-from vidclass.cli.models import models_command
-from vidclass.cli.predict import predict_command
-from vidclass.cli.report import report_command
-from vidclass.cli.synth import synth_command
-from vidclass.cli.train import train_command
+# name -> (module, attribute, summary). The summary is the first paragraph of the command's
+# help, for the list in ``vidclass --help`` (tests/test_startup.py checks that they agree).
+COMMANDS = {
+    "predict": (
+        "vidclass.cli.predict",
+        "predict_command",
+        "Classify videos: files, directories, or - to read paths from stdin (one per line).",
+    ),
+    "models": (
+        "vidclass.cli.models",
+        "models_command",
+        "List the model configurations and the model files in weights/.",
+    ),
+    "info": (
+        "vidclass.cli.info",
+        "info_command",
+        "Show a video's frames, rate, size and codec, and the views predict would take.",
+    ),
+    "eval": ("vidclass.cli.eval", "eval_command", "Evaluate a model on the labelled videos in DATASET."),
+    "report": (
+        "vidclass.cli.report",
+        "report_command",
+        "Metrics from predictions.jsonl files written by vidclass eval.",
+    ),
+    "convert": ("vidclass.cli.convert", "convert_command", "Convert SOURCE into a vidclass model file."),
+    "synth": (
+        "vidclass.cli.synth",
+        "synth_command",
+        "Write a synthetic benchmark of videos that only motion tells apart.",
+    ),
+    "train": ("vidclass.cli.train", "train_command", "Train MODEL on the labelled videos in DATASET_DIR."),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, "--version", "-V", prog_name="vidclass")
+class LazyGroup(click.Group):
+    """A group that imports each command from ``COMMANDS`` when it is first asked for.
+
+    Listing the commands in the group's help needs only their summaries: while it runs, a
+    command not yet imported is stood in for by one that has just its summary (importing
+    ``synth`` alone would import numpy).
+    """
+
+    _listing = False
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module, attribute, summary = COMMANDS[cmd_name]
+            if self._listing:
+                return click.Command(cmd_name, help=summary)
+            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] not in COMMANDS:  # not a command: click suggests the closest ones it has
+            for name in COMMANDS:
+                self.get_command(ctx, name)
+        return super().resolve_command(ctx, args)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self._listing = True
+        try:
+            super().format_commands(ctx, formatter)
+        finally:
+            self._listing = False
+
+
+def _show_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from vidclass import __version__  # read from the package metadata only when asked
+
+    click.echo(f"vidclass, version {__version__}")
+    ctx.exit()
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--version",
+    "-V",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_show_version,
+    help="Show the version and exit.",
+)
 def main() -> None:
     """Label local video files with ViViT models.
 
     Results go to stdout, progress and errors to stderr. Exit status: 0 when every input
     worked, 1 when any input failed, 2 for usage errors.
     """
-
-
-main.add_command(predict_command)
-main.add_command(models_command)
-main.add_command(info_command)
-main.add_command(eval_command)
-main.add_command(report_command)
-main.add_command(convert_command)
-main.add_command(synth_command)
-main.add_command(train_command)
 
 
 __all__ = ["main"]

@@ -20,23 +20,17 @@ import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 from rich.text import Text
 
-from vidclass.engine.predict import Prediction
+if TYPE_CHECKING:  # annotations only: the engine imports torch; rich.progress comes with a bar
+    from rich.progress import Progress
+
+    from vidclass.engine.predict import Prediction
 
 RESULT_FORMATS = ("table", "json", "jsonl", "csv")
 DOCUMENT_FORMATS = ("table", "json")
@@ -144,6 +138,16 @@ class Messages:
         if not enabled:
             yield Tracker(None, None)
             return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
         bar = Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),

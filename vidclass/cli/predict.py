@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from vidclass.cli.common import load_classifier, model_option, run_options, view_options
-from vidclass.cli.inputs import collect_inputs
 from vidclass.cli.output import (
     RESULT_FORMATS,
     WRITERS,
@@ -14,9 +13,7 @@ from vidclass.cli.output import (
     open_results,
     result_format,
 )
-from vidclass.engine.predict import DEFAULT_TOP_K, CompileError, Prediction, Predictor
-from vidclass.engine.workers import default_workers
-from vidclass.video.decode import DECODERS
+from vidclass.defaults import DECODERS, DEFAULT_TOP_K
 
 EXIT_INTERRUPTED = 130
 
@@ -92,6 +89,10 @@ def predict_command(
     scores are aggregated. Results go to stdout; progress and one line per failed video go
     to stderr. Exit status: 0 when every video worked, 1 when any failed, 2 for usage errors.
     """
+    from vidclass.cli.inputs import collect_inputs
+    from vidclass.engine.predict import CompileError, Prediction, Predictor
+    from vidclass.engine.workers import default_workers
+
     messages = Messages(quiet=quiet)
     inputs, problems = collect_inputs(paths, recursive)
     classifier = load_classifier(model)

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import click
 
-from vidclass.cli.eval_output import CliListener, metrics_tables
 from vidclass.cli.output import DOCUMENT_FORMATS, CliError, Messages, document_format, write_document
-from vidclass.engine.evaluate import EvalError, exit_status, report
-from vidclass.engine.records import PredictionsError
-from vidclass.engine.reports import REPORT_FILES
 
 
 @click.command("report")
@@ -39,6 +35,11 @@ def report_command(
     metrics are those vidclass eval prints for the same videos. Exit status: 0 when every
     video was scored, 1 when any failed, was missing or has no result, 2 for usage errors.
     """
+    from vidclass.cli.eval_output import CliListener, metrics_tables
+    from vidclass.engine.evaluate import EvalError, exit_status, report
+    from vidclass.engine.records import PredictionsError
+    from vidclass.engine.reports import REPORT_FILES
+
     messages = Messages(quiet=quiet)
     listener = CliListener(messages)
     try:
