@@ -156,7 +156,8 @@ def test_annotation_file_missing_failed_and_unknown_labels(work, tmp_path):
     assert doc["counts"]["scored"] == 1
 
 
-def test_usage_errors_exit_2(work, tmp_path):
+def test_usage_errors_exit_2(work, tmp_path, monkeypatch):
+    monkeypatch.setattr(vidclass.checkpoints.sources, "weights_dir", lambda: work / "weights")  # no bundled model
     for args, message in (
         (eval_args("nowhere"), "no such file or directory"),
         (eval_args("ds", "--shard", "2/2"), "I must be below N=2"),
