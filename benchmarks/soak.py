@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import vidclass
@@ -56,20 +57,30 @@ def corpus(root: Path) -> list[str]:
     data = Path(paths[0]).read_bytes()
     (root / "truncated.mp4").write_bytes(data[: len(data) // 3])
     bad = [str(root / n) for n in ("empty.mp4", "random.mp4", "notes.txt", "truncated.mp4", "missing.mp4")]
+    assert len(bad) == BAD
     return paths + bad
+
+
+BAD = 5  # the corpus's bad files, last in its list
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=2000, help="inputs in the batch")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--short-protocol", action="store_true", help="1 clip x 1 crop per video instead of the model's"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        model = vidclass.save_model(
+        from vidclass.checkpoints.sources import default_model
+
+        model = default_model() or vidclass.save_model(
             vidclass.create_model("vivit-micro", labels=["a", "b", "c"], seed=0), root / "micro.safetensors"
         )
         files = corpus(root)
+        bad_files = set(files[-BAD:])
         batch = [files[i % len(files)] for i in range(args.files)]
         out = root / "results.jsonl"
         command = [
@@ -78,10 +89,7 @@ def main() -> None:
             "-",
             "--model",
             str(model),
-            "--clips",
-            "1",
-            "--crops",
-            "1",
+            *(("--clips", "1", "--crops", "1") if args.short_protocol else ()),
             "--workers",
             str(args.workers),
             "--format",
@@ -107,6 +115,8 @@ def main() -> None:
         elapsed = time.perf_counter() - started
         records = [json.loads(line) for line in out.read_text().splitlines()]
     done = [s for s in samples if s[1] > 0]
+    kinds = Counter(r["error"].split(":")[0] for r in records if not r["ok"])
+    wrong = [r["path"] for r in records if r["ok"] == (r["path"] in bad_files)]
 
     def rss_at(fraction: float) -> float:
         target = fraction * args.files
@@ -123,7 +133,13 @@ def main() -> None:
                 "exit_code": proc.returncode,
                 "seconds": round(elapsed, 1),
                 "files_per_second": round(args.files / elapsed, 1),
+                "errors_by_kind": dict(sorted(kinds.items())),
+                "unexpected": len(wrong),  # good files that failed or bad files that passed
+                "model": Path(model).name,
                 "tree_rss_mib": {
+                    "at_video_100": rss_at(100 / args.files),
+                    "at_video_1900": rss_at(0.95),  # near the end, before the workers exit
+                    "growth_100_to_1900": round(rss_at(0.95) - rss_at(100 / args.files), 1),
                     "at_10%": rss_at(0.1),
                     "at_50%": rss_at(0.5),
                     "at_90%": rss_at(0.9),
