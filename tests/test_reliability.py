@@ -13,6 +13,7 @@ import signal
 import struct
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -559,3 +560,26 @@ def test_pool_close_cancels_queued_jobs():
     assert queued.cancelled()
     with pytest.raises(Exception):  # noqa: B017, PT011 - the killed job fails somehow
         busy.result(timeout=5)
+
+
+def test_ctrl_c_taken_by_another_thread_still_ends_the_wait_for_a_decode():
+    """SIGINT delivered to a non-main thread (the kernel may pick any thread) must still stop a
+    main thread that waits on a decode; a plain ``Future.result()`` sleeps on until the decode ends."""
+    from concurrent.futures import Future
+
+    from vidclass.engine.workers import wait_result
+
+    future: Future = Future()
+
+    def take_the_signal() -> None:
+        time.sleep(0.3)
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)  # handled on this thread
+        time.sleep(5)
+        future.set_result("decoded")  # what a hung decode's timeout would end with
+
+    helper = threading.Thread(target=take_the_signal, daemon=True)
+    started = time.monotonic()
+    helper.start()
+    with pytest.raises(KeyboardInterrupt):
+        wait_result(future)
+    assert time.monotonic() - started < 2.5

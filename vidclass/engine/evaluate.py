@@ -52,7 +52,7 @@ from vidclass.engine.records import (
 )
 from vidclass.engine.reports import write_reports
 from vidclass.engine.resolve import resolve_model
-from vidclass.engine.workers import DEFAULT_TIMEOUT
+from vidclass.engine.workers import DEFAULT_TIMEOUT, wait_result
 from vidclass.video.protocol import Aggregate
 
 PREDICTIONS = "predictions.jsonl"
@@ -401,7 +401,7 @@ def run_videos(predictor: Predictor, items: Sequence[Work], workers: int = 1) ->
                 break
         while pending:
             item, future = pending.popleft()
-            prediction = future.result()
+            prediction = wait_result(future)  # Ctrl-C is seen whichever thread takes it
             following = next(source, None)
             if following is not None:
                 pending.append((following, pool.submit(predictor.predict, following.path)))

@@ -50,6 +50,7 @@ from vidclass.engine.workers import (
     WorkerError,
     WorkerPool,
     WorkerTimeout,
+    wait_result,
 )
 from vidclass.video.protocol import Aggregate, Preprocessing, ViewProtocol
 
@@ -400,14 +401,14 @@ class Predictor:
             assert pool is not None
             future = pool.submit(decode_job, name, self.preprocessing, self.protocol, self.decoder, self._hook)
         try:
-            return future.result()
+            return wait_result(future)
         except WorkerError:
             if self.decoder != "auto":
                 raise
         # decord crashed or hung (dmlc/decord#373): PyAV gets the file, in a fresh worker
         pool = self.pool
         assert pool is not None
-        return pool.submit(decode_job, name, self.preprocessing, self.protocol, "pyav", self._hook).result()
+        return wait_result(pool.submit(decode_job, name, self.preprocessing, self.protocol, "pyav", self._hook))
 
     def _message(self, exc: BaseException) -> str:
         if isinstance(exc, WorkerTimeout):

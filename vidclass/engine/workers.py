@@ -36,7 +36,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from typing import Any
 
 from vidclass.defaults import DEFAULT_TIMEOUT
@@ -271,6 +271,24 @@ class _Slot:
         conn.close()
         process.close() if code is not None else None
         return code
+
+
+SIGNAL_POLL = 0.2  # seconds between the main thread's checks for Ctrl-C while it waits
+
+
+def wait_result(future: Future[Any]) -> Any:
+    """``future.result()``, waited for in short slices so that Ctrl-C is always seen.
+
+    A plain blocking wait is woken by SIGINT only if the kernel delivers the signal to the
+    main thread itself; delivered to one of the pool's threads (or torch's), it only sets
+    Python's flag, and the main thread would sleep on until the decode ended (up to the
+    whole ``--timeout``). Waking every ``SIGNAL_POLL`` s lets the interpreter raise
+    ``KeyboardInterrupt`` whichever thread took the signal.
+    """
+    while True:
+        done, _ = wait([future], timeout=SIGNAL_POLL)
+        if done:
+            return future.result()
 
 
 def _worker_main(conn: Any) -> None:
