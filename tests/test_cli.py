@@ -12,13 +12,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from click.testing import CliRunner
 
 import vidclass
 import vidclass.checkpoints
+from tests.cli import cli_in
 from tests.records import LABELS, RECORD_KEYS
 from tests.videos import write_video
-from vidclass.cli.main import main
 from vidclass.cli.output import CsvWriter, JsonlWriter, Messages, make_console
 from vidclass.engine import Prediction, Predictor, aggregate
 from vidclass.video import load_views, plan_views, probe
@@ -49,15 +48,7 @@ def work(tmp_path_factory, clf) -> Path:
 @pytest.fixture
 def run(work, monkeypatch):
     """Invoke ``vidclass ARGS`` in ``work`` with no default model and no colour settings."""
-    monkeypatch.chdir(work)
-    monkeypatch.setattr(vidclass.checkpoints.sources, "weights_dir", lambda: work / "weights")
-    runner = CliRunner()
-
-    def invoke(*args: str, input: str | None = None, env: dict | None = None):
-        base = {"VIDCLASS_MODEL": None, "NO_COLOR": None, "FORCE_COLOR": None}
-        return runner.invoke(main, list(args), input=input, env={**base, **(env or {})})
-
-    return invoke
+    return cli_in(work, monkeypatch)
 
 
 PREDICT = ("predict", "--model", "model.safetensors", "--device", "cpu")

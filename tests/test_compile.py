@@ -14,13 +14,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from click.testing import CliRunner
 
 import vidclass
 import vidclass.checkpoints
+from tests.cli import cli_in
 from tests.records import LABELS
 from tests.videos import write_video
-from vidclass.cli.main import main
 from vidclass.engine import Predictor
 from vidclass.engine.compiling import CompileError
 
@@ -45,14 +44,7 @@ def work(tmp_path_factory, clf) -> Path:
 
 @pytest.fixture
 def run(work, monkeypatch):
-    monkeypatch.chdir(work)
-    monkeypatch.setattr(vidclass.checkpoints.sources, "weights_dir", lambda: work / "weights")
-    runner = CliRunner()
-
-    def invoke(*args: str):
-        return runner.invoke(main, list(args), env={"VIDCLASS_MODEL": None, "NO_COLOR": None, "TORCH_LOGS": None})
-
-    return invoke
+    return cli_in(work, monkeypatch, TORCH_LOGS=None)
 
 
 def _graphs() -> int:

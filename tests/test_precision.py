@@ -7,14 +7,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from click.testing import CliRunner
 
 import vidclass
 import vidclass.checkpoints
 import vidclass.engine.precision as precision_module
+from tests.cli import cli_in
 from tests.records import LABELS
 from tests.videos import write_video
-from vidclass.cli.main import main
 from vidclass.engine import Predictor, aggregate
 from vidclass.engine.precision import PRECISIONS, autocast_dtype, resolve_precision
 from vidclass.video import load_views
@@ -43,14 +42,7 @@ def views(work, clf) -> torch.Tensor:
 
 @pytest.fixture
 def run(work, monkeypatch):
-    monkeypatch.chdir(work)
-    monkeypatch.setattr(vidclass.checkpoints.sources, "weights_dir", lambda: work / "weights")
-    runner = CliRunner()
-
-    def invoke(*args: str):
-        return runner.invoke(main, list(args), env={"VIDCLASS_MODEL": None, "NO_COLOR": None, "FORCE_COLOR": None})
-
-    return invoke
+    return cli_in(work, monkeypatch)
 
 
 # --------------------------------------------------------------------------- modes

@@ -20,14 +20,13 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 import vidclass
 import vidclass.checkpoints
+from tests.cli import cli_in
 from tests.decode_hooks import HOOK
 from tests.test_decode import VFR_TIMES_MS, write_frameless, write_timed_video
 from tests.videos import write_video
-from vidclass.cli.main import main
 from vidclass.engine import Predictor
 from vidclass.engine.workers import WorkerCrashed, WorkerPool, WorkerTimeout
 from vidclass.video import VideoError
@@ -113,15 +112,7 @@ def corpus(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def run(corpus, monkeypatch):
-    monkeypatch.chdir(corpus)
-    monkeypatch.setattr(vidclass.checkpoints.sources, "weights_dir", lambda: corpus / "weights")
-    runner = CliRunner()
-
-    def invoke(*args: str, input: str | None = None, env: dict | None = None):
-        base = {"VIDCLASS_MODEL": None, "NO_COLOR": None, "VIDCLASS_DECODE_HOOK": None}
-        return runner.invoke(main, list(args), input=input, env={**base, **(env or {})})
-
-    return invoke
+    return cli_in(corpus, monkeypatch)
 
 
 def records(result) -> list[dict]:
