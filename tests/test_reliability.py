@@ -305,6 +305,9 @@ def test_sigint_ends_workers_and_keeps_complete_output(corpus):
         text=True,
         env=env,
         start_new_session=True,
+        # A runner started in the background (`cmd &`) hands its children SIGINT ignored, and
+        # Python then leaves it ignored: give the CLI the default Ctrl-C a terminal would.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 60
@@ -569,8 +572,12 @@ def test_ctrl_c_taken_by_another_thread_still_ends_the_wait_for_a_decode():
         future.set_result("decoded")  # what a hung decode's timeout would end with
 
     helper = threading.Thread(target=take_the_signal, daemon=True)
-    started = time.monotonic()
-    helper.start()
-    with pytest.raises(KeyboardInterrupt):
-        wait_result(future)
-    assert time.monotonic() - started < 2.5
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # even under a runner that ignores it
+    try:
+        started = time.monotonic()
+        helper.start()
+        with pytest.raises(KeyboardInterrupt):
+            wait_result(future)
+        assert time.monotonic() - started < 2.5
+    finally:
+        signal.signal(signal.SIGINT, previous)
