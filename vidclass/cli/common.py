@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from vidclass.cli.output import CliError
+from vidclass.cli.output import DOCUMENT_FORMATS, CliError
 from vidclass.defaults import DEFAULT_BATCH_SIZE, DEFAULT_TIMEOUT, DEVICES, MODEL_ENV, PRECISIONS
 
 # The values of vidclass.video.protocol.Aggregate, written out because importing that module
@@ -108,4 +108,18 @@ def view_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-__all__ = ["load_classifier", "model_option", "run_options", "view_options"]
+def document_format_option(described: str = "") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``-f/--format table|json`` of a command that prints one document (``fmt``; None: decided
+    by ``output.document_format``). ``described`` says what each format holds."""
+    return click.option(
+        "--format",
+        "-f",
+        "fmt",
+        type=click.Choice(DOCUMENT_FORMATS),
+        help=f"{described}Default: table on a terminal, json otherwise.",
+    )
+
+
+METRICS_FORMATS = "table: a summary; json: the metrics document. "
+
+__all__ = ["document_format_option", "load_classifier", "model_option", "run_options", "view_options"]

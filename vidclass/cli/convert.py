@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from vidclass.cli.output import DOCUMENT_FORMATS, CliError, convert_tables, document_format, write_document
+from vidclass.cli.common import document_format_option
+from vidclass.cli.output import CliError, convert_tables, document_format, write_document
 
 
 @click.command("convert")
@@ -63,9 +64,7 @@ from vidclass.cli.output import DOCUMENT_FORMATS, CliError, convert_tables, docu
     help="With --init: how 2-D patch kernels become tubelet kernels.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="With --init: seed for the new parts.")
-@click.option(
-    "--format", "-f", "fmt", type=click.Choice(DOCUMENT_FORMATS), help="Default: table on a terminal, json otherwise."
-)
+@document_format_option()
 def convert_command(
     source: str,
     output: str,

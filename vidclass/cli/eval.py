@@ -6,8 +6,15 @@ import os
 
 import click
 
-from vidclass.cli.common import load_classifier, model_option, run_options, view_options
-from vidclass.cli.output import DOCUMENT_FORMATS, CliError, Messages, document_format, write_document
+from vidclass.cli.common import (
+    METRICS_FORMATS,
+    document_format_option,
+    load_classifier,
+    model_option,
+    run_options,
+    view_options,
+)
+from vidclass.cli.output import CliError, Messages, document_format, write_document
 from vidclass.defaults import DEFAULT_TOP_K, LAYOUTS
 
 EXIT_INTERRUPTED = 130
@@ -76,13 +83,7 @@ def _shard(ctx: click.Context, param: click.Parameter, value: str | None) -> str
     help="Evaluate only shard I of N (0 <= I < N): every N-th video from the I-th.",
 )
 @click.option("--limit", type=click.IntRange(min=1), metavar="K", help="Evaluate a stratified sample of K videos.")
-@click.option(
-    "--format",
-    "-f",
-    "fmt",
-    type=click.Choice(DOCUMENT_FORMATS),
-    help="table: a summary; json: the metrics document. Default: table on a terminal, json otherwise.",
-)
+@document_format_option(METRICS_FORMATS)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or notes (errors still show).")
 @click.pass_context
 def eval_command(

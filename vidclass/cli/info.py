@@ -6,9 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from vidclass.cli.common import model_option, view_options
+from vidclass.cli.common import document_format_option, model_option, view_options
 from vidclass.cli.output import (
-    DOCUMENT_FORMATS,
     CliError,
     Messages,
     document_format,
@@ -76,13 +75,7 @@ def info_document(path: str, name: str | None, prep: Preprocessing, protocol: Vi
 @click.argument("video", type=click.Path())
 @model_option
 @view_options
-@click.option(
-    "--format",
-    "-f",
-    "fmt",
-    type=click.Choice(DOCUMENT_FORMATS),
-    help="Default: table on a terminal, json otherwise.",
-)
+@document_format_option()
 @click.pass_context
 def info_command(
     ctx: click.Context,

@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from vidclass.cli.output import DOCUMENT_FORMATS, document_format, models_tables, write_document
+from vidclass.cli.common import document_format_option
+from vidclass.cli.output import document_format, models_tables, write_document
 
 
 def file_row(path: Path) -> dict[str, Any]:
@@ -46,13 +47,7 @@ def models_document() -> dict[str, Any]:
 
 
 @click.command("models")
-@click.option(
-    "--format",
-    "-f",
-    "fmt",
-    type=click.Choice(DOCUMENT_FORMATS),
-    help="Default: table on a terminal, json otherwise.",
-)
+@document_format_option()
 def models_command(fmt: str | None) -> None:
     """List the model configurations and the model files in weights/.
 

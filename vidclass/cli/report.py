@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from vidclass.cli.output import DOCUMENT_FORMATS, CliError, Messages, document_format, write_document
+from vidclass.cli.common import METRICS_FORMATS, document_format_option
+from vidclass.cli.output import CliError, Messages, document_format, write_document
 
 
 @click.command("report")
@@ -15,13 +16,7 @@ from vidclass.cli.output import DOCUMENT_FORMATS, CliError, Messages, document_f
     type=click.Path(file_okay=False),
     help="Folder for metrics.json, per_class.csv, confusion.csv and confusion.png.",
 )
-@click.option(
-    "--format",
-    "-f",
-    "fmt",
-    type=click.Choice(DOCUMENT_FORMATS),
-    help="table: a summary; json: the metrics document. Default: table on a terminal, json otherwise.",
-)
+@document_format_option(METRICS_FORMATS)
 @click.option("--quiet", "-q", is_flag=True, help="No notes (warnings and errors still show).")
 @click.pass_context
 def report_command(

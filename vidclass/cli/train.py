@@ -6,7 +6,8 @@ from typing import Any
 
 import click
 
-from vidclass.cli.output import DOCUMENT_FORMATS, CliError, Messages, document_format, train_tables, write_document
+from vidclass.cli.common import document_format_option
+from vidclass.cli.output import CliError, Messages, document_format, train_tables, write_document
 
 
 def _samples(dataset: Any, classes: list[str], messages: Messages, what: str) -> list[tuple[str, int]]:
@@ -106,9 +107,7 @@ def _samples(dataset: Any, classes: list[str], messages: Messages, what: str) ->
 @click.option(
     "--resume", is_flag=True, help="Continue the run in --output from its last checkpoint, with the same options."
 )
-@click.option(
-    "-f", "--format", "fmt", type=click.Choice(DOCUMENT_FORMATS), help="Default: table on a terminal, json otherwise."
-)
+@document_format_option()
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or per-epoch lines.")
 def train_command(
     dataset_dir: str,
