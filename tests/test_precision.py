@@ -96,6 +96,17 @@ def test_fp32_is_bit_identical_to_the_plain_forward(clf, views):
     assert torch.equal(got, torch.cat(expected))
 
 
+def _top1_agrees_where_decided(got: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """Which rows of ``ref`` (N, K) have a top-1 that an error the size of ``got - ref`` cannot
+    move: their top-2 margin exceeds twice the row's largest difference. On those rows top-1 must
+    agree; a near-tie may flip with any change of kernel, so it says nothing about bf16."""
+    error = (got - ref).abs().amax(-1)  # (N,)
+    top2 = ref.topk(2, dim=-1).values  # (N, 2)
+    decided = (top2[:, 0] - top2[:, 1]) > 2 * error
+    assert torch.equal(got.argmax(-1)[decided], ref.argmax(-1)[decided])
+    return decided
+
+
 def test_bf16_is_close_to_fp32_and_agrees_on_top1(clf, views):
     fp32 = Predictor(clf, device="cpu", precision="fp32").logits(views)
     bf16 = Predictor(clf, device="cpu", precision="bf16").logits(views)
@@ -103,11 +114,11 @@ def test_bf16_is_close_to_fp32_and_agrees_on_top1(clf, views):
     assert not torch.equal(bf16, fp32)  # autocast really ran
     diff = (torch.softmax(bf16, -1) - torch.softmax(fp32, -1)).abs().max().item()
     assert diff <= 0.05
-    assert torch.equal(bf16.argmax(-1), fp32.argmax(-1))
+    assert _top1_agrees_where_decided(bf16, fp32).any()
     for mode in ("softmax", "logits"):
         a, b = aggregate(fp32, mode), aggregate(bf16, mode)
         assert (a - b).abs().max().item() <= 0.05
-        assert a.argmax() == b.argmax()
+        _top1_agrees_where_decided(b[None], a[None])
 
 
 def test_library_predict_takes_precision(work, clf):
