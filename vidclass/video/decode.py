@@ -45,11 +45,12 @@ _PADDED_ROWS_ERROR = "DECORDArrayCopyFromTo"  # get_batch on padded rows, see _r
 # Top-level box types an ISO-BMFF file (MP4, MOV, M4V, 3GP) can start with.
 _ISO_FIRST_BOXES = frozenset({b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"styp", b"sidx", b"uuid"})
 _BOX_TYPE = re.compile(rb"^[A-Za-z0-9 ]{4}$")
+_NOT_A_VIDEO = "not a video file, or an unsupported format"
 # Substrings of decord's messages -> what they mean, for the one-line VideoError.
 _KNOWN_REASONS = (
     ("cannot find video stream", "no video stream"),
     ("Invalid frame count", "no frames"),
-    ("Error reading", "not a video file, or an unsupported format"),
+    ("Error reading", _NOT_A_VIDEO),
     ("Error sending packet", "corrupt video data"),
     ("Error getting frame", "frame cannot be decoded"),
 )
@@ -267,10 +268,13 @@ class _av_open:  # noqa: N801 - used like a function: ``with _av_open(name) as (
 
 
 def check_container(path: str) -> str:
-    """The first video stream's codec name; VideoError for text and still-image files.
+    """The first video stream's codec name; VideoError for what is no video at all.
 
-    FFmpeg opens those as videos (text through its ANSI-art demuxer, images as one-frame
-    streams), so both decoders would "succeed" on them. "unknown" when PyAV cannot tell.
+    Refused here, from PyAV's typed error and stream list rather than from decord's wording:
+    data no demuxer recognises, a container without a video stream, and text and still-image
+    files (FFmpeg opens those as videos: text through its ANSI-art demuxer, images as
+    one-frame streams, so both decoders would "succeed" on them). "unknown" when PyAV cannot
+    tell for another reason; the decoder then gives the message.
     """
     try:
         import av
@@ -278,12 +282,16 @@ def check_container(path: str) -> str:
         return "unknown"
     try:
         container = av.open(path)
-    except Exception:  # PyAV's error zoo: the decoder gives the real message
+    except Exception as exc:  # PyAV's error zoo: only "no demuxer recognises this" is decided here
+        if isinstance(exc, av.error.InvalidDataError):
+            raise VideoError(f"cannot open video: {_NOT_A_VIDEO}") from exc
         return "unknown"
     with container:
         _refuse_non_video(container)
         streams = container.streams.video
-        return str(streams[0].codec_context.name) if streams else "unknown"
+        if not streams:
+            raise VideoError("cannot open video: no video stream")
+        return str(streams[0].codec_context.name)
 
 
 def _refuse_non_video(container: Any) -> None:
@@ -295,10 +303,11 @@ def _refuse_non_video(container: Any) -> None:
 
 
 def _av_reason(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    if "Invalid data found" in text:
-        return "not a video file, or an unsupported format"
-    return text[:_MESSAGE_CHARS]
+    import av
+
+    if isinstance(exc, av.error.InvalidDataError):  # FFmpeg's AVERROR_INVALIDDATA
+        return _NOT_A_VIDEO
+    return (" ".join(str(exc).split()) or type(exc).__name__)[:_MESSAGE_CHARS]
 
 
 def _readable_file(path: str | os.PathLike[str]) -> str:
