@@ -29,7 +29,9 @@ def clips(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("bundled")
     generate(root / "forward", per_class=1, seed=SEED, workers=2, max_seconds=4, max_size=160)
     movers = [c for c in CLASSES if c.startswith("moving_")]
-    generate(root / "reversed", per_class=1, seed=SEED, workers=2, max_seconds=4, max_size=160, classes=movers, reverse=True)
+    generate(
+        root / "reversed", per_class=1, seed=SEED, workers=2, max_seconds=4, max_size=160, classes=movers, reverse=True
+    )
     return root
 
 

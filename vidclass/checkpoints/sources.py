@@ -244,11 +244,19 @@ def cached_conversion(spec: str | os.PathLike[str], options: ConvertOptions = Co
 
 
 DEFAULT_MODEL_NAME = "default"
+BUNDLED_PACKAGE = "vidclass.weights"
 
 
 def weights_dir() -> Path:
-    """The ``weights/`` folder beside the package: bundled model files live there."""
-    return Path(__file__).resolve().parents[2] / "weights"
+    """The folder of the bundled model files: the package ``vidclass.weights``.
+
+    Found through the import system, so it is the wheel's copy in an installed package and the
+    repository's ``weights/`` in an editable install (``pyproject.toml`` maps one to the other).
+    """
+    try:
+        return Path(str(resources.files(BUNDLED_PACKAGE)))
+    except ModuleNotFoundError:  # a source tree run without installing it: nothing is bundled
+        return Path(__file__).resolve().parents[1] / "weights"
 
 
 def default_model() -> str | None:
