@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
     from . import data as data
     from . import defaults as defaults
     from . import engine as engine
+    from . import errors as errors
     from . import models as models
     from . import synth as synth
     from . import video as video
@@ -49,7 +50,7 @@ _LAZY = {
     "report": "vidclass.engine.evaluate",
     "train": "vidclass.engine.train",  # the training engine is imported only by scripts that train
 }
-_SUBMODULES = frozenset({"checkpoints", "cli", "data", "defaults", "engine", "models", "synth", "video"})
+_SUBMODULES = frozenset({"checkpoints", "cli", "data", "defaults", "engine", "errors", "models", "synth", "video"})
 
 
 def __getattr__(name: str) -> Any:
