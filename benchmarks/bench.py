@@ -56,7 +56,7 @@ def machine() -> dict[str, Any]:
                 cpu = line.split(":", 1)[1].strip()
             if line.startswith("flags"):
                 flags = set(line.split(":", 1)[1].split())
-    from vidclass.engine.precision import native_bf16_cpu
+    from vidclass.inference.precision import native_bf16_cpu
 
     try:
         import transformers
@@ -275,7 +275,8 @@ def bench_variants(quick: bool, repeats: int, seed: int, precision: str) -> dict
 
 def bench_agreement(quick: bool, per_class: int, seed: int) -> dict[str, Any]:
     import vidclass
-    from vidclass.engine.predict import Predictor, aggregate
+    from vidclass.inference import Predictor
+    from vidclass.scores import aggregate
     from vidclass.synth import generate
     from vidclass.video import load_views
 

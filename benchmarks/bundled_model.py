@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 import vidclass
-from vidclass.engine import Predictor, aggregate
+from vidclass.inference import Predictor
+from vidclass.scores import aggregate
 from vidclass.synth import SELF_TWINS, TWINS, generate, write_mp4
 from vidclass.video import load_views
 

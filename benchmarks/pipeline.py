@@ -217,7 +217,7 @@ def bench_end_to_end(plan: Plan, build: Path, seed: int) -> dict[str, Any]:
 def _model_bound(plan: Plan, build: Path, seed: int, folders: dict[str, list[Path]]) -> dict[str, Any]:
     """The large model: CLI throughput on each folder against the model on the same views."""
     import vidclass
-    from vidclass.engine import Predictor
+    from vidclass.inference import Predictor
     from vidclass.video import load_views
 
     path = model_file(build, plan.bound_model, seed)
@@ -273,7 +273,7 @@ def _model_bound(plan: Plan, build: Path, seed: int, folders: dict[str, list[Pat
 def _default_breakdown(plan: Plan, build: Path, seed: int, folders: dict[str, list[Path]]) -> dict[str, Any]:
     """The small default model: CLI throughput, and each stage timed in this process."""
     import vidclass
-    from vidclass.engine import Predictor
+    from vidclass.inference import Predictor
     from vidclass.video import build_views, plan_views, probe, read_frames
 
     path = model_file(build, plan.default_model, seed)

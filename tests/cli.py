@@ -1,5 +1,5 @@
 """Running `vidclass` in tests, in-process: in a work folder, with no bundled model in reach and
-none of the caller's model, colour or hook settings."""
+none of the caller's model or colour settings."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from click.testing import CliRunner, Result
 import vidclass.checkpoints.sources
 from vidclass.cli.main import main
 
-CLEAN_ENV = {"VIDCLASS_MODEL": None, "NO_COLOR": None, "FORCE_COLOR": None, "VIDCLASS_DECODE_HOOK": None}
+CLEAN_ENV = {"VIDCLASS_MODEL": None, "NO_COLOR": None, "FORCE_COLOR": None}
 
 
 def cli_in(work: Path, monkeypatch: pytest.MonkeyPatch, **env: str | None) -> Callable[..., Result]:

@@ -1,9 +1,12 @@
-"""Sabotage for decode workers, named by ``$VIDCLASS_DECODE_HOOK`` in tests only.
+"""Sabotage for decode workers, injected by tests only.
 
-``sabotage(path, decoder)`` runs in the worker before each file is decoded: a file whose
-name contains "crash" kills the worker with SIGSEGV, one containing "hang" sleeps for an
-hour. "decordcrash" crashes only when decord would read it (decoder "auto" or "decord"),
-like a file that crashes decord but not PyAV.
+``install(monkeypatch)`` replaces the decode queue's ``decode_job`` (what each worker runs for
+a file) with ``sabotaged_decode_job``, which calls ``sabotage(path, decoder)`` first: a file
+whose name contains "crash" kills the worker with SIGSEGV, one containing "hang" sleeps for
+an hour. "decordcrash" crashes only when decord would read it (decoder "auto" or "decord"),
+like a file that crashes decord but not PyAV. The workers receive the function by name, so
+they import this module. ``main()`` runs the ``vidclass`` command line sabotaged, for tests
+that need a real process (``python -c "from tests.decode_hooks import main; main()" ARGS``).
 """
 
 from __future__ import annotations
@@ -12,7 +15,26 @@ import os
 import signal
 import time
 
-HOOK = "tests.decode_hooks:sabotage"
+from vidclass.inference import decode_queue
+
+_REAL_DECODE_JOB = decode_queue.decode_job
+SABOTAGED_CLI = "import sys; from tests.decode_hooks import main; sys.argv[0] = 'vidclass'; main()"
+
+
+def install(monkeypatch) -> None:
+    monkeypatch.setattr(decode_queue, "decode_job", sabotaged_decode_job)
+
+
+def sabotaged_decode_job(path, prep, protocol, decoder):
+    sabotage(path, decoder)
+    return _REAL_DECODE_JOB(path, prep, protocol, decoder)
+
+
+def main() -> None:
+    from vidclass.cli.main import main as cli
+
+    decode_queue.decode_job = sabotaged_decode_job
+    cli()
 
 
 def sabotage(path: str, decoder: str) -> None:

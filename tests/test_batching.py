@@ -10,11 +10,12 @@ import pytest
 import torch
 
 import vidclass
-from tests.decode_hooks import HOOK
+from tests import decode_hooks
 from tests.records import LABELS
 from tests.videos import write_video
-from vidclass.engine import Predictor, aggregate
-from vidclass.engine.batching import batch_views
+from vidclass.inference import Predictor
+from vidclass.inference.batching import batch_views
+from vidclass.scores import aggregate
 from vidclass.video import load_views
 
 # --------------------------------------------------------------------------- batch_views
@@ -123,7 +124,7 @@ def test_batch_views_with_no_views_at_all_and_nothing():
 
 
 def test_batch_views_splits_the_batch_time_by_views(monkeypatch):
-    import vidclass.engine.batching as batching
+    import vidclass.inference.batching as batching
 
     clock = iter([0.0, 2.0])  # one batch of 4 views that takes 2 s: 3 views of a, 1 of b
     monkeypatch.setattr(batching, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
@@ -216,7 +217,7 @@ def test_single_video_runs_its_own_batches(clf, videos):
 def test_worker_crash_between_good_videos_costs_only_that_file(clf, videos, monkeypatch):
     """With decoding in worker processes, a crash in the middle of a shared batch stream."""
     shutil.copy(videos / "b.mp4", videos / "crash.mp4")
-    monkeypatch.setenv("VIDCLASS_DECODE_HOOK", HOOK)
+    decode_hooks.install(monkeypatch)
     names = ["a.mp4", "crash.mp4", "b.mp4", "c.mp4"]
     with Predictor(clf, device="cpu", precision="fp32", batch_size=5, workers=1) as predictor:
         predictions = list(predictor.predict_many(videos / name for name in names))

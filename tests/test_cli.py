@@ -19,7 +19,8 @@ from tests.cli import cli_in
 from tests.records import LABELS, RECORD_KEYS
 from tests.videos import write_video
 from vidclass.cli.output import CsvWriter, JsonlWriter, Messages, make_console
-from vidclass.engine import Prediction, Predictor, aggregate
+from vidclass.inference import Predictor
+from vidclass.scores import Prediction, aggregate
 from vidclass.video import load_views, plan_views, probe
 
 ODD_NAME = "name with spaces é 北.mp4"

@@ -22,8 +22,8 @@ import vidclass.checkpoints
 from tests.cli import CLEAN_ENV, cli_in
 from tests.records import LABELS
 from tests.videos import write_video
-from vidclass.engine import Predictor
-from vidclass.engine.compiling import CompileError
+from vidclass.inference import Predictor
+from vidclass.inference.compiling import CompileError
 
 ROOT = str(Path(__file__).resolve().parents[1])
 

@@ -14,16 +14,10 @@ import torch
 import vidclass
 from tests.records import LABELS, RECORD_KEYS
 from tests.videos import write_video
-from vidclass.engine import (
-    Aggregate,
-    NoModelError,
-    Prediction,
-    Predictor,
-    aggregate,
-    expand_paths,
-    predict,
-    resolve_device,
-)
+from vidclass.engine.inputs import expand_paths
+from vidclass.engine.resolve import NoModelError
+from vidclass.inference import Predictor, predict, resolve_device
+from vidclass.scores import Aggregate, Prediction, aggregate
 from vidclass.video import load_views
 from vidclass.video.protocol import Preprocessing, ViewProtocol
 

@@ -20,8 +20,8 @@ from click.testing import CliRunner
 import vidclass
 from tests.videos import write_video
 from vidclass.cli.main import main
-from vidclass.engine import Predictor
 from vidclass.engine.evaluate import evaluate, report, result_fields
+from vidclass.inference import Predictor
 
 MODEL_LABELS = ["walk", "run", "jump", "swim", "climb", "sit"]
 FOLDERS = ["Jump", "run", "walk"]  # "Jump" matches the model's "jump" ignoring case

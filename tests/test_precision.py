@@ -10,12 +10,13 @@ import torch
 
 import vidclass
 import vidclass.checkpoints
-import vidclass.engine.precision as precision_module
+import vidclass.inference.precision as precision_module
 from tests.cli import cli_in
 from tests.records import LABELS
 from tests.videos import write_video
-from vidclass.engine import Predictor, aggregate
-from vidclass.engine.precision import PRECISIONS, autocast_dtype, resolve_precision
+from vidclass.inference import Predictor
+from vidclass.inference.precision import PRECISIONS, autocast_dtype, resolve_precision
+from vidclass.scores import aggregate
 from vidclass.video import load_views
 
 CPU = torch.device("cpu")

@@ -1,7 +1,7 @@
 """Reliability: bad inputs through the CLI, decode workers that crash or hang, the PyAV fallback.
 
 Every input file is made here, with PyAV or raw bytes. Worker sabotage comes from
-``tests.decode_hooks`` through ``$VIDCLASS_DECODE_HOOK``, which only tests set.
+``tests.decode_hooks``, which replaces the decode job that workers run.
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ import pytest
 
 import vidclass
 import vidclass.checkpoints
+from tests import decode_hooks
 from tests.cli import cli_in
-from tests.decode_hooks import HOOK
 from tests.test_decode import VFR_TIMES_MS, write_frameless, write_timed_video
 from tests.videos import write_video
-from vidclass.engine import Predictor
-from vidclass.engine.workers import WorkerCrashed, WorkerPool, WorkerTimeout
+from vidclass.inference import Predictor
+from vidclass.inference.workers import WorkerCrashed, WorkerPool, WorkerTimeout
 from vidclass.video import VideoError
 
 LABELS = ["walk", "run", "jump"]
@@ -173,14 +173,13 @@ def test_bad_input_corpus_in_one_batch(run, corpus):
 
 
 @pytest.mark.parametrize("decoder", ["decord", "auto"])
-def test_crash_and_hang_each_cost_one_file(run, corpus, decoder):
+def test_crash_and_hang_each_cost_one_file(run, corpus, decoder, monkeypatch):
+    decode_hooks.install(monkeypatch)
     for name in ("crash.mp4", "hang.mp4", "good2.mp4", "decordcrash.mp4"):
         (corpus / name).write_bytes((corpus / "good.mp4").read_bytes())
     args = ("good.mp4", "crash.mp4", "hang.mp4", "good2.mp4", "crash.mp4", "decordcrash.mp4", "one.mp4")
     started = time.monotonic()
-    result = run(
-        *PREDICT, *args, "--timeout", "1", "--workers", "2", "--decoder", decoder, env={"VIDCLASS_DECODE_HOOK": HOOK}
-    )
+    result = run(*PREDICT, *args, "--timeout", "1", "--workers", "2", "--decoder", decoder)
     assert time.monotonic() - started < 30
     assert result.exit_code == 1, result.output
     recs = records(result)
@@ -295,10 +294,19 @@ def test_sigint_ends_workers_and_keeps_complete_output(corpus):
     (corpus / "hang-int.mp4").write_bytes((corpus / "good.mp4").read_bytes())
     out = corpus / "interrupted.jsonl"
     env = {k: v for k, v in os.environ.items() if k not in ("VIDCLASS_MODEL", "NO_COLOR")}
-    env["VIDCLASS_DECODE_HOOK"] = HOOK
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vidclass", *PREDICT, "good.mp4", "hang-int.mp4", "one.mp4", "-o", str(out)],
+        [
+            sys.executable,
+            "-c",
+            decode_hooks.SABOTAGED_CLI,
+            *PREDICT,
+            "good.mp4",
+            "hang-int.mp4",
+            "one.mp4",
+            "-o",
+            str(out),
+        ],
         cwd=corpus,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -346,7 +354,7 @@ def _group_members(pgid: int) -> list[int]:
 
 
 def _cli_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("VIDCLASS_MODEL", "NO_COLOR", "VIDCLASS_DECODE_HOOK")}
+    env = {k: v for k, v in os.environ.items() if k not in ("VIDCLASS_MODEL", "NO_COLOR")}
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
     return env
 
@@ -531,7 +539,7 @@ def test_pool_replaces_a_crashed_or_hung_worker():
 def test_pool_returns_large_tensors_through_shared_memory_and_frees_it():
     import torch
 
-    from vidclass.engine.workers import SHM_MIN_BYTES
+    from vidclass.inference.workers import SHM_MIN_BYTES
 
     before = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
     with WorkerPool(1, timeout=30) as pool:
@@ -561,7 +569,7 @@ def test_ctrl_c_taken_by_another_thread_still_ends_the_wait_for_a_decode():
     main thread that waits on a decode; a plain ``Future.result()`` sleeps on until the decode ends."""
     from concurrent.futures import Future
 
-    from vidclass.engine.workers import wait_result
+    from vidclass.inference.workers import wait_result
 
     future: Future = Future()
 

@@ -20,15 +20,18 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
     from . import defaults as defaults
     from . import engine as engine
     from . import errors as errors
+    from . import inference as inference
     from . import models as models
+    from . import scores as scores
     from . import synth as synth
     from . import video as video
     from .checkpoints import ModelFileError, VideoClassifier, create_model, load_model, save_model
-    from .engine import Prediction, Predictor, predict
     from .engine.evaluate import evaluate as evaluate
     from .engine.evaluate import report as report
     from .engine.train import train as train
+    from .inference import Predictor, RunOptions, predict
     from .models import describe_models, list_models
+    from .scores import Prediction
     from .video.protocol import Aggregate, Preprocessing, ViewProtocol
 
 # name -> the module that defines it
@@ -43,14 +46,17 @@ _LAZY = {
     "Aggregate": "vidclass.video.protocol",
     "Preprocessing": "vidclass.video.protocol",
     "ViewProtocol": "vidclass.video.protocol",
-    "Prediction": "vidclass.engine",
-    "Predictor": "vidclass.engine",
-    "predict": "vidclass.engine",
+    "Prediction": "vidclass.scores",
+    "Predictor": "vidclass.inference",
+    "RunOptions": "vidclass.inference",
+    "predict": "vidclass.inference",
     "evaluate": "vidclass.engine.evaluate",
     "report": "vidclass.engine.evaluate",
     "train": "vidclass.engine.train",  # the training engine is imported only by scripts that train
 }
-_SUBMODULES = frozenset({"checkpoints", "cli", "data", "defaults", "engine", "errors", "models", "synth", "video"})
+_SUBMODULES = frozenset(
+    {"checkpoints", "cli", "data", "defaults", "engine", "errors", "inference", "models", "scores", "synth", "video"}
+)
 
 
 def __getattr__(name: str) -> Any:
@@ -80,6 +86,7 @@ __all__ = [
     "ModelFileError",
     "Prediction",
     "Predictor",
+    "RunOptions",
     "Preprocessing",
     "VideoClassifier",
     "ViewProtocol",

@@ -13,10 +13,10 @@ DEFAULT_BATCH_SIZE = 4  # views per forward pass (cut across consecutive videos)
 DEFAULT_TOP_K = 5
 DEVICES = ("auto", "cpu", "cuda")
 
-# vidclass.engine.precision
+# vidclass.inference.precision
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
-# vidclass.engine.workers
+# vidclass.inference.workers
 DEFAULT_TIMEOUT = 120.0  # seconds per job
 
 # vidclass.video.decode

@@ -93,6 +93,20 @@ def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
 
 
+def build_run_options(params: dict[str, Any], **changes: Any) -> Any:
+    """The one ``RunOptions`` of a command: the values of its options that are run settings
+    (``ctx.params``), with ``changes`` applied; a bad combination is a usage error (exit 2)."""
+    import dataclasses
+
+    from vidclass.inference import OptionsError, RunOptions
+
+    names = {field.name for field in dataclasses.fields(RunOptions)}
+    try:
+        return RunOptions(**{k: v for k, v in params.items() if k in names and v is not None}).replace(**changes)
+    except OptionsError as exc:
+        raise CliError(str(exc)) from exc
+
+
 def view_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option(
         "--crops",
@@ -122,4 +136,11 @@ def document_format_option(described: str = "") -> Callable[[Callable[..., Any]]
 
 METRICS_FORMATS = "table: a summary; json: the metrics document. "
 
-__all__ = ["document_format_option", "load_classifier", "model_option", "run_options", "view_options"]
+__all__ = [
+    "build_run_options",
+    "document_format_option",
+    "load_classifier",
+    "model_option",
+    "run_options",
+    "view_options",
+]

@@ -8,6 +8,7 @@ import click
 
 from vidclass.cli.common import (
     METRICS_FORMATS,
+    build_run_options,
     document_format_option,
     load_classifier,
     model_option,
@@ -155,17 +156,8 @@ def eval_command(
             resume=resume,
             overwrite=overwrite,
             save_scores=save_scores,
-            device=device,
-            batch_size=batch_size,
-            clips=clips,
-            crops=crops,
-            aggregate=aggregate,
-            top_k=top_k,
-            workers=workers,
-            timeout=timeout,
             listener=listener,
-            precision=precision,
-            compile=compile,
+            options=build_run_options(ctx.params),
         )
     except (EvalError, DatasetError, PredictionsError) as exc:
         listener.finish()

@@ -90,7 +90,7 @@ def info_command(
     Lists each clip's exact frame indices and each crop box (in the resized frame), from the
     model's preprocessing and protocol, as changed by --clips and --crops.
     """
-    from vidclass.engine.predict import one_line
+    from vidclass.inference.decode_queue import one_line
 
     messages = Messages()
     name, prep, protocol = view_settings(model, messages)

@@ -30,7 +30,7 @@ from rich.text import Text
 if TYPE_CHECKING:  # annotations only: the engine imports torch; rich.progress comes with a bar
     from rich.progress import Progress
 
-    from vidclass.engine.predict import Prediction
+    from vidclass.scores import Prediction
 
 RESULT_FORMATS = ("table", "json", "jsonl", "csv")
 DOCUMENT_FORMATS = ("table", "json")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from vidclass.cli.common import load_classifier, model_option, run_options, view_options
+from vidclass.cli.common import build_run_options, load_classifier, model_option, run_options, view_options
 from vidclass.cli.output import (
     RESULT_FORMATS,
     WRITERS,
@@ -90,27 +90,19 @@ def predict_command(
     to stderr. Exit status: 0 when every video worked, 1 when any failed, 2 for usage errors.
     """
     from vidclass.cli.inputs import collect_inputs
-    from vidclass.engine.predict import CompileError, Prediction, Predictor
-    from vidclass.engine.workers import default_workers
+    from vidclass.inference import CompileError, Predictor
+    from vidclass.inference.workers import default_workers
+    from vidclass.scores import Prediction
 
     messages = Messages(quiet=quiet)
     inputs, problems = collect_inputs(paths, recursive)
     classifier = load_classifier(model)
+    # one input decodes here by default; a batch in worker processes, where a crash costs one file
+    options = build_run_options(
+        ctx.params, workers=workers if workers is not None else 0 if len(inputs) == 1 else default_workers()
+    )
     try:
-        predictor = Predictor(
-            classifier,
-            device=device,
-            batch_size=batch_size,
-            clips=clips,
-            crops=crops,
-            aggregate=aggregate,
-            top_k=top_k,
-            decoder=decoder,
-            workers=(0 if len(inputs) == 1 else default_workers()) if workers is None else workers,
-            timeout=timeout,
-            precision=precision,
-            compile=compile,
-        )
+        predictor = Predictor(classifier, options)
     except (ValueError, CompileError) as exc:
         raise CliError(str(exc)) from exc
 

@@ -38,7 +38,6 @@ from vidclass.data import (
 )
 from vidclass.engine.distributed import Group, launched
 from vidclass.engine.metrics import compute_metrics
-from vidclass.engine.predict import DEFAULT_BATCH_SIZE, DEFAULT_TOP_K, CompileError, Prediction, Predictor
 from vidclass.engine.records import (
     COMPATIBLE_FIELDS,
     FORMAT,
@@ -52,8 +51,9 @@ from vidclass.engine.records import (
 )
 from vidclass.engine.reports import write_reports
 from vidclass.engine.resolve import resolve_model
-from vidclass.engine.workers import DEFAULT_TIMEOUT, wait_result
-from vidclass.video.protocol import Aggregate
+from vidclass.inference import CompileError, Predictor, RunOptions
+from vidclass.inference.workers import wait_result
+from vidclass.scores import Prediction
 
 PREDICTIONS = "predictions.jsonl"
 MISSING_ERROR = "file not found"
@@ -442,18 +442,10 @@ def evaluate(
     resume: bool = False,
     overwrite: bool = False,
     save_scores: bool = False,
-    device: str | torch.device = "auto",
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    clips: int | None = None,
-    crops: int | None = None,
-    aggregate: Aggregate | str | None = None,
-    top_k: int = DEFAULT_TOP_K,
-    workers: int = 1,
-    timeout: float | None = DEFAULT_TIMEOUT,
     isolate: bool = True,
     listener: Listener | None = None,
-    precision: str = "auto",
-    compile: bool = False,
+    options: RunOptions | None = None,
+    **changes: Any,
 ) -> dict[str, Any]:
     """The library mirror of ``vidclass eval``: evaluate ``model`` on ``dataset``, return the metrics.
 
@@ -463,18 +455,27 @@ def evaluate(
     videos. ``shard``: ``"I/N"`` or ``(I, N)``, every N-th video from the I-th (counting from 0).
     ``output``: a folder for ``predictions.jsonl`` and the reports; ``resume`` continues it,
     ``overwrite`` starts it again (without either, an existing one is an error).
-    ``save_scores``: records hold every class's probability. ``workers``: videos run at once.
-    ``isolate``: decode in ``workers`` worker processes, each file with ``timeout`` seconds
-    (a decoder crash or hang fails that video only, see ``vidclass.engine.workers``);
-    ``isolate=False`` decodes in this process. ``precision``: ``auto`` (default), ``fp32``,
-    ``bf16`` or ``fp16``, as for ``Predictor``; the header records the mode that ran.
-    ``compile``: compile the model first, as for ``Predictor`` (an ``EvalError`` if it cannot).
+    ``save_scores``: records hold every class's probability.
+
+    ``options`` (a ``RunOptions``, or keywords that build one) say how videos run, as for
+    ``vidclass.predict``, with one difference: ``workers`` is how many videos run at once
+    (default 1). ``isolate``: decode in ``workers`` worker processes, each file with the
+    ``timeout`` (a decoder crash or hang fails that video only, see
+    ``vidclass.inference.workers``); ``isolate=False`` decodes in this process. The header
+    records the precision that ran; a model that cannot be compiled is an ``EvalError``.
     Records keep at least the top 5 labels, so that top-5 accuracy can be computed.
 
     Usage problems raise ``EvalError``, ``vidclass.data.DatasetError`` (``UnknownLabelsError``
     for labels the model lacks) or ``vidclass.engine.records.PredictionsError``; a model that
     cannot be loaded raises as ``vidclass.engine.resolve_model`` does.
     """
+    if options is None:
+        changes.setdefault("workers", 1)  # eval runs one video at a time unless told otherwise
+    try:
+        options = RunOptions.build(options, **changes)
+    except ValueError as exc:
+        raise EvalError(str(exc)) from exc
+    workers = options.workers
     listener = listener or Listener()
     shard_spec = _shard_arg(shard)
     out = os.fspath(output) if output is not None else None
@@ -484,7 +485,7 @@ def evaluate(
         raise EvalError("--resume and --overwrite contradict each other")
     if workers < 1:
         raise EvalError("workers must be at least 1")
-    group = Group.from_env(device) if launched() else None
+    group = Group.from_env(options.device) if launched() else None
     state: _State | None = None
     threads: int | None = None
     predictor: Predictor | None = None
@@ -493,16 +494,11 @@ def evaluate(
         try:
             predictor = Predictor(
                 classifier,
-                device=group.device if group is not None else device,
-                batch_size=batch_size,
-                clips=clips,
-                crops=crops,
-                aggregate=aggregate,
-                top_k=max(top_k, min(5, len(classifier.labels))),
-                workers=workers if isolate else 0,
-                timeout=timeout,
-                precision=precision,
-                compile=compile,
+                options.replace(
+                    device=group.device if group is not None else options.device,
+                    top_k=max(options.top_k, min(5, len(classifier.labels))),
+                    workers=workers if isolate else 0,
+                ),
             )
         except (ValueError, CompileError) as exc:
             raise EvalError(str(exc)) from exc

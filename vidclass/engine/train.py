@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader
 
 from vidclass.checkpoints import VideoClassifier, create_model, load_model, read_model_file, save_model
 from vidclass.data.training import Augment, EvalClips, TrainClips, drop_failed, split_validation
-from vidclass.engine.precision import autocast_dtype
+from vidclass.inference.precision import autocast_dtype
 from vidclass.models import Classifier, TokenLearnerConfig, ViViT, list_models
 
 CHECKPOINT = "checkpoint"
@@ -402,7 +402,7 @@ def train(
     seeded) is held out. ``on_step(epoch, step, steps)`` and ``on_epoch(record)`` report
     progress; only the first process writes files.
     """
-    from vidclass.engine.predict import resolve_device
+    from vidclass.inference.predictor import resolve_device
 
     out = Path(out_dir)
     dev = resolve_device(device)

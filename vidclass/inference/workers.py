@@ -1,6 +1,6 @@
 """A small pool of worker processes that isolates work that can crash, hang or leak.
 
-Decoders (decord above all, see shared/REFERENCE.md) can segfault on corrupt files, loop
+Decoders (decord above all, see docs/reliability.md) can segfault on corrupt files, loop
 forever holding the GIL, or grow memory. ``WorkerPool`` runs each job in a separate process:
 
 - ``submit(fn, *args)`` returns a ``concurrent.futures.Future``; ``fn`` must be a
@@ -13,7 +13,8 @@ forever holding the GIL, or grow memory. ``WorkerPool`` runs each job in a separ
 - Workers are recycled after ``max_tasks`` jobs, or when their resident memory has grown
   more than ``max_rss_growth`` bytes since their first job, so leaks cannot accumulate.
 - Processes come from the ``forkserver`` context on Linux (each worker is forked from a
-  clean server that has imported torch and decord but opened nothing: decord deadlocks when
+  clean server that has imported the caller's ``preload`` modules (the decode queue's: torch
+  and decord) but opened nothing: decord deadlocks when
   readers opened in a parent cross a fork, dmlc/decord#294) and ``spawn`` elsewhere.
   Workers run torch on one thread and ignore SIGINT: Ctrl-C reaches the parent, which
   ``close()``s the pool. Their stderr goes to /dev/null (FFmpeg and decord log there, and
@@ -44,7 +45,6 @@ from vidclass.defaults import DEFAULT_TIMEOUT
 DEFAULT_MAX_TASKS = 200  # jobs per worker process before it is replaced
 DEFAULT_MAX_RSS_GROWTH = 1 << 30  # bytes of RSS growth since the first job before replacement
 STARTUP_TIMEOUT = 120.0  # seconds a new worker may take to import its modules
-PRELOAD = ("torch", "vidclass.engine.predict")  # torch first, then decord (via vidclass.video)
 STDERR_ENV = "VIDCLASS_WORKER_STDERR"  # set: workers keep stderr (for debugging decoders)
 SHM_MIN_BYTES = 1 << 20  # tensors this large come back through shared memory
 _STOP = b""
@@ -82,11 +82,11 @@ def default_workers() -> int:
     return max(1, min(2, cpus))
 
 
-def context() -> multiprocessing.context.BaseContext:
-    """forkserver on Linux (with torch and vidclass preloaded), spawn elsewhere."""
+def context(preload: tuple[str, ...] = ()) -> multiprocessing.context.BaseContext:
+    """forkserver on Linux (with the ``preload`` modules imported in the server), spawn elsewhere."""
     if sys.platform.startswith("linux"):
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(list(PRELOAD))
+        ctx.set_forkserver_preload(list(preload))
         return ctx
     return multiprocessing.get_context("spawn")
 
@@ -101,19 +101,16 @@ class WorkerPool:
         timeout: float | None = DEFAULT_TIMEOUT,
         max_tasks: int = DEFAULT_MAX_TASKS,
         max_rss_growth: int | None = DEFAULT_MAX_RSS_GROWTH,
+        preload: tuple[str, ...] = (),
     ) -> None:
-        if workers < 1:
+        if workers < 1:  # the caller's settings are validated (RunOptions); this is the pool's own rule
             raise ValueError("workers must be >= 1")
-        if timeout is not None and timeout <= 0:
-            raise ValueError("timeout must be > 0")
-        if max_tasks < 1:
-            raise ValueError("max_tasks must be >= 1")
         self.timeout = timeout
         self.max_tasks = max_tasks
         self.max_rss_growth = max_rss_growth
         self.started = 0  # worker processes started so far (replacements included)
         self.recycled = 0  # workers retired by max_tasks or memory growth
-        self._ctx = context()
+        self._ctx = context(preload)
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
         self._closed = False
         self._lock = threading.Lock()

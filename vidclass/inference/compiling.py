@@ -3,7 +3,7 @@
 ``compile_model`` compiles with ``dynamic=False``: one graph for one input shape. Every new
 batch size would compile another graph (seconds each), so the ``Predictor`` only ever feeds a
 compiled model batches of exactly ``batch_size`` views: batches are cut across videos, and the
-last one of a run is padded (``vidclass.engine.batching``). The graph is compiled before the
+last one of a run is padded (``vidclass.inference.batching``). The graph is compiled before the
 first video, by a warm-up call on a batch of that shape, so a failure to compile (no C++
 compiler for the CPU backend, an operator the compiler cannot handle) is a ``CompileError``
 with a one-line message at start-up, never a failure in the middle of a run. Compiled fp32

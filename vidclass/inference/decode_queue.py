@@ -1,0 +1,189 @@
+"""The one decode queue: every video's views, decoded in this process or in worker processes.
+
+``DecodeQueue.decoded(paths)`` yields each path's views (or the one-line error that replaced
+them) in input order. It owns everything about getting there:
+
+- **the pool**: with ``workers`` >= 1, decoding and view building run in worker processes
+  (``vidclass.inference.workers.WorkerPool``, started on first use) with a per-file
+  ``timeout``, so a decoder that crashes or hangs costs only its file (``decoder crashed
+  (SIGSEGV)``, ``decode timed out after N s``); ``workers=0`` decodes here;
+- **prefetch and look-ahead**: up to ``workers`` videos past the current one are decoding
+  while the model runs on it;
+- **the fallback**: with ``decoder="auto"``, a file whose decord worker crashed or hung is
+  retried with PyAV in a fresh worker (a decord exception falls back inside ``load_views``).
+
+Workers run the module-level ``decode_job``; tests replace it (``monkeypatch.setattr`` on this
+module) to make a worker crash or hang. Call ``close()`` to end the workers.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from vidclass.inference.options import RunOptions
+from vidclass.inference.workers import WorkerCrashed, WorkerError, WorkerPool, WorkerTimeout, wait_result
+from vidclass.video.protocol import Preprocessing, ViewProtocol
+
+# Imported once by the worker processes' fork server: torch first, then this module (and so
+# decord, via vidclass.video), so that each worker starts with them loaded and nothing opened.
+PRELOAD = ("torch", __name__)
+
+
+@dataclass
+class Decoded:
+    """A decoded video (its plan and info) or a failed one (``error``), on its way to the model."""
+
+    path: str
+    plan: Any = None
+    info: Any = None
+    seconds: float = 0.0  # decoding (or, for a failure, the time until it failed)
+    error: str | None = None
+
+
+class DecodeQueue:
+    """Decode videos into the views of ``protocol``, by ``options``' decoder, workers and timeout."""
+
+    def __init__(self, preprocessing: Preprocessing, protocol: ViewProtocol, options: RunOptions) -> None:
+        self.preprocessing = preprocessing
+        self.protocol = protocol
+        self.decoder = options.decoder
+        self.workers = options.workers
+        self.timeout = options.timeout
+        self.max_tasks = options.max_tasks
+        self._pool: WorkerPool | None = None
+        self._pending: dict[str, collections.deque[Future[Any]]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def pool(self) -> WorkerPool | None:
+        """The decode worker pool (started on first use), or None when decoding in-process."""
+        if self.workers < 1:
+            return None
+        with self._lock:
+            if self._pool is None:
+                self._pool = WorkerPool(self.workers, timeout=self.timeout, max_tasks=self.max_tasks, preload=PRELOAD)
+            return self._pool
+
+    def prefetch(self, paths: Iterable[str | os.PathLike[str]]) -> None:
+        """Start decoding ``paths`` in the workers now; ``decoded`` picks the results up.
+
+        Without workers this does nothing. Each prefetched path should later be decoded.
+        """
+        pool = self.pool
+        if pool is None:
+            return
+        for path in paths:
+            name = os.fspath(path)
+            future = self._submit(pool, name, self.decoder)
+            with self._lock:
+                self._pending.setdefault(name, collections.deque()).append(future)
+
+    def lookahead(self, paths: list[str], index: int, submitted: int) -> int:
+        """Before decoding ``paths[index]``: prefetch up to ``workers`` videos past it.
+
+        ``submitted`` is how many of ``paths`` were prefetched already; returns the new count.
+        """
+        if self.workers < 1:
+            return submitted
+        end = min(len(paths), index + self.workers + 1)
+        if end > submitted:
+            self.prefetch(paths[submitted:end])
+        return max(end, submitted)
+
+    def decoded(
+        self, paths: Iterable[str | os.PathLike[str]], read_ahead: bool = True
+    ) -> Iterator[tuple[Decoded, torch.Tensor | None]]:
+        """Each path's views (None when it failed) with what its prediction needs, in order.
+
+        ``read_ahead``: with workers, keep up to ``workers`` videos past the current one decoding.
+        """
+        if self.workers < 1 or not read_ahead:
+            names: Iterable[str] = (os.fspath(p) for p in paths)
+            ahead: list[str] = []
+        else:
+            ahead = [os.fspath(p) for p in paths]
+            names = ahead
+        submitted = 0
+        for index, name in enumerate(names):
+            submitted = self.lookahead(ahead, index, submitted)
+            start = time.perf_counter()
+            try:
+                views, plan, info, decode_seconds = self.load(name)
+            except Exception as exc:  # noqa: BLE001 - bad input of any kind becomes an error record
+                yield Decoded(name, seconds=time.perf_counter() - start, error=failure_message(exc)), None
+                continue
+            yield Decoded(name, plan, info, decode_seconds), views
+            del views  # the batcher keeps what it still needs; don't hold it while the next decodes
+
+    def load(self, name: str) -> tuple[torch.Tensor, Any, Any, float]:
+        """(views, plan, info, seconds decoding took) for ``name``, in a worker if there are any."""
+        with self._lock:
+            queued = self._pending.get(name)
+            future = queued.popleft() if queued else None
+            if queued is not None and not queued:
+                del self._pending[name]
+        pool = self.pool
+        if pool is None:  # no workers: decode here
+            return decode_job(name, self.preprocessing, self.protocol, self.decoder)
+        try:
+            return wait_result(future or self._submit(pool, name, self.decoder))
+        except WorkerError:
+            if self.decoder != "auto":
+                raise
+        # decord crashed or hung (dmlc/decord#373): PyAV gets the file, in a fresh worker
+        return wait_result(self._submit(pool, name, "pyav"))
+
+    def close(self) -> None:
+        """End the worker processes (queued decodes are dropped); the next decode restarts them."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+            self._pending.clear()
+        if pool is not None:
+            pool.close()
+
+    def _submit(self, pool: WorkerPool, name: str, decoder: str) -> Future[Any]:
+        # looked up on each call, so that a test's replacement of decode_job reaches the workers
+        return pool.submit(globals()["decode_job"], name, self.preprocessing, self.protocol, decoder)
+
+
+def decode_job(
+    path: str, prep: Preprocessing, protocol: ViewProtocol, decoder: str
+) -> tuple[torch.Tensor, Any, Any, float]:
+    """One file's views: ``load_views``, and the seconds it took (what a decode worker runs)."""
+    from vidclass.video import load_views
+
+    start = time.perf_counter()
+    views, plan, info = load_views(path, prep, protocol, decoder=decoder)
+    return views, plan, info, time.perf_counter() - start
+
+
+def failure_message(exc: BaseException) -> str:
+    """The one-line error a failed decode puts in its record."""
+    if isinstance(exc, WorkerTimeout):
+        return f"decode timed out after {exc.seconds:g} s"
+    if isinstance(exc, WorkerCrashed):
+        return f"decoder crashed ({exc.signal or f'exit code {exc.exitcode}'})"
+    return one_line(exc)
+
+
+def one_line(exc: BaseException) -> str:
+    """A one-line message for an exception; the type name is kept for unexpected ones."""
+    from vidclass.video import VideoError
+
+    message = " ".join(str(exc).split())
+    if isinstance(exc, VideoError):
+        return message or "cannot read video"
+    kind = type(exc).__name__
+    return f"{kind}: {message}" if message else kind
+
+
+__all__ = ["DecodeQueue", "Decoded", "decode_job", "failure_message", "one_line"]

@@ -1,0 +1,11 @@
+"""Scores: per-view logits combined into one probability vector, and the result for one video.
+
+The stage after the model: ``aggregate`` turns a video's ``(V, K)`` view logits into its ``(K,)``
+probabilities, and ``Prediction`` is what every command and library call reports for a video
+(its top-k labels, optionally every score, and what was decoded), or the one-line error that
+replaced them.
+"""
+
+from vidclass.scores.prediction import Aggregate, Prediction, aggregate, top_labels
+
+__all__ = ["Aggregate", "Prediction", "aggregate", "top_labels"]
