@@ -36,7 +36,7 @@ from vidclass.data import (
     parse_shard,
     stratified_sample,
 )
-from vidclass.engine.distributed import Group, launched
+from vidclass.distributed import Group, launched
 from vidclass.engine.metrics import compute_metrics
 from vidclass.engine.predict import DEFAULT_BATCH_SIZE, DEFAULT_TOP_K, CompileError, Prediction, Predictor
 from vidclass.engine.records import (
