@@ -30,7 +30,7 @@ from vidclass.checkpoints import VideoClassifier, save_model
 from vidclass.data.training import TrainClips, drop_failed, split_validation
 from vidclass.devices import resolve_device
 from vidclass.distributed import Group, launched
-from vidclass.engine.precision import autocast_dtype  # to move below engine/ (see the report)
+from vidclass.engine.precision import autocast_dtype  # the one import from engine/: it belongs lower
 from vidclass.models import TokenLearnerConfig
 from vidclass.training.batches import epoch_indices, evaluate_clips, make_mixer, mix, worker_init
 from vidclass.training.checkpoint import FINAL, METRICS, refuse_existing_run, resume_checkpoint, save_checkpoint
