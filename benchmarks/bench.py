@@ -56,7 +56,7 @@ def machine() -> dict[str, Any]:
                 cpu = line.split(":", 1)[1].strip()
             if line.startswith("flags"):
                 flags = set(line.split(":", 1)[1].split())
-    from vidclass.inference.precision import native_bf16_cpu
+    from vidclass.precision import native_bf16_cpu
 
     try:
         import transformers

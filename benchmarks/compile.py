@@ -82,7 +82,7 @@ def measure(name: str, precision: str, batch_sizes: list[int], rounds: int, warm
     import torch
 
     import vidclass
-    from vidclass.inference.precision import autocast
+    from vidclass.precision import autocast
 
     classifier = vidclass.create_model(name, labels=[f"c{i}" for i in range(11)], seed=0)
     model = classifier.model.eval()

@@ -10,12 +10,12 @@ import torch
 
 import vidclass
 import vidclass.checkpoints
-import vidclass.inference.precision as precision_module
+import vidclass.precision as precision_module
 from tests.cli import cli_in
 from tests.records import LABELS
 from tests.videos import write_video
 from vidclass.inference import Predictor
-from vidclass.inference.precision import PRECISIONS, autocast_dtype, resolve_precision
+from vidclass.precision import PRECISIONS, autocast_dtype, resolve_precision
 from vidclass.scores import aggregate
 from vidclass.video import load_views
 
@@ -71,7 +71,7 @@ def test_auto_on_cpu_is_bf16_only_where_native(monkeypatch, native):
 
 
 def test_training_shares_the_hardware_rule():
-    import vidclass.engine.train as train
+    import vidclass.training.trainer as train
 
     assert train.autocast_dtype is autocast_dtype is precision_module.autocast_dtype
 

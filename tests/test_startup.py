@@ -110,8 +110,8 @@ print(json.dumps({{"before": before, "torch": "torch" in sys.modules, "labels": 
 def test_public_names_resolve_to_their_definitions():
     from vidclass.checkpoints import create_model, load_model
     from vidclass.engine.evaluate import evaluate, report
-    from vidclass.engine.train import train
     from vidclass.inference import Predictor, predict
+    from vidclass.training import train
     from vidclass.video.protocol import Aggregate
 
     for name in vidclass.__all__:
@@ -147,8 +147,8 @@ def test_cli_choices_and_defaults_match_the_library():
     from vidclass.checkpoints import MODEL_ENV
     from vidclass.data import LAYOUTS
     from vidclass.defaults import DEFAULT_BATCH_SIZE, DEFAULT_TOP_K, DEVICES
-    from vidclass.inference.precision import PRECISIONS
     from vidclass.inference.workers import DEFAULT_TIMEOUT
+    from vidclass.precision import PRECISIONS
     from vidclass.video.decode import DECODERS
     from vidclass.video.protocol import Aggregate
 

@@ -19,17 +19,11 @@ from tests.videos import write_video
 from vidclass.checkpoints.modelfile import read_model_card
 from vidclass.cli.main import main
 from vidclass.data.training import Augment, TrainClips, split_validation
-from vidclass.engine.train import (
-    Dist,
-    TrainOptions,
-    _epoch_indices,
-    evaluate_clips,
-    lr_factor,
-    parse_tokenlearner,
-    prepare_model,
-    train,
-)
+from vidclass.distributed import Group as Dist
 from vidclass.models import TokenLearnerConfig
+from vidclass.training import TrainOptions, lr_factor, parse_tokenlearner, prepare_model, train
+from vidclass.training.batches import epoch_indices as _epoch_indices
+from vidclass.training.batches import evaluate_clips
 
 LABELS = ["dark", "mid", "bright"]
 LEVELS = {"dark": 30, "mid": 120, "bright": 220}

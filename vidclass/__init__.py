@@ -28,10 +28,10 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
     from .checkpoints import ModelFileError, VideoClassifier, create_model, load_model, save_model
     from .engine.evaluate import evaluate as evaluate
     from .engine.evaluate import report as report
-    from .engine.train import train as train
     from .inference import Predictor, RunOptions, predict
     from .models import describe_models, list_models
     from .scores import Prediction
+    from .training import train as train
     from .video.protocol import Aggregate, Preprocessing, ViewProtocol
 
 # name -> the module that defines it
@@ -52,10 +52,26 @@ _LAZY = {
     "predict": "vidclass.inference",
     "evaluate": "vidclass.engine.evaluate",
     "report": "vidclass.engine.evaluate",
-    "train": "vidclass.engine.train",  # the training engine is imported only by scripts that train
+    "train": "vidclass.training",  # the training engine is imported only by scripts that train
 }
 _SUBMODULES = frozenset(
-    {"checkpoints", "cli", "data", "defaults", "engine", "errors", "inference", "models", "scores", "synth", "video"}
+    {
+        "checkpoints",
+        "cli",
+        "data",
+        "defaults",
+        "devices",
+        "distributed",
+        "engine",
+        "errors",
+        "inference",
+        "models",
+        "precision",
+        "scores",
+        "synth",
+        "training",
+        "video",
+    }
 )
 
 

@@ -3,17 +3,17 @@
 The command line declares its options (and renders ``--help``) from these values, so this
 module imports nothing: ``vidclass --help`` must not pay for importing torch. Each value is
 defined here once and re-exported by the module that uses it (``DEFAULT_BATCH_SIZE`` by
-``vidclass.engine.predict``, ``DECODERS`` by ``vidclass.video.decode``, and so on).
+``vidclass.inference``, ``DECODERS`` by ``vidclass.video.decode``, and so on).
 """
 
 from __future__ import annotations
 
-# vidclass.engine.predict
+# vidclass.inference
 DEFAULT_BATCH_SIZE = 4  # views per forward pass (cut across consecutive videos)
 DEFAULT_TOP_K = 5
 DEVICES = ("auto", "cpu", "cuda")
 
-# vidclass.inference.precision
+# vidclass.precision
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 # vidclass.inference.workers

@@ -129,7 +129,7 @@ def eval_command(
     """
     from vidclass.cli.eval_output import CliListener, metrics_tables
     from vidclass.data import DatasetError
-    from vidclass.engine.distributed import env_rank, launched
+    from vidclass.distributed import env_rank, launched
     from vidclass.engine.evaluate import PREDICTIONS, EvalError, Listener, evaluate, exit_status
     from vidclass.engine.records import PredictionsError
     from vidclass.engine.reports import REPORT_FILES

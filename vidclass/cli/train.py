@@ -150,7 +150,7 @@ def train_command(
     """
     from vidclass.data.datasets import DatasetError, load_dataset
     from vidclass.data.training import Augment
-    from vidclass.engine.train import TrainOptions, parse_tokenlearner, train
+    from vidclass.training import TrainOptions, parse_tokenlearner, train
 
     messages = Messages(quiet=quiet)
     try:

@@ -8,7 +8,7 @@ it is done (``vidclass.engine.records``), and the reports are written at the end
 (``vidclass.engine.reports``). ``resume=True`` continues such a file: videos already scored
 are skipped, failed ones are tried again, and the metrics come out the same as those of one
 uninterrupted run. Under ``torchrun`` the videos are split across the processes and rank 0
-writes everything (``vidclass.engine.distributed``).
+writes everything (``vidclass.distributed``).
 
 ``report(paths)`` is the pure counterpart: prediction files in, the same metrics document
 out. Shards, resumed runs and concatenations merge; results that disagree are refused.
@@ -36,7 +36,7 @@ from vidclass.data import (
     parse_shard,
     stratified_sample,
 )
-from vidclass.engine.distributed import Group, launched
+from vidclass.distributed import Group, launched
 from vidclass.engine.metrics import compute_metrics
 from vidclass.engine.records import (
     COMPATIBLE_FIELDS,

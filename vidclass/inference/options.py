@@ -35,7 +35,7 @@ class RunOptions:
     - ``decoder``: ``auto`` (decord, then PyAV when decord fails), ``decord`` or ``pyav``.
     - ``workers``: decode worker processes (0 decodes in this process); ``timeout``: seconds a
       worker may spend on one file (None: no limit); ``max_tasks``: files per worker process.
-    - ``precision``: ``auto``, ``fp32``, ``bf16`` or ``fp16`` (see ``vidclass.inference.precision``).
+    - ``precision``: ``auto``, ``fp32``, ``bf16`` or ``fp16`` (see ``vidclass.precision``).
     - ``compile``: run the model through ``torch.compile`` (static shapes).
     """
 

@@ -23,29 +23,14 @@ from typing import Any
 import torch
 
 from vidclass.checkpoints import VideoClassifier
+from vidclass.devices import resolve_device
 from vidclass.inference.batching import batch_views
 from vidclass.inference.compiling import compile_model
 from vidclass.inference.decode_queue import Decoded, DecodeQueue
 from vidclass.inference.options import RunOptions
-from vidclass.inference.precision import autocast, resolve_precision
+from vidclass.precision import autocast, resolve_precision
 from vidclass.scores import Prediction, aggregate, top_labels
 from vidclass.video.protocol import Preprocessing, ViewProtocol
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` picks CUDA when it is available, else the CPU; ValueError if unusable."""
-    if isinstance(device, torch.device):
-        resolved = device
-    elif device == "auto":
-        resolved = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    else:
-        try:
-            resolved = torch.device(device)
-        except (RuntimeError, TypeError) as exc:
-            raise ValueError(f"unknown device {device!r}") from exc
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("CUDA is not available on this machine")
-    return resolved
 
 
 class Predictor:
@@ -55,7 +40,7 @@ class Predictor:
     ``crops`` and ``aggregate`` override the model file's ``ViewProtocol`` when set;
     preprocessing always comes from the model file. The model is moved to the device and put
     in eval mode (this changes ``classifier.model`` in place). ``self.precision`` is the mode
-    that runs (``auto`` resolved, see ``vidclass.inference.precision``); logits are cast to
+    that runs (``auto`` resolved, see ``vidclass.precision``); logits are cast to
     float32 before aggregation whatever the mode.
 
     ``batch_size`` views go through the model at a time; ``predict_many`` cuts the batches

@@ -1,14 +1,22 @@
-"""Several processes on one evaluation, started by ``torchrun``.
+"""Several processes on one job, started by ``torchrun``: evaluation and training share it.
 
-``torchrun --nproc_per_node N -m vidclass eval ...`` sets ``RANK``, ``WORLD_SIZE``,
-``LOCAL_RANK`` and the rendezvous address; ``Group.from_env`` then joins the process group:
-NCCL when the processes run on GPUs (one GPU per local rank), gloo on CPUs.
+``torchrun --nproc_per_node N -m vidclass eval|train ...`` sets ``RANK``, ``WORLD_SIZE``,
+``LOCAL_RANK`` and the rendezvous address. ``TorchrunEnv.read`` reads them (the one place that
+does); ``Group.from_env`` then joins the process group: NCCL when the processes run on GPUs
+(each on ``vidclass.devices.local_device``: its local rank modulo the GPU count), gloo on CPUs.
+``Group.solo`` stands for a single process, so callers need no ``if distributed`` around the
+collectives: ``all_sum``, ``broadcast`` and ``barrier`` are then no-ops. ``close`` tears down
+what ``from_env`` set up.
 
-Rank 0 plans the evaluation and ``broadcast``s the plan; every rank evaluates its share, and
-ranks other than 0 ``send`` each finished record to rank 0 at once over a gloo channel (a
-second process group, so that it works the same under NCCL). Rank 0 receives them on a
-background thread (``receive``) while it evaluates its own share, and writes every record as
-it arrives: a process killed at any moment loses only the videos in flight.
+Evaluation: rank 0 plans the evaluation and ``broadcast``s the plan; every rank evaluates its
+share, and ranks other than 0 ``send`` each finished record to rank 0 at once over a gloo
+channel (a second process group, so that it works the same under NCCL). Rank 0 receives them
+on a background thread (``receive``) while it evaluates its own share, and writes every record
+as it arrives: a process killed at any moment loses only the videos in flight.
+
+Training: each rank trains on its share; ``all_sum`` adds the epoch's counters across ranks.
+
+This layer imports only torch and the standard library.
 """
 
 from __future__ import annotations
@@ -19,9 +27,12 @@ import json
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
+
+from vidclass.devices import local_device
 
 _LENGTH_TAG = 1
 _PAYLOAD_TAG = 2
@@ -29,29 +40,57 @@ _DONE = -1
 TIMEOUT = datetime.timedelta(hours=2)
 
 
+def _env_int(name: str, default: int) -> int:
+    try:
+        return int(os.environ.get(name, str(default)))
+    except ValueError:
+        return default
+
+
+@dataclass(frozen=True)
+class TorchrunEnv:
+    """What torchrun (or another launcher) told this process: its rank among all processes,
+    how many there are, and its rank on this machine. A value that is not a number reads as
+    the single-process default."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @classmethod
+    def read(cls) -> TorchrunEnv:
+        return cls(_env_int("RANK", 0), _env_int("WORLD_SIZE", 1), _env_int("LOCAL_RANK", 0))
+
+    @property
+    def launched(self) -> bool:
+        return self.world > 1
+
+
 def launched() -> bool:
     """Whether this process is one of several started by torchrun (or another launcher)."""
-    try:
-        return int(os.environ.get("WORLD_SIZE", "1")) > 1
-    except ValueError:
-        return False
+    return TorchrunEnv.read().launched
 
 
 def env_rank() -> int:
-    try:
-        return int(os.environ.get("RANK", "0"))
-    except ValueError:
-        return 0
+    return TorchrunEnv.read().rank
 
 
 class Group:
-    """This process's place among the evaluation's processes."""
+    """This process's place among the job's processes (``Group()``: the only one, on the CPU)."""
 
-    def __init__(self, rank: int, world: int, local_rank: int, device: torch.device, backend: str, owned: bool) -> None:
+    def __init__(
+        self,
+        rank: int = 0,
+        world: int = 1,
+        local_rank: int = 0,
+        device: torch.device | None = None,
+        backend: str | None = None,
+        owned: bool = False,
+    ) -> None:
         self.rank = rank
         self.world = world
         self.local_rank = local_rank
-        self.device = device
+        self.device = device if device is not None else torch.device("cpu")
         self.backend = backend
         self.owned = owned  # we initialised the default group, so we tear it down
         self.channel: Any = None
@@ -62,24 +101,25 @@ class Group:
         return self.rank == 0
 
     @classmethod
-    def from_env(cls, device: str | torch.device = "auto") -> Group:
-        """Join the process group that torchrun set up (``launched()`` must be true)."""
+    def solo(cls, device: torch.device) -> Group:
+        """A single process on ``device``: no process group, the collectives are no-ops."""
+        return cls(device=device)
+
+    @classmethod
+    def from_env(cls, device: str | torch.device = "auto", *, channel: bool = True) -> Group:
+        """Join the process group that torchrun set up (``launched()`` must be true).
+
+        ``channel``: also open the gloo channel that ``send`` and ``receive`` use (every rank
+        must pass the same value: opening it is collective)."""
         import torch.distributed as dist
 
-        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        wanted = torch.device(device) if not isinstance(device, str) or device != "auto" else None
-        use_cuda = torch.cuda.is_available() if wanted is None else wanted.type == "cuda"
-        if use_cuda:
-            if not torch.cuda.is_available():
-                raise ValueError("CUDA is not available on this machine")
-            index = wanted.index if wanted is not None and wanted.index is not None else local_rank
-            resolved = torch.device("cuda", index % torch.cuda.device_count())
+        local_rank = TorchrunEnv.read().local_rank
+        resolved = local_device(device, local_rank)
+        if resolved.type == "cuda":
             torch.cuda.set_device(resolved)
-        else:
-            resolved = torch.device("cpu")
         owned = not dist.is_initialized()
         if owned:
-            backend = "nccl" if use_cuda else "gloo"
+            backend = "nccl" if resolved.type == "cuda" else "gloo"
             kwargs: dict[str, Any] = {"backend": backend, "timeout": TIMEOUT}
             if backend == "nccl":
                 kwargs["device_id"] = resolved
@@ -92,13 +132,16 @@ class Group:
             backend=dist.get_backend(),
             owned=owned,
         )
-        group.channel = dist.new_group(backend="gloo", timeout=TIMEOUT)
+        if channel:
+            group.channel = dist.new_group(backend="gloo", timeout=TIMEOUT)
         return group
 
     # ----------------------------------------------------------------- collectives
 
     def broadcast(self, obj: Any) -> Any:
         """Rank 0's ``obj`` on every rank."""
+        if self.world == 1:
+            return obj
         import torch.distributed as dist
 
         box = [obj if self.main else None]
@@ -106,9 +149,23 @@ class Group:
         return box[0]
 
     def barrier(self) -> None:
+        if self.world == 1:
+            return
         import torch.distributed as dist
 
         dist.barrier()
+
+    def all_sum(self, values: list[float]) -> list[float]:
+        """``values`` summed element-wise over every rank (in float64), on every rank."""
+        if self.world == 1:
+            return values
+        import torch.distributed as dist
+
+        # NCCL reduces only CUDA tensors; gloo, CPU ones.
+        where = self.device if self.backend == "nccl" else torch.device("cpu")
+        tensor = torch.tensor(values, dtype=torch.float64, device=where)
+        dist.all_reduce(tensor)
+        return tensor.tolist()
 
     # ----------------------------------------------------------------- records to rank 0
 
@@ -163,4 +220,4 @@ class Group:
                 dist.destroy_process_group()
 
 
-__all__ = ["Group", "env_rank", "launched"]
+__all__ = ["TIMEOUT", "Group", "TorchrunEnv", "env_rank", "launched"]

@@ -1,0 +1,95 @@
+"""A training run's files in ``OUT``: the per-epoch checkpoint (``OUT/checkpoint/``: the model
+file, the optimiser tensors as safetensors, and a JSON state; no pickles), the metrics log and
+the final model file; and resuming from the checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from vidclass.checkpoints import VideoClassifier, read_model_file, save_model
+from vidclass.training.options import TrainOptions
+
+CHECKPOINT = "checkpoint"
+METRICS = "metrics.jsonl"
+FINAL = "model.safetensors"
+
+
+def save_checkpoint(
+    out: Path, classifier: VideoClassifier, optimizer: torch.optim.Optimizer, state: dict[str, Any]
+) -> None:
+    """Write ``OUT/checkpoint`` atomically: model file, optimiser tensors, JSON state."""
+    tmp = out / f"{CHECKPOINT}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_model(classifier, tmp / "model.safetensors")
+    opt = optimizer.state_dict()
+    tensors, scalars = {}, {}
+    for index, entry in opt["state"].items():
+        for name, value in entry.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{index}.{name}"] = value.detach().cpu().contiguous()
+            else:
+                scalars[f"{index}.{name}"] = value
+    save_file(tensors, str(tmp / "optimizer.safetensors"))
+    groups = [{k: v for k, v in g.items()} for g in opt["param_groups"]]
+    (tmp / "state.json").write_text(json.dumps({**state, "optimizer_scalars": scalars, "param_groups": groups}))
+    final = out / CHECKPOINT
+    old = out / f"{CHECKPOINT}.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def load_checkpoint(out: Path, optimizer: torch.optim.Optimizer) -> tuple[VideoClassifier, dict[str, Any]]:
+    """The checkpoint's model and JSON state; loads its tensors into ``optimizer``."""
+    folder = out / CHECKPOINT
+    if not (folder / "state.json").is_file():
+        raise FileNotFoundError(f"{folder}: no checkpoint to resume from")
+    classifier = read_model_file(folder / "model.safetensors")
+    state = json.loads((folder / "state.json").read_text())
+    tensors = load_file(str(folder / "optimizer.safetensors"))
+    entries: dict[int, dict[str, Any]] = {}
+    for key, value in {**tensors, **state["optimizer_scalars"]}.items():
+        index, name = key.split(".", 1)
+        entries.setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict({"state": entries, "param_groups": state["param_groups"]})
+    return classifier, state
+
+
+def resume_checkpoint(
+    out: Path, optimizer: torch.optim.Optimizer, labels: Sequence[str], options: TrainOptions
+) -> tuple[VideoClassifier, dict[str, Any]]:
+    """``load_checkpoint``, refused unless the run it continues had these classes and options."""
+    loaded, state = load_checkpoint(out, optimizer)
+    if loaded.labels != tuple(labels):
+        raise ValueError("the checkpoint was trained on other classes than this dataset")
+    if state["options"] != json.loads(json.dumps(options.to_dict())):
+        raise ValueError("resume with the options the run started with (they are in OUT/checkpoint/state.json)")
+    return loaded, state
+
+
+def refuse_existing_run(out: Path) -> None:
+    """FileExistsError when ``out`` already holds a run (it would be overwritten)."""
+    if (out / CHECKPOINT).exists():
+        raise FileExistsError(f"{out} already holds a training run: pass --resume to continue it, or another folder")
+
+
+__all__ = [
+    "CHECKPOINT",
+    "FINAL",
+    "METRICS",
+    "load_checkpoint",
+    "refuse_existing_run",
+    "resume_checkpoint",
+    "save_checkpoint",
+]

@@ -1,0 +1,346 @@
+"""The training loop: ``Trainer`` (``fit`` = set up, then ``train_epoch`` and ``validate`` per
+epoch, a checkpoint after each) and ``train``, the library mirror of ``vidclass train``.
+
+AdamW with linear warm-up and cosine decay (per optimiser step), gradient clipping, gradient
+accumulation, label smoothing, optional MixUp/CutMix (torchvision v2), bf16 autocast where the
+hardware has it, and DistributedDataParallel under ``torchrun`` (``vidclass.distributed``).
+Every epoch ends with a checkpoint (``vidclass.training.checkpoint``), so ``resume=True``
+continues exactly where it stopped: per-sample random draws are seeded by (seed, epoch, index)
+and the torch RNG is reseeded at each epoch start, so the resumed run takes the same batches,
+augmentations and dropout masks as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from vidclass.checkpoints import VideoClassifier, save_model
+from vidclass.data.training import TrainClips, drop_failed, split_validation
+from vidclass.devices import resolve_device
+from vidclass.distributed import Group, launched
+from vidclass.models import TokenLearnerConfig
+from vidclass.precision import autocast_dtype
+from vidclass.training.batches import epoch_indices, evaluate_clips, make_mixer, mix, worker_init
+from vidclass.training.checkpoint import FINAL, METRICS, refuse_existing_run, resume_checkpoint, save_checkpoint
+from vidclass.training.optim import make_optimizer, make_scheduler
+from vidclass.training.options import TrainOptions
+from vidclass.training.surgery import prepare_model
+
+DEFAULT_OPTIONS = TrainOptions()  # frozen: one default shared by every call
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    step: int
+    lr: float
+    train_loss: float
+    train_top1: float | None
+    val_loss: float | None
+    val_top1: float | None
+    val_top5: float | None
+    clips_per_second: float
+    seconds: float
+    failed: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    model_path: Path
+    records: list[EpochRecord]
+    classifier: VideoClassifier
+
+
+class Trainer:
+    """One training run; ``fit`` runs it (see ``train`` for the arguments)."""
+
+    def __init__(
+        self,
+        train_samples: Sequence[tuple[str, int]],
+        labels: Sequence[str],
+        out_dir: str | os.PathLike[str],
+        model: str,
+        options: TrainOptions = DEFAULT_OPTIONS,
+        *,
+        val_samples: Sequence[tuple[str, int]] | None = None,
+        tokenlearner: TokenLearnerConfig | None = None,
+        resume: bool = False,
+        device: str = "auto",
+        provenance: dict[str, Any] | None = None,
+        on_step: Callable[[int, int, int], None] | None = None,
+        on_epoch: Callable[[EpochRecord], None] | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.train_samples = train_samples
+        self.labels = labels
+        self.out = Path(out_dir)
+        self.model_spec = model
+        self.options = options
+        self.val_samples = val_samples
+        self.tokenlearner = tokenlearner
+        self.resume = resume
+        self.device_spec = device
+        self.provenance = provenance
+        self.on_step = on_step
+        self.on_epoch = on_epoch
+        self.log = log
+
+    # ------------------------------------------------------------------------------- the run
+
+    def fit(self) -> TrainResult:
+        """Train every remaining epoch; write ``OUT/model.safetensors`` (first process only)."""
+        dev = resolve_device(self.device_spec)
+        self.group = Group.from_env(dev, channel=False) if launched() else Group.solo(dev)
+        try:
+            self._setup()
+            for epoch in range(self.start_epoch, self.options.epochs):
+                sums, elapsed = self.train_epoch(epoch)
+                record = self._record(epoch, sums, elapsed, self.validate())
+                self.records.append(record)
+                if self.group.main:
+                    self._write_epoch(epoch, record)
+                if self.on_epoch is not None and self.group.main:
+                    self.on_epoch(record)
+            final = self.out / FINAL
+            if self.group.main:
+                self.classifier.provenance = self._provenance(
+                    self.options.epochs, self.records[-1].to_dict() if self.records else None
+                )
+                save_model(self.classifier, final)
+            self.group.barrier()
+            return TrainResult(final, self.records, self.classifier)
+        finally:
+            self.group.close()
+
+    def _say(self, message: str) -> None:
+        if self.log is not None and self.group.main:
+            self.log(message)
+
+    def _setup(self) -> None:
+        options, group, out = self.options, self.group, self.out
+        self.device = group.device
+        samples = list(self.train_samples)
+        val_samples = self.val_samples
+        if val_samples is None and options.val_fraction > 0:
+            train_idx, val_idx = split_validation([label for _, label in samples], options.val_fraction, options.seed)
+            val_samples = [samples[i] for i in val_idx]
+            samples = [samples[i] for i in train_idx]
+        self.val = list(val_samples or [])
+        if options.batch_size % group.world:
+            raise ValueError(f"batch size {options.batch_size} does not split across {group.world} processes")
+        if len(samples) < options.batch_size:
+            raise ValueError(f"{len(samples)} training videos for a batch of {options.batch_size}: lower --batch-size")
+
+        self.classifier, self.origin = prepare_model(self.model_spec, self.labels, options, self.tokenlearner)
+        fresh = self.origin.get("newly_initialised")
+        if fresh:
+            self._say(f"newly initialised: {', '.join(fresh[:8])}{' ...' if len(fresh) > 8 else ''}")
+        self.net = self.classifier.model.to(self.device)
+        self.optimizer = make_optimizer(self.net, options)
+        self.per_rank = options.batch_size // group.world
+        steps_per_epoch = math.ceil(len(samples) // group.world // self.per_rank / options.accumulate)
+        self.start_epoch, self.step = 0, 0
+        self.records: list[EpochRecord] = []
+        if self.resume:
+            loaded, state = resume_checkpoint(out, self.optimizer, self.labels, options)
+            self.net.load_state_dict(loaded.model.state_dict())
+            self.start_epoch, self.step = state["epoch"] + 1, state["step"]
+            self.records = [EpochRecord(**r) for r in state["records"]]
+            self.origin = state["origin"]
+            self._say(f"resuming after epoch {state['epoch'] + 1} (step {self.step})")
+        elif group.main:
+            refuse_existing_run(out)
+        self.scheduler = make_scheduler(
+            self.optimizer,
+            options,
+            steps_per_epoch * options.epochs,
+            round(options.warmup_epochs * steps_per_epoch),
+            self.step,
+        )
+        if group.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            dev = self.device
+            self.ddp = DistributedDataParallel(self.net, device_ids=[dev.index] if dev.type == "cuda" else None)
+        else:
+            self.ddp = self.net
+        if options.workers and self.device.type == "cpu":  # decoding processes take cores: leave them theirs
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // group.world - options.workers))
+        self.amp = autocast_dtype(options.precision, self.device)
+        self.mixer = make_mixer(options, len(self.labels))
+        self.dataset = TrainClips(samples, self.classifier.preprocessing, options.augment, options.seed)
+        if group.main:
+            out.mkdir(parents=True, exist_ok=True)
+            if not self.resume:
+                (out / METRICS).write_text("")
+
+    # ------------------------------------------------------------------------------- one epoch
+
+    def train_epoch(self, epoch: int) -> tuple[list[float], float]:
+        """One pass over this process's share; returns the sums over every process (loss sum,
+        top-1 hits, clips, failed videos) and this process's seconds."""
+        options, group, dev = self.options, self.group, self.device
+        torch.manual_seed(options.seed * 100_003 + epoch * 1_009 + group.rank)
+        self.dataset.set_epoch(epoch)
+        indices = epoch_indices(len(self.dataset), epoch, options.seed, group)
+        per_rank = self.per_rank
+        batches = [indices[i : i + per_rank] for i in range(0, len(indices) - per_rank + 1, per_rank)]
+        loader = DataLoader(
+            self.dataset,
+            batch_sampler=batches,
+            num_workers=options.workers,
+            collate_fn=drop_failed,
+            worker_init_fn=worker_init,
+        )
+        self.ddp.train()
+        started = time.perf_counter()
+        sums = [0.0, 0.0, 0.0, 0.0]  # loss sum, top-1 hits, clips, failed
+        self.optimizer.zero_grad(set_to_none=True)
+        for i, batch in enumerate(loader):
+            clips, targets, failed = batch
+            sums[3] += failed
+            clips, targets = clips.to(dev), targets.to(dev)
+            hard = targets
+            if self.mixer is not None:
+                clips, targets = mix(self.mixer, clips, targets)
+            last = (i + 1) % options.accumulate == 0 or i + 1 == len(batches)
+            sync = self.ddp.no_sync() if (group.world > 1 and not last) else contextlib.nullcontext()
+            with sync:
+                with torch.autocast(dev.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
+                    logits = self.ddp(clips).float()
+                loss = F.cross_entropy(logits, targets, label_smoothing=options.label_smoothing)
+                (loss / options.accumulate).backward()
+            if last:
+                self._optimizer_step()
+            sums[0] += loss.item() * len(hard)
+            sums[1] += (logits.argmax(1) == hard).sum().item()
+            sums[2] += len(hard)
+            if self.on_step is not None and group.main:
+                self.on_step(epoch, i + 1, len(batches))
+        elapsed = time.perf_counter() - started
+        return group.all_sum(sums), elapsed
+
+    def _optimizer_step(self) -> None:
+        if self.options.clip_grad > 0:
+            torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.options.clip_grad)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+
+    def validate(self) -> tuple[float | None, float | None, float | None]:
+        """Validation loss, top-1 and top-5 over every process (None without a validation set)."""
+        return evaluate_clips(
+            self.net,
+            self.val,
+            self.classifier.preprocessing,
+            self.per_rank,
+            self.options.workers,
+            self.device,
+            self.amp,
+            self.group,
+            len(self.labels),
+        )
+
+    # ------------------------------------------------------------------------------- records
+
+    def _record(self, epoch: int, sums: list[float], elapsed: float, val: tuple) -> EpochRecord:
+        loss_sum, hits, count, failed = sums
+        val_loss, val_top1, val_top5 = val
+        return EpochRecord(
+            epoch=epoch + 1,
+            step=self.step,
+            lr=self.optimizer.param_groups[0]["lr"],
+            train_loss=loss_sum / max(count, 1),
+            train_top1=(hits / count if count and self.mixer is None else None),
+            val_loss=val_loss,
+            val_top1=val_top1,
+            val_top5=val_top5,
+            clips_per_second=count / elapsed if elapsed else 0.0,
+            seconds=elapsed,
+            failed=int(failed),
+        )
+
+    def _provenance(self, epochs_trained: int, metrics: dict[str, Any] | None) -> dict[str, Any]:
+        return {
+            **(self.provenance or {}),
+            **self.origin,
+            "recipe": self.options.to_dict(),
+            "epochs_trained": epochs_trained,
+            "metrics": metrics,
+        }
+
+    def _write_epoch(self, epoch: int, record: EpochRecord) -> None:
+        """Append the epoch's metrics line and replace the checkpoint (first process only)."""
+        with open(self.out / METRICS, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record.to_dict()) + "\n")
+        self.classifier.provenance = self._provenance(epoch + 1, record.to_dict())
+        save_checkpoint(
+            self.out,
+            self.classifier,
+            self.optimizer,
+            {
+                "epoch": epoch,
+                "step": self.step,
+                "options": self.options.to_dict(),
+                "origin": self.origin,
+                "records": [r.to_dict() for r in self.records],
+            },
+        )
+
+
+def train(
+    train_samples: Sequence[tuple[str, int]],
+    labels: Sequence[str],
+    out_dir: str | os.PathLike[str],
+    model: str,
+    options: TrainOptions = DEFAULT_OPTIONS,
+    *,
+    val_samples: Sequence[tuple[str, int]] | None = None,
+    tokenlearner: TokenLearnerConfig | None = None,
+    resume: bool = False,
+    device: str = "auto",
+    provenance: dict[str, Any] | None = None,
+    on_step: Callable[[int, int, int], None] | None = None,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """Train ``model`` on ``(path, class index)`` samples; write ``OUT/model.safetensors``.
+
+    Without ``val_samples``, ``options.val_fraction`` of the training samples (stratified,
+    seeded) is held out. ``on_step(epoch, step, steps)`` and ``on_epoch(record)`` report
+    progress; only the first process writes files.
+    """
+    return Trainer(
+        train_samples,
+        labels,
+        out_dir,
+        model,
+        options,
+        val_samples=val_samples,
+        tokenlearner=tokenlearner,
+        resume=resume,
+        device=device,
+        provenance=provenance,
+        on_step=on_step,
+        on_epoch=on_epoch,
+        log=log,
+    ).fit()
+
+
+__all__ = ["EpochRecord", "TrainResult", "Trainer", "train"]
