@@ -18,6 +18,8 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from vidclass.errors import InputError
+
 # Timestamps beyond this many seconds (about 115 days) are garbage from packets without a
 # presentation time (H.264 in AVI, some Matroska files), not real times.
 _MAX_PLAUSIBLE_SECONDS = 1e7
@@ -26,8 +28,11 @@ MESSAGE_CHARS = 160  # longest reason a decoder error message carries
 NOT_A_VIDEO = "not a video file, or an unsupported format"
 
 
-class VideoError(Exception):
-    """A video file that cannot be read; ``str(error)`` is one readable line."""
+class VideoError(InputError):
+    """A video file that cannot be read; ``str(error)`` is one readable line.
+
+    An ``InputError``: in a batch it costs only its file (exit status 1).
+    """
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,9 @@ def read_frames(
     """``read_frames`` with PyAV: one sequential pass, converting only the wanted frames.
 
     Each wanted frame is scaled and converted to RGB in one swscale call
-    (``VideoFrame.reformat``), so no full-resolution RGB frame is kept.
+    (``VideoFrame.reformat``), so no full-resolution RGB frame is kept. ``ValueError`` for no
+    index or a negative one; ``VideoError`` when the file ends before a wanted frame (only
+    decoding tells how many frames there are, so that is the file's failure, as in ``probe``).
     """
     name = readable_file(path)
     wanted = wanted_indices(indices)
@@ -115,7 +117,7 @@ def read_frames(
             raise VideoError(f"cannot decode frames: {_av_reason(exc)}") from exc
     missing = sorted(needed - set(decoded))
     if missing:
-        raise ValueError(f"frame indices {missing[:5]} outside a {len(decoded)}-frame video")
+        raise VideoError(f"frame indices {missing[:5]} outside a {len(decoded)}-frame video")
     frames = torch.stack([decoded[i] for i in wanted])  # (N, H, W, 3)
     check_batch(frames, len(wanted), size_hw)
     return frames
