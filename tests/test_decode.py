@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from tests.videos import frame_id, id_pattern, write_video
-from vidclass.video import VideoError, decode, probe, probe_pyav, read_frames, read_frames_pyav
+from vidclass.video import VideoError, decord_decoder, probe, probe_pyav, read_frames, read_frames_pyav
 from vidclass.video.decode import check_container, check_iso_boxes
 
 VFR_TIMES_MS = (0, 40, 80, 200, 220, 240, 400, 440, 480, 500)
@@ -264,9 +264,9 @@ def test_corrupt_frame_data_raises_video_error(videos: dict[str, Path], tmp_path
 def test_decord_messages_become_one_short_reason(message: str, reason: str) -> None:
     """The table that turns decord's multi-line messages into one reason, on messages of its form:
     independent of which files make which decord release say what."""
-    assert decode._reason(RuntimeError(message)) == reason
-    assert decode._reason(StopIteration()) == "no decodable frame"
-    long = decode._reason(RuntimeError("x" * 1000))
+    assert decord_decoder._reason(RuntimeError(message)) == reason
+    assert decord_decoder._reason(StopIteration()) == "no decodable frame"
+    long = decord_decoder._reason(RuntimeError("x" * 1000))
     assert long == "x" * 160
 
 

@@ -205,12 +205,12 @@ def test_pyav_decoder_matches_decord(run):
 
 
 def test_auto_falls_back_to_pyav_when_decord_fails(corpus, monkeypatch):
-    import vidclass.video.views as views
+    import vidclass.video.decord_decoder as decord_decoder
 
     def broken(path):
         raise VideoError("cannot decode frames: frame cannot be decoded")
 
-    monkeypatch.setattr(views, "probe", broken)
+    monkeypatch.setattr(decord_decoder, "probe", broken)
     clf = vidclass.load_model(corpus / "model.safetensors")
     assert Predictor(clf, device="cpu").predict(corpus / "good.mp4").decoder == "pyav"
     p = Predictor(clf, device="cpu", decoder="decord").predict(corpus / "good.mp4")

@@ -1,15 +1,11 @@
 """Video input: probing and decoding files, sampling clips and crops, building model views."""
 
-from vidclass.video.decode import (
-    DECODERS,
-    VideoError,
-    VideoInfo,
-    probe,
-    probe_pyav,
-    read_frames,
-    read_frames_pyav,
-)
+from vidclass.video.base import Decoder, VideoError, VideoInfo
+from vidclass.video.decoders import DECODERS, decoders_for, first_that_works, get_decoder
+from vidclass.video.decord_decoder import probe, read_frames
 from vidclass.video.protocol import Aggregate, Preprocessing, ViewProtocol
+from vidclass.video.pyav_decoder import probe as probe_pyav
+from vidclass.video.pyav_decoder import read_frames as read_frames_pyav
 from vidclass.video.sampling import (
     Clip,
     Crop,
@@ -32,6 +28,7 @@ __all__ = [
     "Aggregate",
     "Clip",
     "Crop",
+    "Decoder",
     "Preprocessing",
     "VideoError",
     "VideoInfo",
@@ -41,6 +38,9 @@ __all__ = [
     "build_views",
     "clip_starts",
     "crop_boxes",
+    "decoders_for",
+    "first_that_works",
+    "get_decoder",
     "load_clip_frames",
     "load_views",
     "normalise",

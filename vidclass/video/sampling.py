@@ -21,8 +21,8 @@ import numpy as np
 
 from vidclass.video.protocol import Preprocessing, ViewProtocol
 
-if TYPE_CHECKING:  # decode.py imports torch and decord; sampling must not.
-    from vidclass.video.decode import VideoInfo
+if TYPE_CHECKING:  # base.py imports torch; sampling must not.
+    from vidclass.video.base import VideoInfo
 
 LANDSCAPE_NAMES = ("left", "centre", "right")
 PORTRAIT_NAMES = ("top", "middle", "bottom")

@@ -6,16 +6,8 @@ import os
 
 import torch
 
-from vidclass.video.decode import (
-    DECODERS,
-    VideoError,
-    VideoInfo,
-    _readable_file,
-    probe,
-    probe_pyav,
-    read_frames,
-    read_frames_pyav,
-)
+from vidclass.video.base import Decoder, VideoInfo
+from vidclass.video.decoders import first_that_works
 from vidclass.video.protocol import Preprocessing, ViewProtocol
 from vidclass.video.sampling import ViewPlan, plan_views
 
@@ -55,26 +47,15 @@ def load_clip_frames(
     fewer frames than promised, PyAV; if both fail, decord's error is the one raised).
     ``info.decoder`` says which decoder produced the frames.
     """
-    if decoder not in DECODERS:
-        raise ValueError(f"unknown decoder {decoder!r}; choose from {', '.join(DECODERS)}")
-    if decoder == "pyav":
-        return _load_with(probe_pyav, read_frames_pyav, path, prep, protocol)
-    if decoder == "decord":
-        return _load_with(probe, read_frames, path, prep, protocol)
-    _readable_file(path)  # missing, a directory, empty: no decoder can help
-    try:
-        return _load_with(probe, read_frames, path, prep, protocol)
-    except (VideoError, ValueError) as first:
-        try:
-            return _load_with(probe_pyav, read_frames_pyav, path, prep, protocol)
-        except (VideoError, ValueError):
-            raise first from None
+    return first_that_works(path, decoder, lambda chosen: _load_with(chosen, path, prep, protocol))
 
 
-def _load_with(probe_fn, read_fn, path, prep, protocol) -> tuple[VideoInfo, ViewPlan, torch.Tensor]:  # noqa: ANN001
-    info = probe_fn(path)
+def _load_with(
+    decoder: Decoder, path: str | os.PathLike[str], prep: Preprocessing, protocol: ViewProtocol
+) -> tuple[VideoInfo, ViewPlan, torch.Tensor]:
+    info = decoder.probe(path)
     plan = plan_views(info, prep, protocol)
-    frames = read_fn(info.path, plan.frame_indices, plan.resized_hw)
+    frames = decoder.read_frames(info.path, plan.frame_indices, plan.resized_hw)
     return info, plan, frames
 
 

@@ -1,0 +1,126 @@
+"""Checks on a file before any decoder reads it: readable at all, a video at all, not cut short.
+
+``readable_file`` gives clearer messages than the decoders for a missing, directory, unreadable
+or empty file, and runs ``check_iso_boxes`` (an MP4/MOV cut short inside or after its index).
+``check_container`` refuses, from PyAV's typed error and stream list, what is no video at all:
+data no demuxer recognises, no video stream, text and still images. Each failure is a one-line
+``VideoError``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import struct
+from typing import Any
+
+from vidclass.video.base import NOT_A_VIDEO, VideoError
+
+_TEXT_FORMATS = frozenset({"tty", "srt", "webvtt", "ass", "subviewer", "microdvd", "jacosub"})
+_IMAGE_FORMATS = frozenset({"image2", "apng"})  # plus every "*_pipe" image demuxer
+# Top-level box types an ISO-BMFF file (MP4, MOV, M4V, 3GP) can start with.
+_ISO_FIRST_BOXES = frozenset({b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"styp", b"sidx", b"uuid"})
+_BOX_TYPE = re.compile(rb"^[A-Za-z0-9 ]{4}$")
+
+
+def readable_file(path: str | os.PathLike[str]) -> str:
+    """``path`` as a string, after checks that give clearer messages than decord's."""
+    name = os.fspath(path)
+    if not os.path.exists(name):
+        raise VideoError("file not found")
+    if os.path.isdir(name):
+        raise VideoError("is a directory, not a video file")
+    if not os.path.isfile(name):
+        raise VideoError("not a regular file")
+    try:
+        with open(name, "rb") as handle:
+            empty = not handle.read(1)
+    except OSError as exc:
+        raise VideoError(f"cannot read file: {exc.strerror or exc}") from exc
+    if empty:
+        raise VideoError("empty file")
+    check_iso_boxes(name)
+    return name
+
+
+def check_container(path: str) -> str:
+    """The first video stream's codec name; VideoError for what is no video at all.
+
+    Refused here, from PyAV's typed error and stream list rather than from decord's wording:
+    data no demuxer recognises, a container without a video stream, and text and still-image
+    files (FFmpeg opens those as videos: text through its ANSI-art demuxer, images as
+    one-frame streams, so both decoders would "succeed" on them). "unknown" when PyAV cannot
+    tell for another reason; the decoder then gives the message.
+    """
+    try:
+        import av
+    except ImportError:
+        return "unknown"
+    try:
+        container = av.open(path)
+    except Exception as exc:  # PyAV's error zoo: only "no demuxer recognises this" is decided here
+        if isinstance(exc, av.error.InvalidDataError):
+            raise VideoError(f"cannot open video: {NOT_A_VIDEO}") from exc
+        return "unknown"
+    with container:
+        refuse_non_video(container)
+        streams = container.streams.video
+        if not streams:
+            raise VideoError("cannot open video: no video stream")
+        return str(streams[0].codec_context.name)
+
+
+def refuse_non_video(container: Any) -> None:
+    """VideoError when an open PyAV ``container`` was read by a text or still-image demuxer."""
+    formats = set(str(container.format.name).split(","))
+    if formats & _TEXT_FORMATS:
+        raise VideoError("not a video file (text)")
+    if any(f.endswith("_pipe") or f in _IMAGE_FORMATS for f in formats):
+        raise VideoError("a still image, not a video")
+
+
+def check_iso_boxes(name: str) -> None:
+    """VideoError when an MP4/MOV file is cut short inside or after its index (``moov``).
+
+    PyAV reads a file cut after its index without complaint and returns the frames that are
+    there, decord fails part-way, while the index promises more. This walks the top-level
+    boxes (a 16-byte header read per box, never the media) and fails when the ``moov`` box,
+    or any box after it, claims to end past the end of the file. A file cut before its
+    ``moov`` has no index at all, and is left to the decoders, which reject it ("not a
+    video file"). Files that are not ISO-BMFF, trailing bytes too short for a box header,
+    and box headers that do not look like one (junk) stop the walk without an error.
+    """
+    file_size = os.path.getsize(name)
+    indexed = False  # a moov box seen
+    offset = 0
+    with open(name, "rb") as handle:
+        while offset + 8 <= file_size:
+            handle.seek(offset)
+            header = handle.read(16)
+            box_size, kind = struct.unpack(">I4s", header[:8])
+            if offset == 0 and kind not in _ISO_FIRST_BOXES:
+                return  # not ISO-BMFF
+            if not _BOX_TYPE.match(kind):
+                return  # junk after the last box
+            if box_size == 0:
+                return  # the box runs to the end of the file
+            header_size = 8
+            if box_size == 1:  # 64-bit size after the type
+                if len(header) < 16:
+                    return
+                box_size = struct.unpack(">Q", header[8:16])[0]
+                header_size = 16
+            if box_size < header_size:
+                return  # not a real box header
+            indexed = indexed or kind == b"moov"
+            end = offset + box_size
+            if end > file_size:
+                if indexed:
+                    raise VideoError(
+                        f"truncated file: the container describes {end} bytes, the file ends after {file_size}"
+                    )
+                return
+            offset = end
+
+
+__all__ = ["check_container", "check_iso_boxes", "readable_file", "refuse_non_video"]

@@ -1,0 +1,186 @@
+"""The PyAV decoder: sequential and slower, but it counts the frames it really decodes.
+
+It takes the frame times from the decoded frames, so it is the fallback when decord fails or
+returns fewer frames than the container promised. ``probe`` and ``read_frames`` here (exported
+by ``vidclass.video`` as ``probe_pyav`` and ``read_frames_pyav``), and ``PyAVDecoder`` (the
+``Decoder`` interface over them). Every failure caused by the file is a one-line ``VideoError``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from vidclass.video.base import (
+    MESSAGE_CHARS,
+    NOT_A_VIDEO,
+    VideoError,
+    VideoInfo,
+    check_batch,
+    frame_rate,
+    timeline,
+    wanted_indices,
+)
+from vidclass.video.containers import readable_file, refuse_non_video
+
+
+def probe(path: str | os.PathLike[str]) -> VideoInfo:
+    """``probe`` with PyAV: decodes every frame once (no colour conversion) to count them.
+
+    The frame count and the timestamps are those of the frames actually decoded, not the
+    container's metadata; the frame size is the first decoded frame's.
+    """
+    name = readable_file(path)
+    starts: list[float] = []
+    ends: list[float] = []
+    width = height = 0
+    with _av_open(name) as (container, stream):
+        codec = str(stream.codec_context.name)
+        rate = float(stream.average_rate) if stream.average_rate else math.nan
+        try:
+            for frame in container.decode(stream):
+                if not starts:
+                    width, height = int(frame.width), int(frame.height)
+                    if _quarter_turns(frame) % 2:  # shown rotated: report the size as displayed
+                        width, height = height, width
+                start = float(frame.time) if frame.time is not None else math.nan
+                step = float(frame.duration * frame.time_base) if frame.duration and frame.time_base else math.nan
+                starts.append(start)
+                ends.append(start + step)
+        except Exception as exc:  # av.error.* : keep what decoded before the damage
+            if not starts:
+                raise VideoError(f"cannot decode video: {_av_reason(exc)}") from exc
+    if not starts:
+        raise VideoError("no frames")
+    raw = np.column_stack([np.asarray(starts), np.asarray(ends)])  # (N, 2)
+    if np.isnan(raw[:, 1]).any() and len(starts) > 1:  # frame durations unknown: next start
+        raw[:-1, 1] = raw[1:, 0]
+        raw[-1, 1] = raw[-1, 0] + (np.median(np.diff(raw[:, 0])) if len(starts) > 1 else 0)
+    elif np.isnan(raw[:, 1]).any() and math.isfinite(rate) and rate > 0:
+        raw[:, 1] = raw[:, 0] + 1 / rate
+    raw -= raw[0, 0] if math.isfinite(raw[0, 0]) else 0.0  # the first frame starts at 0
+    timestamps, duration = timeline(raw, rate)
+    return VideoInfo(
+        path=name,
+        num_frames=len(starts),
+        fps=frame_rate(rate, len(starts), duration),
+        width=width,
+        height=height,
+        duration=duration,
+        codec=codec,
+        timestamps=timestamps,
+        decoder="pyav",
+    )
+
+
+def read_frames(
+    path: str | os.PathLike[str],
+    indices: Sequence[int],
+    size_hw: tuple[int, int] | None = None,
+) -> torch.Tensor:
+    """``read_frames`` with PyAV: one sequential pass, converting only the wanted frames.
+
+    Each wanted frame is scaled and converted to RGB in one swscale call
+    (``VideoFrame.reformat``), so no full-resolution RGB frame is kept. ``ValueError`` for no
+    index or a negative one; ``VideoError`` when the file ends before a wanted frame (only
+    decoding tells how many frames there are, so that is the file's failure, as in ``probe``).
+    """
+    name = readable_file(path)
+    wanted = wanted_indices(indices)
+    if min(wanted) < 0:
+        raise ValueError(f"frame indices {[i for i in wanted if i < 0]} outside the video")
+    needed = set(wanted)
+    last = max(needed)
+    decoded: dict[int, torch.Tensor] = {}
+    turns = 0
+    with _av_open(name) as (container, stream):
+        try:
+            for index, frame in enumerate(container.decode(stream)):
+                if index == 0:
+                    turns = _quarter_turns(frame)
+                if index in needed:
+                    if size_hw is not None:
+                        height, width = size_hw[::-1] if turns % 2 else size_hw  # stored orientation
+                        rgb = frame.reformat(width=width, height=height, format="rgb24")
+                    else:
+                        rgb = frame.reformat(format="rgb24")
+                    upright = np.rot90(rgb.to_ndarray(), k=-turns)  # (H, W, 3) as displayed
+                    decoded[index] = torch.from_numpy(np.ascontiguousarray(upright))
+                if index >= last:
+                    break
+        except Exception as exc:  # av.error.*
+            raise VideoError(f"cannot decode frames: {_av_reason(exc)}") from exc
+    missing = sorted(needed - set(decoded))
+    if missing:
+        raise VideoError(f"frame indices {missing[:5]} outside a {len(decoded)}-frame video")
+    frames = torch.stack([decoded[i] for i in wanted])  # (N, H, W, 3)
+    check_batch(frames, len(wanted), size_hw)
+    return frames
+
+
+class PyAVDecoder:
+    """PyAV behind the ``Decoder`` interface (this module's ``probe`` and ``read_frames``)."""
+
+    name = "pyav"
+
+    def probe(self, path: str | os.PathLike[str]) -> VideoInfo:
+        return probe(path)
+
+    def read_frames(
+        self, path: str | os.PathLike[str], indices: Sequence[int], size_hw: tuple[int, int] | None = None
+    ) -> torch.Tensor:
+        return read_frames(path, indices, size_hw)
+
+
+def _quarter_turns(frame: Any) -> int:
+    """Clockwise quarter turns that show ``frame`` upright, from its display matrix.
+
+    Phones store portrait video as landscape frames plus a rotation in the track header; PyAV
+    reports it as ``frame.rotation`` (degrees counter-clockwise) and leaves the pixels as
+    stored. decord applies it itself.
+    """
+    rotation = getattr(frame, "rotation", 0) or 0
+    return round(-float(rotation) / 90) % 4
+
+
+class _av_open:  # noqa: N801 - used like a function: ``with _av_open(name) as (container, stream)``
+    """Open ``name`` with PyAV on its first video stream, single-threaded; VideoError if not."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __enter__(self) -> tuple[Any, Any]:
+        import av
+
+        try:
+            self.container = av.open(self.name)
+        except Exception as exc:  # av.error.InvalidDataError, ...
+            raise VideoError(f"cannot open video: {_av_reason(exc)}") from exc
+        refuse_non_video(self.container)
+        streams = self.container.streams.video
+        if not streams:
+            self.container.close()
+            raise VideoError("no video stream")
+        stream = streams[0]
+        stream.thread_type = "SLICE"
+        stream.codec_context.thread_count = 1
+        return self.container, stream
+
+    def __exit__(self, *exc: object) -> None:
+        self.container.close()
+
+
+def _av_reason(exc: BaseException) -> str:
+    import av
+
+    if isinstance(exc, av.error.InvalidDataError):  # FFmpeg's AVERROR_INVALIDDATA
+        return NOT_A_VIDEO
+    return (" ".join(str(exc).split()) or type(exc).__name__)[:MESSAGE_CHARS]
+
+
+__all__ = ["PyAVDecoder", "probe", "read_frames"]
