@@ -3,7 +3,7 @@
 The command line declares its options (and renders ``--help``) from these values, so this
 module imports nothing: ``vidclass --help`` must not pay for importing torch. Each value is
 defined here once and re-exported by the module that uses it (``DEFAULT_BATCH_SIZE`` by
-``vidclass.inference``, ``DECODERS`` by ``vidclass.video.decode``, and so on).
+``vidclass.inference``, ``DECODERS`` by ``vidclass.video.decoders``, and so on).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # vidclass.inference.workers
 DEFAULT_TIMEOUT = 120.0  # seconds per job
 
-# vidclass.video.decode
+# vidclass.video.decoders
 DECODERS = ("auto", "decord", "pyav")
 
 # vidclass.data.datasets

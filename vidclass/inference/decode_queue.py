@@ -10,7 +10,8 @@ them) in input order. It owns everything about getting there:
 - **prefetch and look-ahead**: up to ``workers`` videos past the current one are decoding
   while the model runs on it;
 - **the fallback**: with ``decoder="auto"``, a file whose decord worker crashed or hung is
-  retried with PyAV in a fresh worker (a decord exception falls back inside ``load_views``).
+  retried with PyAV in a fresh worker, in the order ``vidclass.video.decoders_for`` gives
+  (the same order in which ``load_views`` falls back on a decoder's exception).
 
 Workers run the module-level ``decode_job``; tests replace it (``monkeypatch.setattr`` on this
 module) to make a worker crash or hang. Call ``close()`` to end the workers.
@@ -31,6 +32,7 @@ import torch
 
 from vidclass.inference.options import RunOptions
 from vidclass.inference.workers import WorkerCrashed, WorkerError, WorkerPool, WorkerTimeout, wait_result
+from vidclass.video.decoders import decoders_for
 from vidclass.video.protocol import Preprocessing, ViewProtocol
 
 # Imported once by the worker processes' fork server: torch first, then this module (and so
@@ -137,10 +139,11 @@ class DecodeQueue:
         try:
             return wait_result(future or self._submit(pool, name, self.decoder))
         except WorkerError:
-            if self.decoder != "auto":
+            fallbacks = decoders_for(self.decoder)[1:]
+            if not fallbacks:
                 raise
-        # decord crashed or hung (dmlc/decord#373): PyAV gets the file, in a fresh worker
-        return wait_result(self._submit(pool, name, "pyav"))
+        # decord crashed or hung (dmlc/decord#373): the next decoder gets the file, in a fresh worker
+        return wait_result(self._submit(pool, name, fallbacks[0].name))
 
     def close(self) -> None:
         """End the worker processes (queued decodes are dropped); the next decode restarts them."""
