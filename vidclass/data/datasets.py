@@ -48,7 +48,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from vidclass.defaults import LAYOUTS
-from vidclass.engine.inputs import is_video_name
+from vidclass.data.files import is_video_name
 
 ANNOTATION_SUFFIXES = (".csv", ".txt", ".lst", ".list", ".tsv")
 KINETICS_COLUMNS = ("label", "youtube_id", "time_start", "time_end")
