@@ -12,7 +12,6 @@ from vidclass.data.datasets import (
     match_labels,
     normalize_label,
     parse_shard,
-    shard,
     stratified_sample,
 )
 
@@ -28,6 +27,5 @@ __all__ = [
     "match_labels",
     "normalize_label",
     "parse_shard",
-    "shard",
     "stratified_sample",
 ]

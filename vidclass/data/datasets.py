@@ -43,12 +43,11 @@ import os
 import re
 import shlex
 import unicodedata
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from vidclass.defaults import LAYOUTS
 from vidclass.data.files import is_video_name
+from vidclass.defaults import LAYOUTS
 
 ANNOTATION_SUFFIXES = (".csv", ".txt", ".lst", ".list", ".tsv")
 KINETICS_COLUMNS = ("label", "youtube_id", "time_start", "time_end")
@@ -123,18 +122,6 @@ class Dataset:
 
     def __len__(self) -> int:
         return len(self.samples) + len(self.missing)
-
-    def describe(self) -> dict[str, object]:
-        return {
-            "root": self.root,
-            "layout": self.layout,
-            "annotations": self.annotations,
-            "base": self.base,
-            "listed": len(self),
-            "on_disk": len(self.samples),
-            "missing": len(self.missing),
-            "classes": len(self.classes),
-        }
 
     def __post_init__(self) -> None:
         self._order: dict[str, int] = {s.key: i for i, s in enumerate(self.samples)}
@@ -577,11 +564,6 @@ def parse_shard(text: str) -> tuple[int, int]:
     return index, count
 
 
-def shard(samples: Sequence[Sample], index: int, count: int) -> list[Sample]:
-    """Shard ``index`` of ``count``: the samples at positions index, index + count, ..."""
-    return list(samples[index::count])
-
-
 def _stable_hash(text: str) -> int:
     import hashlib
 
@@ -619,10 +601,6 @@ def stratified_sample(samples: Sequence[Sample], limit: int) -> list[Sample]:
     return [samples[i] for i in sorted(chosen)]
 
 
-def label_counts(samples: Iterable[Sample]) -> Counter[str]:
-    return Counter(s.label for s in samples)
-
-
 __all__ = [
     "ANNOTATION_SUFFIXES",
     "LAYOUTS",
@@ -632,11 +610,9 @@ __all__ = [
     "Sample",
     "UnknownLabelsError",
     "kinetics_name",
-    "label_counts",
     "load_dataset",
     "match_labels",
     "normalize_label",
     "parse_shard",
-    "shard",
     "stratified_sample",
 ]
