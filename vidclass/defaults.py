@@ -22,7 +22,7 @@ DEFAULT_TIMEOUT = 120.0  # seconds per job
 # vidclass.video.decode
 DECODERS = ("auto", "decord", "pyav")
 
-# vidclass.data.datasets
+# vidclass.data.layouts
 LAYOUTS = ("auto", "folders", "kinetics", "csv", "lines")
 
 # vidclass.checkpoints.sources
