@@ -5,9 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from vidclass.errors import VidclassError
 
-class DatasetError(ValueError):
-    """A dataset that cannot be read as asked; the message is one line naming the problem."""
+
+class DatasetError(VidclassError, ValueError):
+    """A dataset that cannot be read as asked; the message is one line naming the problem.
+
+    A ``VidclassError`` (exit 2: the evaluation cannot run), and still a ``ValueError``, as it
+    was before ``vidclass.errors`` existed, for callers that catch that."""
 
 
 class UnknownLabelsError(DatasetError):
