@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from vidclass import defaults
 from vidclass.synth.classes import (
     CLASSES,
     RADIUS_RANGE,
@@ -470,7 +471,9 @@ def encoder_info() -> dict[str, Any]:
 
 
 def default_workers() -> int:
-    return max(1, min(os.cpu_count() or 1, 8))
+    """Rendering processes when none are asked for: the CPUs this process may use, at most
+    ``SYNTH_WORKERS`` (8); see ``vidclass.defaults.default_workers``."""
+    return defaults.default_workers(defaults.SYNTH_WORKERS)
 
 
 def generate(
