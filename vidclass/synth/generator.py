@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from vidclass.errors import VidclassError
 from vidclass.synth.classes import CLASSES, TWINS, motion_class
 from vidclass.synth.encode import ENCODER, default_workers, encoder_info, make_one, make_videos, write_mp4
 from vidclass.synth.frames import (
@@ -44,8 +45,11 @@ MANIFEST = "synth.json"
 _VIDEO_NAME = re.compile(r"^[a-z0-9_]+_\d{5,}(_reversed)?\.mp4$")
 
 
-class OutputExistsError(FileExistsError):
-    """The output folder is not empty and ``overwrite`` was not given."""
+class OutputExistsError(VidclassError, FileExistsError):
+    """The output folder is not empty and ``overwrite`` was not given.
+
+    A ``VidclassError`` (exit 2), and still the ``FileExistsError`` it was before
+    ``vidclass.errors`` existed, for callers that catch that or ``OSError``."""
 
 
 def _prepare(out: Path, overwrite: bool) -> None:
