@@ -16,7 +16,6 @@ from vidclass.data import (
     match_labels,
     normalize_label,
     parse_shard,
-    shard,
     stratified_sample,
 )
 
@@ -204,15 +203,11 @@ def test_match_labels_exact_then_normalised_unknown_listed():
 # --------------------------------------------------------------------------- subsets
 
 
-def test_shard_parsing_and_split():
+def test_shard_parsing():
     assert parse_shard("0/4") == (0, 4) and parse_shard(" 3 / 4 ") == (3, 4)
     for bad in ("4/4", "1", "a/b", "0/0", "-1/2"):
         with pytest.raises(ValueError):
             parse_shard(bad)
-    samples = [Sample(f"{i}.mp4", "x") for i in range(10)]
-    parts = [shard(samples, i, 3) for i in range(3)]
-    assert [len(p) for p in parts] == [4, 3, 3]
-    assert sorted(s.path for p in parts for s in p) == sorted(s.path for s in samples)
 
 
 def test_stratified_sample_is_proportional_deterministic_and_ordered():

@@ -1,6 +1,6 @@
 """The inputs of ``vidclass predict``: files, directories and ``-`` (paths on stdin).
 
-Directory expansion itself is shared with the library (``vidclass.engine.inputs``); this adds
+Directory expansion itself is shared with the library (``vidclass.data.files``); this adds
 what only the shell has: stdin, a failure for each directory argument that gives no video
 (so no argument vanishes silently), and the usage error when there is nothing to do. Paths
 read from stdin name files: a directory there is not expanded, and fails like any other
@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 import click
 
-from vidclass.engine.inputs import is_video_name, list_directory
+from vidclass.data.files import is_video_name, list_directory
 
 STDIN = "-"
 

@@ -90,8 +90,8 @@ def predict_command(
     to stderr. Exit status: 0 when every video worked, 1 when any failed, 2 for usage errors.
     """
     from vidclass.cli.inputs import collect_inputs
+    from vidclass.defaults import default_workers
     from vidclass.inference import CompileError, Predictor
-    from vidclass.inference.workers import default_workers
     from vidclass.scores import Prediction
 
     messages = Messages(quiet=quiet)

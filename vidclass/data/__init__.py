@@ -1,20 +1,9 @@
 """Labelled datasets: layouts, label matching and subsets, shared by ``eval`` and training."""
 
-from vidclass.data.datasets import (
-    LAYOUTS,
-    Dataset,
-    DatasetError,
-    LabelMatch,
-    Sample,
-    UnknownLabelsError,
-    kinetics_name,
-    load_dataset,
-    match_labels,
-    normalize_label,
-    parse_shard,
-    shard,
-    stratified_sample,
-)
+from vidclass.data.labels import LabelMatch, match_labels, normalize_label
+from vidclass.data.layouts import LAYOUTS, kinetics_name, load_dataset
+from vidclass.data.samples import Dataset, DatasetError, Sample, UnknownLabelsError
+from vidclass.data.subsets import parse_shard, stratified_sample
 
 __all__ = [
     "LAYOUTS",
@@ -28,6 +17,5 @@ __all__ = [
     "match_labels",
     "normalize_label",
     "parse_shard",
-    "shard",
     "stratified_sample",
 ]

@@ -205,7 +205,6 @@ def _prepare(
     output: str | None,
     resume: bool,
     overwrite: bool,
-    save_scores: bool,
     listener: Listener,
 ) -> _State:
     ds = load_dataset(dataset, annotations=annotations, layout=layout)
@@ -522,7 +521,6 @@ def evaluate(
                     output=out,
                     resume=resume,
                     overwrite=overwrite,
-                    save_scores=save_scores,
                     listener=listener,
                 )
             except (EvalError, DatasetError, PredictionsError) as exc:

@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from vidclass.engine.inputs import expand_paths
+from vidclass.data.files import expand_paths
 from vidclass.engine.resolve import resolve_model
 from vidclass.inference.options import RunOptions
 from vidclass.inference.predictor import Predictor

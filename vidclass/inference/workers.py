@@ -73,15 +73,6 @@ class WorkerTimeout(WorkerError):
         super().__init__(f"timed out after {seconds:g} s")
 
 
-def default_workers() -> int:
-    """min(2, the CPUs this process may use)."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
-    return max(1, min(2, cpus))
-
-
 def context(preload: tuple[str, ...] = ()) -> multiprocessing.context.BaseContext:
     """forkserver on Linux (with the ``preload`` modules imported in the server), spawn elsewhere."""
     if sys.platform.startswith("linux"):
@@ -405,5 +396,4 @@ __all__ = [
     "WorkerPool",
     "WorkerTimeout",
     "context",
-    "default_workers",
 ]

@@ -1,4 +1,4 @@
-"""Turn the paths a user names into the list of videos to classify.
+"""Video files: which names are videos, and the videos among the paths a user names.
 
 A file named explicitly is always kept, whatever its extension, and so is a path that does
 not exist (it later yields an error record rather than vanishing). A directory contributes
