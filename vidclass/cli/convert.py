@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from vidclass.cli.common import document_format_option
-from vidclass.cli.output import CliError, convert_tables, document_format, write_document
+from vidclass.cli.output import CliError, document_format, write_document
+from vidclass.cli.tables import convert_tables
 
 
 @click.command("convert")

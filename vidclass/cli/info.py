@@ -11,9 +11,9 @@ from vidclass.cli.output import (
     CliError,
     Messages,
     document_format,
-    info_tables,
     write_document,
 )
+from vidclass.cli.tables import info_tables
 
 if TYPE_CHECKING:  # imported for annotations only: vidclass.video imports torch
     from vidclass.video.protocol import Preprocessing, ViewProtocol

@@ -7,7 +7,8 @@ from typing import Any
 import click
 
 from vidclass.cli.common import document_format_option
-from vidclass.cli.output import CliError, Messages, document_format, train_tables, write_document
+from vidclass.cli.output import CliError, Messages, document_format, write_document
+from vidclass.cli.tables import train_tables
 
 
 def _samples(dataset: Any, classes: list[str], messages: Messages, what: str) -> list[tuple[str, int]]:
