@@ -118,7 +118,7 @@ def convert_command(
         else:
             classifier = convert_source(source, options)
     except ConversionError as exc:
-        raise CliError(" ".join(str(exc).split())) from exc
+        raise CliError.from_exception(exc) from exc
     path = save_model(classifier, output)
     cfg = classifier.config
     write_document(

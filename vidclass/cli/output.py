@@ -30,6 +30,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from vidclass.errors import EXIT_USAGE, VidclassError
+
 if TYPE_CHECKING:  # annotations only: the engine imports torch; rich.progress comes with a bar
     from rich.progress import Progress
 
@@ -188,11 +190,19 @@ class Tracker:
 class CliError(click.ClickException):
     """A failure reported as one ``error: ...`` line on stderr (exit 2 unless told)."""
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
-    def __init__(self, message: str, exit_code: int = 2) -> None:
+    def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+    @classmethod
+    def from_exception(cls, exc: BaseException, message: str | None = None) -> CliError:
+        """``exc``, raised by the library, as the command's failure: the one place where an error
+        becomes an exit status. A ``VidclassError`` keeps its ``exit_code``; any other exception
+        is a usage error. The message is ``message``, else the exception's text on one line."""
+        exit_code = exc.exit_code if isinstance(exc, VidclassError) else EXIT_USAGE
+        return cls(" ".join(str(exc).split()) if message is None else message, exit_code)
 
     def show(self, file: IO[Any] | None = None) -> None:
         Messages().error(self.format_message())

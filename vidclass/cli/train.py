@@ -183,7 +183,7 @@ def train_command(
         samples = _samples(dataset, classes, messages, "the training set")
         val = _samples(load_dataset(val_dir), classes, messages, "the validation set") if val_dir else None
     except (ValueError, DatasetError) as exc:
-        raise CliError(" ".join(str(exc).split())) from exc
+        raise CliError.from_exception(exc) from exc
 
     def on_epoch(record: Any) -> None:
         parts = [f"epoch {record.epoch}/{epochs}", f"loss {record.train_loss:.4f}"]
@@ -209,7 +209,7 @@ def train_command(
                 on_epoch=lambda r: (on_epoch(r), tracker.advance()),
             )
         except (ValueError, FileExistsError, FileNotFoundError) as exc:
-            raise CliError(" ".join(str(exc).split())) from exc
+            raise CliError.from_exception(exc) from exc
     write_document(
         {
             "model": str(result.model_path),
