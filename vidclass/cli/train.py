@@ -9,6 +9,7 @@ import click
 from vidclass.cli.common import document_format_option
 from vidclass.cli.output import CliError, Messages, document_format, write_document
 from vidclass.cli.tables import train_tables
+from vidclass.defaults import DEVICES
 
 
 def _samples(dataset: Any, classes: list[str], messages: Messages, what: str) -> list[tuple[str, int]]:
@@ -104,7 +105,7 @@ def _samples(dataset: Any, classes: list[str], messages: Messages, what: str) ->
     show_default=True,
     help="Decoding processes per training process.",
 )
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 @click.option(
     "--resume", is_flag=True, help="Continue the run in --output from its last checkpoint, with the same options."
 )
