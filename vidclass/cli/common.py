@@ -28,11 +28,11 @@ def load_classifier(model: str | None) -> Any:
     try:
         return resolve_model(model)
     except NoModelError as exc:
-        raise CliError(str(exc)) from exc
+        raise CliError.from_exception(exc, str(exc)) from exc
     except ModelFileError as exc:  # its message already names the file
-        raise CliError(" ".join(str(exc).split())) from exc
+        raise CliError.from_exception(exc) from exc
     except OSError as exc:
-        raise CliError(f"{model or 'default model'}: {exc.strerror or exc}") from exc
+        raise CliError.from_exception(exc, f"{model or 'default model'}: {exc.strerror or exc}") from exc
 
 
 def _crops(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from vidclass.cli.common import document_format_option
-from vidclass.cli.output import CliError, convert_tables, document_format, write_document
+from vidclass.cli.output import CliError, document_format, write_document
+from vidclass.cli.tables import convert_tables
 
 
 @click.command("convert")
@@ -117,7 +118,7 @@ def convert_command(
         else:
             classifier = convert_source(source, options)
     except ConversionError as exc:
-        raise CliError(" ".join(str(exc).split())) from exc
+        raise CliError.from_exception(exc) from exc
     path = save_model(classifier, output)
     cfg = classifier.config
     write_document(

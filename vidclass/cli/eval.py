@@ -17,8 +17,7 @@ from vidclass.cli.common import (
 )
 from vidclass.cli.output import CliError, Messages, document_format, write_document
 from vidclass.defaults import DEFAULT_TOP_K, LAYOUTS
-
-EXIT_INTERRUPTED = 130
+from vidclass.errors import EXIT_INTERRUPTED, EXIT_OK, VidclassError
 
 
 def _shard(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -159,11 +158,12 @@ def eval_command(
             listener=listener,
             options=build_run_options(ctx.params),
         )
-    except (EvalError, DatasetError, PredictionsError) as exc:
+    except (EvalError, DatasetError, PredictionsError, VidclassError) as exc:
         listener.finish()
+        error = CliError.from_exception(exc)
         if not main:
-            ctx.exit(2)
-        raise CliError(" ".join(str(exc).split())) from exc
+            ctx.exit(error.exit_code)
+        raise error from exc
     except KeyboardInterrupt:
         listener.finish()
         if main:
@@ -177,7 +177,7 @@ def eval_command(
     if not main:
         # Rank 0 reports and sets the exit status; a non-zero exit here would make torchrun
         # stop rank 0 before it has printed.
-        ctx.exit(0)
+        ctx.exit(EXIT_OK)
     write_document(metrics, document_format(fmt), metrics_tables)
     if output is not None:
         messages.note(f"wrote {', '.join([PREDICTIONS, *REPORT_FILES])} in {output}")

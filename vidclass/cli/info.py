@@ -11,9 +11,10 @@ from vidclass.cli.output import (
     CliError,
     Messages,
     document_format,
-    info_tables,
     write_document,
 )
+from vidclass.cli.tables import info_tables
+from vidclass.errors import EXIT_FAILED_INPUT
 
 if TYPE_CHECKING:  # imported for annotations only: vidclass.video imports torch
     from vidclass.video.protocol import Preprocessing, ViewProtocol
@@ -42,7 +43,7 @@ def view_settings(model: str | None, messages: Messages) -> tuple[str | None, Pr
         if model in list_models():  # a configuration without weights: its settings are known
             entry = get_entry(model)
             return model, entry.preprocessing, entry.protocol
-        raise CliError(" ".join(str(exc).split())) from exc
+        raise CliError.from_exception(exc) from exc
     return card.name, card.preprocessing, card.protocol
 
 
@@ -99,7 +100,7 @@ def info_command(
         data = info_document(video, name, prep, protocol)
     except Exception as exc:  # noqa: BLE001 - a bad video is a failed input: exit 1, one line
         messages.input_error(video, one_line(exc))
-        ctx.exit(1)
+        ctx.exit(EXIT_FAILED_INPUT)
     write_document(data, document_format(fmt), info_tables)
 
 

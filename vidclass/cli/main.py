@@ -10,8 +10,11 @@ without the seconds that importing torch takes.
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import click
+
+from vidclass.errors import VidclassError
 
 # name -> (module, attribute, summary). The summary is the first paragraph of the command's
 # help, for the list in ``vidclass --help`` (tests/test_startup.py checks that they agree).
@@ -75,6 +78,14 @@ class LazyGroup(click.Group):
             for name in COMMANDS:
                 self.get_command(ctx, name)
         return super().resolve_command(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except VidclassError as exc:  # one the command did not turn into a CliError itself
+            from vidclass.cli.output import CliError
+
+            raise CliError.from_exception(exc) from exc
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         self._listing = True

@@ -8,7 +8,8 @@ from typing import Any
 import click
 
 from vidclass.cli.common import document_format_option
-from vidclass.cli.output import document_format, models_tables, write_document
+from vidclass.cli.output import document_format, write_document
+from vidclass.cli.tables import models_tables
 
 
 def file_row(path: Path) -> dict[str, Any]:

@@ -9,6 +9,9 @@
 - The progress bar is drawn on stderr only when stderr is a terminal, ``--quiet`` is off and
   results are not being streamed to that same terminal.
 - Each failed input is one line on stderr: ``error: <path>: <message>``.
+
+The commands' own tables are built in ``vidclass.cli.tables`` and ``vidclass.cli.eval_output``;
+they are printed through ``write_document`` here.
 """
 
 from __future__ import annotations
@@ -19,13 +22,15 @@ import csv
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+
+from vidclass.errors import EXIT_USAGE, VidclassError
 
 if TYPE_CHECKING:  # annotations only: the engine imports torch; rich.progress comes with a bar
     from rich.progress import Progress
@@ -185,11 +190,19 @@ class Tracker:
 class CliError(click.ClickException):
     """A failure reported as one ``error: ...`` line on stderr (exit 2 unless told)."""
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
-    def __init__(self, message: str, exit_code: int = 2) -> None:
+    def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+    @classmethod
+    def from_exception(cls, exc: BaseException, message: str | None = None) -> CliError:
+        """``exc``, raised by the library, as the command's failure: the one place where an error
+        becomes an exit status. A ``VidclassError`` keeps its ``exit_code``; any other exception
+        is a usage error. The message is ``message``, else the exception's text on one line."""
+        exit_code = exc.exit_code if isinstance(exc, VidclassError) else EXIT_USAGE
+        return cls(" ".join(str(exc).split()) if message is None else message, exit_code)
 
     def show(self, file: IO[Any] | None = None) -> None:
         Messages().error(self.format_message())
@@ -393,101 +406,6 @@ def write_document(data: Any, fmt: str, render_table: Any) -> None:
     stream.flush()
 
 
-def models_tables(data: dict[str, Any]) -> Sequence[Any]:
-    registry = Table(title="registry", title_justify="left")
-    for column in ("name", "variant", "params", "GFLOPs/view", "weights"):
-        registry.add_column(column, justify="right" if column in ("params", "GFLOPs/view") else "left")
-    for row in data["registry"]:
-        registry.add_row(
-            row.get("name", ""),
-            str(row.get("variant", "")),
-            _params(row.get("params")),
-            _gflops(row.get("gflops")),
-            "yes" if row.get("weights") else "",
-        )
-    out: list[Any] = [registry]
-    files = Table(title=f"model files in {data['weights_dir']}", title_justify="left")
-    for column in ("file", "model", "labels", "size"):
-        files.add_column(column, justify="right" if column in ("labels", "size") else "left")
-    for row in data["files"]:
-        files.add_row(
-            printable(row["path"]),
-            str(row.get("model") or ""),
-            "" if row.get("num_labels") is None else str(row["num_labels"]),
-            _bytes(row.get("bytes")),
-        )
-    if not data["files"]:
-        files.add_row("(none)", "", "", "")
-    out.append(files)
-    return out
-
-
-def info_tables(data: dict[str, Any]) -> Sequence[Any]:
-    video = Table(title=printable(data["path"]), title_justify="left", show_header=False)
-    video.add_column("field")
-    video.add_column("value")
-    video.add_row("frames", str(data["frames"]))
-    video.add_row("fps", f"{data['fps']:.3f}")
-    video.add_row("duration", f"{data['duration']:.3f} s")
-    video.add_row("size", f"{data['width']}x{data['height']}")
-    video.add_row("codec", str(data["codec"]))
-    video.add_row("model", str(data["model"] or "(none: default preprocessing)"))
-    prep, protocol = data["preprocessing"], data["protocol"]
-    video.add_row(
-        "sampling",
-        f"{prep['num_frames']} frames, stride {prep['frame_stride']}"
-        + (f" at {prep['target_fps']} fps" if prep.get("target_fps") else ""),
-    )
-    video.add_row(
-        "resize",
-        f"short side {prep['resize_size']} -> {data['resized'][1]}x{data['resized'][0]}, crops {prep['crop_size']}",
-    )
-    video.add_row(
-        "views",
-        f"{data['views']} = {protocol['clips']} clips x {protocol['crops']} crops, aggregate {protocol['aggregate']}",
-    )
-    clips = Table(title="clips", title_justify="left")
-    clips.add_column("clip", justify="right")
-    clips.add_column("start", justify="right")
-    clips.add_column("frame indices", overflow="fold")
-    for clip in data["clips"]:
-        clips.add_row(str(clip["index"]), str(clip["start"]), " ".join(map(str, clip["frame_indices"])))
-    crops = Table(title="crops", title_justify="left")
-    for column in ("crop", "name", "top", "left", "size"):
-        crops.add_column(column, justify="left" if column == "name" else "right")
-    for crop in data["crops"]:
-        crops.add_row(
-            str(crop["index"]),
-            str(crop["name"]),
-            str(crop["top"]),
-            str(crop["left"]),
-            str(crop["size"]),
-        )
-    return [video, clips, crops]
-
-
-def _gflops(g: Any) -> str:
-    if not isinstance(g, (int, float)):
-        return ""
-    return f"{g:.1f}" if g >= 10 else f"{g:.3g}"
-
-
-def _params(n: Any) -> str:
-    if not isinstance(n, (int, float)):
-        return ""
-    return f"{n / 1e6:.1f}M" if n >= 1e5 else f"{n / 1e3:.1f}k"
-
-
-def _bytes(n: Any) -> str:
-    if not isinstance(n, int):
-        return ""
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
-
-
 __all__ = [
     "DOCUMENT_FORMATS",
     "RESULT_FORMATS",
@@ -504,47 +422,3 @@ __all__ = [
     "result_format",
     "write_document",
 ]
-
-
-def convert_tables(data: dict[str, Any]) -> Sequence[Any]:
-    """``convert``: what was written, as a two-column table."""
-    table = Table(title=printable(data["output"]), title_justify="left", show_header=False)
-    table.add_column("field")
-    table.add_column("value")
-    prep = data["preprocessing"]
-    rows = [
-        ("source", printable(data["source"])),
-        ("format", str(data["format"])),
-        ("variant", data["variant"]),
-        ("classes", str(data["classes"])),
-        ("params", _params(data["params"])),
-        ("input", "x".join(str(v) for v in data["input"])),
-        ("sampling", f"{prep['num_frames']} frames, stride {prep['frame_stride']}, short side {prep['resize_size']}"),
-        ("views", f"{data['protocol']['clips']} clips x {data['protocol']['crops']} crops"),
-    ]
-    for field, value in rows:
-        table.add_row(field, value)
-    return [table]
-
-
-def train_tables(data: dict[str, Any]) -> Sequence[Any]:
-    """``train``: one row per epoch, then where the model went."""
-
-    def pct(value: float | None) -> str:
-        return "" if value is None else f"{100 * value:.1f}%"
-
-    table = Table(title=printable(data["model"]), title_justify="left")
-    for column in ("epoch", "lr", "train loss", "train top-1", "val loss", "val top-1", "val top-5", "clips/s"):
-        table.add_column(column, justify="right")
-    for r in data["epochs"]:
-        table.add_row(
-            str(r["epoch"]),
-            f"{r['lr']:.2e}",
-            f"{r['train_loss']:.4f}",
-            pct(r["train_top1"]),
-            "" if r["val_loss"] is None else f"{r['val_loss']:.4f}",
-            pct(r["val_top1"]),
-            pct(r["val_top5"]),
-            f"{r['clips_per_second']:.1f}",
-        )
-    return [table]

@@ -14,8 +14,7 @@ from vidclass.cli.output import (
     result_format,
 )
 from vidclass.defaults import DECODERS, DEFAULT_TOP_K
-
-EXIT_INTERRUPTED = 130
+from vidclass.errors import EXIT_FAILED_INPUT, EXIT_INTERRUPTED, EXIT_OK
 
 
 @click.command("predict")
@@ -104,7 +103,7 @@ def predict_command(
     try:
         predictor = Predictor(classifier, options)
     except (ValueError, CompileError) as exc:
-        raise CliError(str(exc)) from exc
+        raise CliError.from_exception(exc, str(exc)) from exc
 
     fmt = result_format(fmt, output)
     writer_class = WRITERS[fmt]
@@ -136,7 +135,7 @@ def predict_command(
         writer.end()
     if show:  # a summary only where the bar was: piped stderr holds just the error lines
         messages.note(f"{len(inputs) - failed} of {len(inputs)} videos classified")
-    ctx.exit(1 if failed else 0)
+    ctx.exit(EXIT_FAILED_INPUT if failed else EXIT_OK)
 
 
 def _to_file(output: str | None) -> bool:

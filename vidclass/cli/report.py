@@ -40,9 +40,9 @@ def report_command(
     try:
         metrics = report(predictions, output=output, listener=listener)
     except (EvalError, PredictionsError, ValueError) as exc:
-        raise CliError(" ".join(str(exc).split())) from exc
+        raise CliError.from_exception(exc) from exc
     except OSError as exc:
-        raise CliError(f"--output {output}: {exc.strerror or exc}") from exc
+        raise CliError.from_exception(exc, f"--output {output}: {exc.strerror or exc}") from exc
     write_document(metrics, document_format(fmt), metrics_tables)
     if output is not None:
         messages.note(f"wrote {', '.join(REPORT_FILES)} in {output}")

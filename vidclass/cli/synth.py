@@ -8,10 +8,10 @@ from typing import Any
 import click
 
 from vidclass.cli.output import CliError, Messages
+from vidclass.errors import EXIT_FAILED_INPUT, EXIT_INTERRUPTED
 from vidclass.synth import CLASSES, TWINS, SynthOptions, generate
 from vidclass.synth.generator import OutputExistsError, check_options, default_workers
 
-EXIT_INTERRUPTED = 130
 _DEFAULTS = SynthOptions()
 
 
@@ -157,7 +157,7 @@ def synth_command(
         ctx.exit(EXIT_INTERRUPTED)
     except OSError as exc:
         where = exc.filename or out_dir
-        raise CliError(f"{where}: {exc.strerror or exc}", exit_code=1) from exc
+        raise CliError(f"{where}: {exc.strerror or exc}", exit_code=EXIT_FAILED_INPUT) from exc
     seconds = time.perf_counter() - start
     kind = "reversed videos" if reverse else "videos"
     messages.note(

@@ -7,7 +7,9 @@ from typing import Any
 import click
 
 from vidclass.cli.common import document_format_option
-from vidclass.cli.output import CliError, Messages, document_format, train_tables, write_document
+from vidclass.cli.output import CliError, Messages, document_format, write_document
+from vidclass.cli.tables import train_tables
+from vidclass.defaults import DEVICES
 
 
 def _samples(dataset: Any, classes: list[str], messages: Messages, what: str) -> list[tuple[str, int]]:
@@ -103,7 +105,7 @@ def _samples(dataset: Any, classes: list[str], messages: Messages, what: str) ->
     show_default=True,
     help="Decoding processes per training process.",
 )
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 @click.option(
     "--resume", is_flag=True, help="Continue the run in --output from its last checkpoint, with the same options."
 )
@@ -182,7 +184,7 @@ def train_command(
         samples = _samples(dataset, classes, messages, "the training set")
         val = _samples(load_dataset(val_dir), classes, messages, "the validation set") if val_dir else None
     except (ValueError, DatasetError) as exc:
-        raise CliError(" ".join(str(exc).split())) from exc
+        raise CliError.from_exception(exc) from exc
 
     def on_epoch(record: Any) -> None:
         parts = [f"epoch {record.epoch}/{epochs}", f"loss {record.train_loss:.4f}"]
@@ -208,7 +210,7 @@ def train_command(
                 on_epoch=lambda r: (on_epoch(r), tracker.advance()),
             )
         except (ValueError, FileExistsError, FileNotFoundError) as exc:
-            raise CliError(" ".join(str(exc).split())) from exc
+            raise CliError.from_exception(exc) from exc
     write_document(
         {
             "model": str(result.model_path),
