@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
-
+from .classifier import Provenance, VideoClassifier, create_model
+from .loading import load_classifier, load_model
 from .modelfile import (
     FORMAT,
     SUFFIX,
     ModelCard,
     ModelFileError,
-    VideoClassifier,
-    create_model,
+    NoModelError,
     read_model_card,
     read_model_file,
     save_model,
@@ -23,15 +22,10 @@ from .sources import (
     cache_dir,
     convert_source,
     default_model,
+    locate_model,
     resolve_model,
     weights_dir,
 )
-
-
-def load_model(path_or_name: str | os.PathLike[str], device: str = "cpu") -> VideoClassifier:
-    """Load a model file by path, or a bundled model by name."""
-    return read_model_file(resolve_model(path_or_name), device=device)
-
 
 __all__ = [
     "DEFAULT_MODEL_NAME",
@@ -40,6 +34,8 @@ __all__ = [
     "SUFFIX",
     "ModelCard",
     "ModelFileError",
+    "NoModelError",
+    "Provenance",
     "VideoClassifier",
     "ConvertOptions",
     "bundled_models",
@@ -47,7 +43,9 @@ __all__ = [
     "convert_source",
     "create_model",
     "default_model",
+    "load_classifier",
     "load_model",
+    "locate_model",
     "read_model_card",
     "read_model_file",
     "resolve_model",

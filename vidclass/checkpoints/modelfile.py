@@ -10,96 +10,31 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypeVar, cast
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from ..models import ViViT, ViViTConfig, get_entry
+from ..errors import VidclassError
+from ..models import ViViT, ViViTConfig
 from ..video.protocol import Preprocessing, ViewProtocol
+from .classifier import Provenance, VideoClassifier
+
+T = TypeVar("T")
 
 FORMAT = "vidclass.model/1"
 SUFFIX = ".safetensors"
 
 
-class ModelFileError(Exception):
+class ModelFileError(VidclassError):
     """A model file that cannot be used; the message is one line naming the problem."""
 
 
-@dataclass(eq=False)
-class VideoClassifier:
-    """A ViViT network with what it needs to be used: labels, preprocessing, view protocol.
-
-    ``model`` takes float (B, C, T, H, W) normalised as ``preprocessing`` says and returns
-    logits (B, len(labels)).
-    """
-
-    model: ViViT
-    labels: tuple[str, ...]
-    preprocessing: Preprocessing
-    protocol: ViewProtocol
-    name: str
-    provenance: dict[str, Any] = field(default_factory=dict)
-    source: str = ""
-
-    def __post_init__(self) -> None:
-        self.labels = tuple(self.labels)
-        if len(self.labels) != self.config.num_classes:
-            raise ValueError(f"{len(self.labels)} labels for a model with {self.config.num_classes} classes")
-        if self.preprocessing.num_frames != self.config.num_frames:
-            raise ValueError(
-                f"preprocessing takes {self.preprocessing.num_frames} frames, the model {self.config.num_frames}"
-            )
-        if self.preprocessing.crop_size != self.config.image_size:
-            raise ValueError(
-                f"preprocessing crops {self.preprocessing.crop_size} px, the model takes {self.config.image_size}"
-            )
-
-    @property
-    def config(self) -> ViViTConfig:
-        return self.model.config
-
-
-def create_model(
-    name: str, labels: Sequence[str] | None = None, *, seed: int | None = None, **config_changes: Any
-) -> VideoClassifier:
-    """A randomly initialised model of the registered configuration ``name``.
-
-    ``labels`` sets the classes (default: ``class_0`` ... for the config's class count);
-    ``config_changes`` override config fields (e.g. ``drop_path=0.1``); ``seed`` makes the
-    initialisation reproducible.
-    """
-    entry = get_entry(name)
-    changes = dict(config_changes)
-    if labels is not None:
-        labels = [str(label) for label in labels]
-        if not labels:
-            raise ValueError("labels must not be empty")
-        changes["num_classes"] = len(labels)
-    cfg = entry.config.replace(**changes)
-    if labels is None:
-        labels = [f"class_{i}" for i in range(cfg.num_classes)]
-    generator_state = torch.random.get_rng_state() if seed is not None else None
-    try:
-        if seed is not None:
-            torch.manual_seed(seed)
-        model = ViViT(cfg)
-    finally:
-        if generator_state is not None:
-            torch.random.set_rng_state(generator_state)
-    return VideoClassifier(
-        model=model.eval(),
-        labels=tuple(labels),
-        preprocessing=entry.preprocessing,
-        protocol=entry.protocol,
-        name=name,
-        provenance={"created_from": name, "weights": "random init", "seed": seed},
-        source=name,
-    )
+class NoModelError(VidclassError, LookupError):
+    """No model was named and no default model exists (``$VIDCLASS_MODEL``, the bundled one)."""
 
 
 def save_model(classifier: VideoClassifier, path: str | os.PathLike[str]) -> Path:
@@ -125,7 +60,7 @@ def save_model(classifier: VideoClassifier, path: str | os.PathLike[str]) -> Pat
     return path
 
 
-def _parse_json(metadata: dict[str, str], key: str, path: Path, kind: type) -> Any:
+def _parse_json(metadata: dict[str, str], key: str, path: Path, kind: type[T]) -> T:
     if key not in metadata:
         raise ModelFileError(f"{path}: metadata has no {key!r} entry (not a vidclass model file?)")
     try:
@@ -146,7 +81,7 @@ class ModelCard:
     labels: tuple[str, ...]
     preprocessing: Preprocessing
     protocol: ViewProtocol
-    provenance: dict[str, Any]
+    provenance: Provenance
 
 
 def _open_error(path: Path, exc: Exception) -> ModelFileError:
@@ -167,7 +102,9 @@ def _card_from_metadata(metadata: dict[str, str], path: Path) -> ModelCard:
             raise ValueError("labels must be strings")
         preprocessing = Preprocessing.from_dict(_parse_json(metadata, "preprocessing", path, dict))
         protocol = ViewProtocol.from_dict(_parse_json(metadata, "protocol", path, dict))
-        provenance = _parse_json(metadata, "provenance", path, dict) if "provenance" in metadata else {}
+        provenance = Provenance()
+        if "provenance" in metadata:  # kept as written, unknown keys too: see Provenance
+            provenance = cast(Provenance, _parse_json(metadata, "provenance", path, dict))
     except (ValueError, TypeError) as exc:
         raise ModelFileError(f"{path}: invalid metadata: {exc}") from None
     if len(labels) != config.num_classes:
@@ -221,14 +158,14 @@ def read_model_file(path: str | os.PathLike[str], device: str | torch.device = "
             raise ModelFileError(f"{path}: tensor {key} has dtype {tensors[key].dtype}, expected floating point")
     model.load_state_dict(tensors, assign=True)
     try:
-        return VideoClassifier(
-            model=model.eval(),
-            labels=card.labels,
-            preprocessing=card.preprocessing,
-            protocol=card.protocol,
+        return VideoClassifier.build(
+            model.eval(),
+            card.labels,
+            card.preprocessing,
+            card.protocol,
             name=card.name,
-            provenance=card.provenance,
             source=str(path),
+            provenance=card.provenance,
         )
     except ValueError as exc:
         raise ModelFileError(f"{path}: inconsistent metadata: {exc}") from None

@@ -1,6 +1,6 @@
 """Where a model comes from: a vidclass file, a bundled name, or a foreign checkpoint.
 
-``resolve_model(spec)`` gives the path of a vidclass model file for any source ``--model``
+``locate_model(spec)`` gives the path of a vidclass model file for any source ``--model``
 accepts, converting foreign checkpoints once into the cache (``$VIDCLASS_CACHE``, default
 ``~/.cache/vidclass``): a Hugging Face ViViT directory, a Hugging Face hub id (with the
 optional ``huggingface_hub``), or a scenic Flax ``checkpoint`` file.
@@ -21,8 +21,9 @@ from ..defaults import MODEL_ENV
 from ..models import list_models
 from ..models.config import Variant, ViViTConfig
 from ..video.protocol import Preprocessing, ViewProtocol
+from .classifier import VideoClassifier
 from .convert.common import ConversionError
-from .modelfile import FORMAT, SUFFIX, ModelFileError, VideoClassifier, save_model
+from .modelfile import FORMAT, SUFFIX, ModelFileError, save_model
 
 log = logging.getLogger(__name__)
 
@@ -154,14 +155,14 @@ def _classifier(
         labels = read_labels_file(options.labels)
     if len(labels) != cfg.num_classes:
         raise ConversionError(f"{origin}: {len(labels)} labels for a model with {cfg.num_classes} classes")
-    return VideoClassifier(
-        model=ViViT.from_state_dict(cfg, state),
-        labels=tuple(labels),
-        preprocessing=default_preprocessing(cfg),
-        protocol=ViewProtocol(),
+    return VideoClassifier.build(
+        ViViT.from_state_dict(cfg, state),
+        labels,
+        default_preprocessing(cfg),
+        ViewProtocol(),
         name=Path(origin).name or origin,
-        provenance={"source": origin, "format": fmt, "conversion": {k: v for k, v in asdict(options).items() if v}},
         source=origin,
+        provenance={"source": origin, "format": fmt, "conversion": {k: v for k, v in asdict(options).items() if v}},
     )
 
 
@@ -259,11 +260,16 @@ def weights_dir() -> Path:
         return Path(__file__).resolve().parents[1] / "weights"
 
 
+def bundled_default() -> Path:
+    """Where the bundled default model is, if it is there: ``weights/default.safetensors``."""
+    return weights_dir() / f"{DEFAULT_MODEL_NAME}{SUFFIX}"
+
+
 def default_model() -> str | None:
     """``$VIDCLASS_MODEL`` if set, else the bundled ``weights/default.safetensors`` if present."""
     if os.environ.get(MODEL_ENV):
         return os.environ[MODEL_ENV]
-    bundled = weights_dir() / f"{DEFAULT_MODEL_NAME}{SUFFIX}"
+    bundled = bundled_default()
     return str(bundled) if bundled.is_file() else None
 
 
@@ -272,7 +278,7 @@ def bundled_models() -> list[Path]:
     return sorted(folder.glob(f"*{SUFFIX}")) if folder.is_dir() else []
 
 
-def resolve_model(spec: str | os.PathLike[str]) -> Path:
+def locate_model(spec: str | os.PathLike[str]) -> Path:
     """A vidclass model file for ``spec``: a model file, a bundled name, or a foreign source."""
     path = Path(spec)
     name = str(spec)
@@ -294,6 +300,9 @@ def resolve_model(spec: str | os.PathLike[str]) -> Path:
         except ConversionError as exc:
             raise ModelFileError(str(exc)) from None
     raise ModelFileError(f"{name}: no such model file, bundled model, directory or hub id")
+
+
+resolve_model = locate_model  # the old name: vidclass/cli/info.py imports it (from vidclass.checkpoints)
 
 
 def init_from_image_vit(
@@ -320,11 +329,11 @@ def init_from_image_vit(
         num_heads=image_vit.image_vit_num_heads(source),
         origin=str(source),
     )
-    return VideoClassifier(
-        model=ViViT.from_state_dict(cfg, state),
-        labels=tuple(labels),
-        preprocessing=entry.preprocessing,
-        protocol=entry.protocol,
+    return VideoClassifier.build(
+        ViViT.from_state_dict(cfg, state),
+        labels,
+        entry.preprocessing,
+        entry.protocol,
         name=target,
         source=str(source),
         provenance={

@@ -1,6 +1,6 @@
 """One frozen record describes a model; everything the network builds is derived from it.
 
-Names follow the ViViT paper and scenic (see shared/REFERENCE.md):
+Names follow the ViViT paper and scenic (see docs/models.md):
 Model 1 ``spacetime``, Model 2 ``factorized_encoder``, Model 3 ``factorized_self_attention``,
 Model 4 ``factorized_dot_product``.
 """

@@ -1,6 +1,6 @@
 """Analytic cost of one view, in multiply-accumulates (MACs). FLOPs = 2 x MACs.
 
-The ViViT paper's "GFLOPs" are MACs; ``shared/REFERENCE.md`` lists them (455.2 for
+The ViViT paper's "GFLOPs" are MACs; ``docs/models.md`` lists them (455.2 for
 ViViT-B/16x2 Model 1). Counted: every matmul and convolution, attention scores and the
 weighted sum. Not counted: norms, softmax, activations, biases (a fraction of a percent).
 """

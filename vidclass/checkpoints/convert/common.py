@@ -8,10 +8,11 @@ from pathlib import Path
 
 import torch
 
+from ...errors import VidclassError
 from ...models import ViViT, ViViTConfig
 
 
-class ConversionError(ValueError):
+class ConversionError(VidclassError, ValueError):
     """A foreign checkpoint that cannot be converted; the message names the offending key."""
 
 

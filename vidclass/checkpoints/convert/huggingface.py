@@ -3,7 +3,7 @@
 A local directory with ``config.json`` and ``model.safetensors`` or ``pytorch_model.bin``.
 The ``.bin`` pickle is opened only with ``torch.load(weights_only=True)``. Hugging Face ViViT
 is Model 1 with a CLS token; its on-disk parameter names are the legacy ones listed in
-shared/REFERENCE.md (``save_pretrained`` still writes them).
+docs/checkpoints.md (``save_pretrained`` still writes them).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Image ViT checkpoints (timm or Hugging Face ``ViTModel``) -> an initialised vidclass ViViT.
 
-This is the paper's recipe for training a video model from an image model (shared/REFERENCE.md):
+This is the paper's recipe for training a video model from an image model (docs/checkpoints.md):
 
 - the 2D patch kernel becomes the tubelet kernel, by central-frame initialisation (eq. 9: zeros
   with the image kernel at time index t//2; the default) or by filter inflation (the kernel

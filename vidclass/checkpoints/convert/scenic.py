@@ -7,7 +7,7 @@ Two things cannot be read off: Model 4 has exactly Model 1's parameters (pass th
 and a TokenLearner without fuser does not record its layer (pass its location). The token
 grid is split into frames x positions using the image size (default 224) or frame count.
 
-Layouts (shared/REFERENCE.md): Dense kernels (in, out); attention q/k/v kernels
+Layouts (docs/checkpoints.md): Dense kernels (in, out); attention q/k/v kernels
 (d, heads, head_dim), ``out`` kernel (heads, head_dim, d); the tubelet kernel (t, h, w, c, d);
 LayerNorm ``scale``/``bias``; 2-D convs (kh, kw, in, out).
 """

@@ -1,0 +1,166 @@
+"""``VideoClassifier``: a ViViT network with its labels, preprocessing and view protocol.
+
+Every classifier is assembled by ``VideoClassifier.build``: a random one (``create_model``), one
+read from a model file, one converted from a foreign checkpoint, one initialised from an image
+ViT, and one prepared for training. ``Provenance`` lists the keys a classifier's provenance may
+hold; a model file stores them as written, so the keys of older files stay as they were.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TypeAlias, TypedDict
+
+import torch
+
+from ..models import ViViT, ViViTConfig, get_entry
+from ..video.protocol import Preprocessing, ViewProtocol
+
+JSON: TypeAlias = str | int | float | bool | None | list["JSON"] | dict[str, "JSON"]
+"""A value that ``json.dumps`` writes and ``json.loads`` gives back."""
+
+
+class Provenance(TypedDict, total=False):
+    """Where a classifier's weights come from: the one set of provenance keys.
+
+    Each writer fills the keys that apply to it; none is required, and a model file's
+    provenance is read back as written (unknown keys included).
+
+    - ``weights``: what the weights are, in words: ``"random init"``, ``"fine-tuned"``,
+      ``"image ViT init, not trained on video"``.
+    - ``seed``: the seed of a random initialisation (None: not seeded).
+    - ``created_from``: ``create_model``: the registry configuration.
+    - ``source``: a conversion or image-ViT initialisation: the foreign checkpoint (path or hub id).
+    - ``format``: its format: ``"huggingface"``, ``"scenic"`` or ``"image_vit"``.
+    - ``conversion``: the ``ConvertOptions`` fields that were set.
+    - ``initialised_as``: an image-ViT initialisation: the registry configuration it became.
+    - ``kernel_init``: how the tubelet kernel was initialised (``central_frame``, ``inflate``,
+      ``random``, ``difference``).
+    - ``init``: training: the ``--model`` the run started from.
+    - ``newly_initialised``: training: the tensors that were not carried over from it.
+    - ``recipe``, ``epochs_trained``, ``metrics``: training: the options, the epochs run and
+      the last epoch's metrics.
+    - ``dataset``, ``classes``, ``videos``: training from the command line: the dataset folder,
+      its class count and its video count.
+    """
+
+    weights: str
+    seed: int | None
+    created_from: str
+    source: str
+    format: str
+    conversion: dict[str, JSON]
+    initialised_as: str
+    kernel_init: str
+    init: str
+    newly_initialised: list[str]
+    recipe: dict[str, JSON]
+    epochs_trained: int
+    metrics: dict[str, JSON] | None
+    dataset: str
+    classes: int
+    videos: int
+
+
+@dataclass(eq=False)
+class VideoClassifier:
+    """A ViViT network with what it needs to be used: labels, preprocessing, view protocol.
+
+    ``model`` takes float (B, C, T, H, W) normalised as ``preprocessing`` says and returns
+    logits (B, len(labels)). ``name`` is the model's name (a model file's ``name`` entry);
+    ``source`` where it was loaded or converted from. Make one with ``VideoClassifier.build``.
+    """
+
+    model: ViViT
+    labels: tuple[str, ...]
+    preprocessing: Preprocessing
+    protocol: ViewProtocol
+    name: str
+    provenance: Provenance = field(default_factory=Provenance)
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        self.labels = tuple(self.labels)
+        if len(self.labels) != self.config.num_classes:
+            raise ValueError(f"{len(self.labels)} labels for a model with {self.config.num_classes} classes")
+        if self.preprocessing.num_frames != self.config.num_frames:
+            raise ValueError(
+                f"preprocessing takes {self.preprocessing.num_frames} frames, the model {self.config.num_frames}"
+            )
+        if self.preprocessing.crop_size != self.config.image_size:
+            raise ValueError(
+                f"preprocessing crops {self.preprocessing.crop_size} px, the model takes {self.config.image_size}"
+            )
+
+    @classmethod
+    def build(
+        cls,
+        model: ViViT,
+        labels: Sequence[str],
+        preprocessing: Preprocessing,
+        protocol: ViewProtocol,
+        *,
+        name: str,
+        source: str,
+        provenance: Provenance | None = None,
+    ) -> VideoClassifier:
+        """The one way to assemble a classifier: ``model`` as given (its train/eval mode kept),
+        the labels as a tuple, a copy of ``provenance`` (keys: see ``Provenance``).
+
+        Raises ``ValueError`` when the labels, preprocessing and model do not fit together.
+        """
+        return cls(
+            model=model,
+            labels=tuple(labels),
+            preprocessing=preprocessing,
+            protocol=protocol,
+            name=name,
+            provenance=provenance.copy() if provenance else Provenance(),
+            source=source,
+        )
+
+    @property
+    def config(self) -> ViViTConfig:
+        return self.model.config
+
+
+def create_model(
+    name: str, labels: Sequence[str] | None = None, *, seed: int | None = None, **config_changes: object
+) -> VideoClassifier:
+    """A randomly initialised model of the registered configuration ``name``.
+
+    ``labels`` sets the classes (default: ``class_0`` ... for the config's class count);
+    ``config_changes`` override config fields (e.g. ``drop_path=0.1``); ``seed`` makes the
+    initialisation reproducible.
+    """
+    entry = get_entry(name)
+    changes = dict(config_changes)
+    if labels is not None:
+        labels = [str(label) for label in labels]
+        if not labels:
+            raise ValueError("labels must not be empty")
+        changes["num_classes"] = len(labels)
+    cfg = entry.config.replace(**changes)
+    if labels is None:
+        labels = [f"class_{i}" for i in range(cfg.num_classes)]
+    generator_state = torch.random.get_rng_state() if seed is not None else None
+    try:
+        if seed is not None:
+            torch.manual_seed(seed)
+        model = ViViT(cfg)
+    finally:
+        if generator_state is not None:
+            torch.random.set_rng_state(generator_state)
+    return VideoClassifier.build(
+        model.eval(),
+        labels,
+        entry.preprocessing,
+        entry.protocol,
+        name=name,
+        source=name,
+        provenance={"created_from": name, "weights": "random init", "seed": seed},
+    )
+
+
+__all__ = ["JSON", "Provenance", "VideoClassifier", "create_model"]
