@@ -14,8 +14,8 @@ import torch
 import vidclass
 from tests.records import LABELS, RECORD_KEYS
 from tests.videos import write_video
+from vidclass.checkpoints import NoModelError
 from vidclass.data.files import expand_paths
-from vidclass.engine.resolve import NoModelError
 from vidclass.inference import Predictor, predict, resolve_device
 from vidclass.scores import Aggregate, Prediction, aggregate
 from vidclass.video import load_views

@@ -21,12 +21,12 @@ AGGREGATES = ("softmax", "logits")
 
 
 def load_classifier(model: str | None) -> Any:
-    """``resolve_model`` with its failures turned into one-line usage errors (exit 2)."""
-    from vidclass.checkpoints import ModelFileError
-    from vidclass.engine.resolve import NoModelError, resolve_model
+    """``vidclass.checkpoints.load_classifier`` with its failures turned into one-line usage errors (exit 2)."""
+    from vidclass.checkpoints import ModelFileError, NoModelError
+    from vidclass.checkpoints import load_classifier as load
 
     try:
-        return resolve_model(model)
+        return load(model)
     except NoModelError as exc:
         raise CliError.from_exception(exc, str(exc)) from exc
     except ModelFileError as exc:  # its message already names the file

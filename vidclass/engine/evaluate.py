@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+from vidclass.checkpoints import load_classifier
 from vidclass.data import (
     DatasetError,
     load_dataset,
@@ -50,7 +51,6 @@ from vidclass.engine.records import (
     read_predictions,
 )
 from vidclass.engine.reports import write_reports
-from vidclass.engine.resolve import resolve_model
 from vidclass.inference import CompileError, Predictor, RunOptions
 from vidclass.inference.workers import wait_result
 from vidclass.scores import Prediction
@@ -466,7 +466,7 @@ def evaluate(
 
     Usage problems raise ``EvalError``, ``vidclass.data.DatasetError`` (``UnknownLabelsError``
     for labels the model lacks) or ``vidclass.engine.records.PredictionsError``; a model that
-    cannot be loaded raises as ``vidclass.engine.resolve_model`` does.
+    cannot be loaded raises as ``vidclass.checkpoints.load_classifier`` does.
     """
     if options is None:
         changes.setdefault("workers", 1)  # eval runs one video at a time unless told otherwise
@@ -489,7 +489,7 @@ def evaluate(
     threads: int | None = None
     predictor: Predictor | None = None
     try:
-        classifier = resolve_model(model)
+        classifier = load_classifier(model)
         try:
             predictor = Predictor(
                 classifier,

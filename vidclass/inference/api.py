@@ -12,8 +12,8 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from vidclass.checkpoints import load_classifier
 from vidclass.data.files import expand_paths
-from vidclass.engine.resolve import resolve_model
 from vidclass.inference.options import RunOptions
 from vidclass.inference.predictor import Predictor
 from vidclass.scores import Prediction
@@ -38,7 +38,7 @@ def predict(
     videos are then processed lazily, in input order. Worker processes, if any, end when the
     iterator is exhausted or closed.
     """
-    predictor = Predictor(resolve_model(model), RunOptions.build(options, **changes))
+    predictor = Predictor(load_classifier(model), RunOptions.build(options, **changes))
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     return _closing(predictor, predictor.predict_many(expand_paths(paths, recursive=recursive)))
