@@ -3,25 +3,51 @@
 ``DECODERS`` are the choices a user has: ``"auto"``, ``"decord"``, ``"pyav"``. ``"auto"`` means
 decord first (fast, random access), then PyAV (sequential, but it counts the frames it really
 decodes). ``decoders_for(choice)`` gives that order; ``first_that_works`` runs a step with each
-decoder in turn until one succeeds. The engine, which retries a file whose decoder crashed its
-worker, can follow the same order through ``decoders_for``.
+decoder in turn until one succeeds. The decode queue, which retries a file whose decoder crashed
+its worker, follows the same order through ``decoders_for``.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import ModuleType
 from typing import TypeVar
 
+import torch
+
 from vidclass.defaults import DECODERS
-from vidclass.video.base import Decoder, VideoError
+from vidclass.video import decord_decoder, pyav_decoder
+from vidclass.video.base import Decoder, VideoError, VideoInfo
 from vidclass.video.containers import readable_file
-from vidclass.video.decord_decoder import DecordDecoder
-from vidclass.video.pyav_decoder import PyAVDecoder
 
 T = TypeVar("T")
 
-_REGISTRY: dict[str, Decoder] = {decoder.name: decoder for decoder in (DecordDecoder(), PyAVDecoder())}
+
+@dataclass(frozen=True)
+class ModuleDecoder:
+    """A decoder module (its ``probe`` and ``read_frames`` functions) as a ``Decoder``.
+
+    The functions are looked up on each call, so a test that replaces one in the module
+    reaches every caller.
+    """
+
+    name: str
+    module: ModuleType
+
+    def probe(self, path: str | os.PathLike[str]) -> VideoInfo:
+        return self.module.probe(path)  # type: ignore[no-any-return]
+
+    def read_frames(
+        self, path: str | os.PathLike[str], indices: Sequence[int], size_hw: tuple[int, int] | None = None
+    ) -> torch.Tensor:
+        return self.module.read_frames(path, indices, size_hw)  # type: ignore[no-any-return]
+
+
+_REGISTRY: dict[str, Decoder] = {
+    decoder.name: decoder for decoder in (ModuleDecoder("decord", decord_decoder), ModuleDecoder("pyav", pyav_decoder))
+}
 _AUTO = ("decord", "pyav")  # what "auto" tries, in order
 
 
@@ -54,18 +80,13 @@ def first_that_works(path: str | os.PathLike[str], choice: str, attempt: Callabl
     decoders = decoders_for(choice)
     if len(decoders) > 1:
         readable_file(path)
-    failures: list[Exception] = []
-    for decoder in decoders[:-1]:
+    failures: list[VideoError | ValueError] = []
+    for decoder in decoders:
         try:
             return attempt(decoder)
         except (VideoError, ValueError) as exc:
             failures.append(exc)
-    try:
-        return attempt(decoders[-1])
-    except (VideoError, ValueError):
-        if not failures:
-            raise
-        raise failures[0] from None
+    raise failures[0]
 
 
-__all__ = ["DECODERS", "Decoder", "decoders_for", "first_that_works", "get_decoder"]
+__all__ = ["DECODERS", "Decoder", "ModuleDecoder", "decoders_for", "first_that_works", "get_decoder"]

@@ -1,7 +1,7 @@
 """The decord decoder: fast random access; the first choice of ``"auto"``.
 
-``probe`` and ``read_frames`` here, and ``DecordDecoder`` (the ``Decoder`` interface over
-them). decord itself raises a mix of ``DECORDError``, ``RuntimeError``, ``AssertionError`` and
+``probe`` and ``read_frames`` here (``vidclass.video.decoders`` registers them as the
+``"decord"`` decoder). decord itself raises a mix of ``DECORDError``, ``RuntimeError``, ``AssertionError`` and
 ``StopIteration``; every such failure leaves here as a one-line ``VideoError``.
 """
 
@@ -98,20 +98,6 @@ def read_frames(
     return frames
 
 
-class DecordDecoder:
-    """decord behind the ``Decoder`` interface (this module's ``probe`` and ``read_frames``)."""
-
-    name = "decord"
-
-    def probe(self, path: str | os.PathLike[str]) -> VideoInfo:
-        return probe(path)
-
-    def read_frames(
-        self, path: str | os.PathLike[str], indices: Sequence[int], size_hw: tuple[int, int] | None = None
-    ) -> torch.Tensor:
-        return read_frames(path, indices, size_hw)
-
-
 def _open(name: str, height: int = -1, width: int = -1) -> decord.VideoReader:
     """A single-threaded CPU reader, scaling to (height, width) unless they are -1."""
     return _call(
@@ -187,4 +173,4 @@ def _as_tensor(batch: Any) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(batch.asnumpy()))
 
 
-__all__ = ["DecordDecoder", "probe", "read_frames"]
+__all__ = ["probe", "read_frames"]

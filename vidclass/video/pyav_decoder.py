@@ -2,8 +2,8 @@
 
 It takes the frame times from the decoded frames, so it is the fallback when decord fails or
 returns fewer frames than the container promised. ``probe`` and ``read_frames`` here (exported
-by ``vidclass.video`` as ``probe_pyav`` and ``read_frames_pyav``), and ``PyAVDecoder`` (the
-``Decoder`` interface over them). Every failure caused by the file is a one-line ``VideoError``.
+by ``vidclass.video`` as ``probe_pyav`` and ``read_frames_pyav``; ``vidclass.video.decoders``
+registers them as the ``"pyav"`` decoder). Every failure caused by the file is a one-line ``VideoError``.
 """
 
 from __future__ import annotations
@@ -123,20 +123,6 @@ def read_frames(
     return frames
 
 
-class PyAVDecoder:
-    """PyAV behind the ``Decoder`` interface (this module's ``probe`` and ``read_frames``)."""
-
-    name = "pyav"
-
-    def probe(self, path: str | os.PathLike[str]) -> VideoInfo:
-        return probe(path)
-
-    def read_frames(
-        self, path: str | os.PathLike[str], indices: Sequence[int], size_hw: tuple[int, int] | None = None
-    ) -> torch.Tensor:
-        return read_frames(path, indices, size_hw)
-
-
 def _quarter_turns(frame: Any) -> int:
     """Clockwise quarter turns that show ``frame`` upright, from its display matrix.
 
@@ -183,4 +169,4 @@ def _av_reason(exc: BaseException) -> str:
     return (" ".join(str(exc).split()) or type(exc).__name__)[:MESSAGE_CHARS]
 
 
-__all__ = ["PyAVDecoder", "probe", "read_frames"]
+__all__ = ["probe", "read_frames"]
