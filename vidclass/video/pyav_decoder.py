@@ -147,11 +147,14 @@ class _av_open:  # noqa: N801 - used like a function: ``with _av_open(name) as (
             self.container = av.open(self.name)
         except Exception as exc:  # av.error.InvalidDataError, ...
             raise VideoError(f"cannot open video: {_av_reason(exc)}") from exc
-        refuse_non_video(self.container)
-        streams = self.container.streams.video
-        if not streams:
+        try:
+            refuse_non_video(self.container)
+            if not self.container.streams.video:
+                raise VideoError("no video stream")
+        except VideoError:
             self.container.close()
-            raise VideoError("no video stream")
+            raise
+        streams = self.container.streams.video
         stream = streams[0]
         stream.thread_type = "SLICE"
         stream.codec_context.thread_count = 1
