@@ -57,13 +57,14 @@ class DecodeQueue:
     def __init__(self, preprocessing: Preprocessing, protocol: ViewProtocol, options: RunOptions) -> None:
         self.preprocessing = preprocessing
         self.protocol = protocol
-        self.decoder = options.decoder
-        self.workers = options.workers
-        self.timeout = options.timeout
-        self.max_tasks = options.max_tasks
+        self.options = options
         self._pool: WorkerPool | None = None
         self._pending: dict[str, collections.deque[Future[Any]]] = {}
         self._lock = threading.Lock()
+
+    @property
+    def workers(self) -> int:
+        return self.options.workers
 
     @property
     def pool(self) -> WorkerPool | None:
@@ -72,7 +73,9 @@ class DecodeQueue:
             return None
         with self._lock:
             if self._pool is None:
-                self._pool = WorkerPool(self.workers, timeout=self.timeout, max_tasks=self.max_tasks, preload=PRELOAD)
+                self._pool = WorkerPool(
+                    self.workers, timeout=self.options.timeout, max_tasks=self.options.max_tasks, preload=PRELOAD
+                )
             return self._pool
 
     def prefetch(self, paths: Iterable[str | os.PathLike[str]]) -> None:
@@ -85,7 +88,7 @@ class DecodeQueue:
             return
         for path in paths:
             name = os.fspath(path)
-            future = self._submit(pool, name, self.decoder)
+            future = self._submit(pool, name, self.options.decoder)
             with self._lock:
                 self._pending.setdefault(name, collections.deque()).append(future)
 
@@ -135,11 +138,11 @@ class DecodeQueue:
                 del self._pending[name]
         pool = self.pool
         if pool is None:  # no workers: decode here
-            return decode_job(name, self.preprocessing, self.protocol, self.decoder)
+            return decode_job(name, self.preprocessing, self.protocol, self.options.decoder)
         try:
-            return wait_result(future or self._submit(pool, name, self.decoder))
+            return wait_result(future or self._submit(pool, name, self.options.decoder))
         except WorkerError:
-            fallbacks = decoders_for(self.decoder)[1:]
+            fallbacks = decoders_for(self.options.decoder)[1:]
             if not fallbacks:
                 raise
         # decord crashed or hung (dmlc/decord#373): the next decoder gets the file, in a fresh worker
@@ -154,8 +157,8 @@ class DecodeQueue:
             pool.close()
 
     def _submit(self, pool: WorkerPool, name: str, decoder: str) -> Future[Any]:
-        # looked up on each call, so that a test's replacement of decode_job reaches the workers
-        return pool.submit(globals()["decode_job"], name, self.preprocessing, self.protocol, decoder)
+        # decode_job is this module's global, read at each call: a test's replacement reaches the workers
+        return pool.submit(decode_job, name, self.preprocessing, self.protocol, decoder)
 
 
 def decode_job(
