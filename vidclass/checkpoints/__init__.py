@@ -23,7 +23,6 @@ from .sources import (
     convert_source,
     default_model,
     locate_model,
-    resolve_model,
     weights_dir,
 )
 
@@ -48,7 +47,6 @@ __all__ = [
     "locate_model",
     "read_model_card",
     "read_model_file",
-    "resolve_model",
     "save_model",
     "weights_dir",
 ]

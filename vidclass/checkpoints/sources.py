@@ -302,9 +302,6 @@ def locate_model(spec: str | os.PathLike[str]) -> Path:
     raise ModelFileError(f"{name}: no such model file, bundled model, directory or hub id")
 
 
-resolve_model = locate_model  # the old name: vidclass/cli/info.py imports it (from vidclass.checkpoints)
-
-
 def init_from_image_vit(
     source: str | os.PathLike[str],
     target: str,

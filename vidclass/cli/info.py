@@ -26,7 +26,7 @@ def view_settings(model: str | None, messages: Messages) -> tuple[str | None, Pr
     A registry name without weights still gives its configuration's settings; with no model
     and no default model, the defaults of ``Preprocessing()`` and ``ViewProtocol()``.
     """
-    from vidclass.checkpoints import ModelFileError, default_model, read_model_card, resolve_model
+    from vidclass.checkpoints import ModelFileError, default_model, locate_model, read_model_card
     from vidclass.models import get_entry, list_models
     from vidclass.video.protocol import Preprocessing, ViewProtocol
 
@@ -38,7 +38,7 @@ def view_settings(model: str | None, messages: Messages) -> tuple[str | None, Pr
         )
         return None, Preprocessing(), ViewProtocol()
     try:
-        card = read_model_card(resolve_model(model))  # the header alone: no weights are loaded
+        card = read_model_card(locate_model(model))  # the header alone: no weights are loaded
     except ModelFileError as exc:
         if model in list_models():  # a configuration without weights: its settings are known
             entry = get_entry(model)
