@@ -52,14 +52,14 @@ def transplant(source: VideoClassifier, cfg, labels: Sequence[str], seed: int) -
         else:
             fresh.append(key)
     model.load_state_dict(new)
-    classifier = VideoClassifier(
-        model=model,
-        labels=tuple(labels),
-        preprocessing=source.preprocessing,
-        protocol=source.protocol,
+    classifier = VideoClassifier.build(
+        model,
+        labels,
+        source.preprocessing,
+        source.protocol,
         name=source.name,
-        provenance=dict(source.provenance),
         source=source.source,
+        provenance=source.provenance,
     )
     return classifier, fresh
 
