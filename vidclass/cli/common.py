@@ -8,12 +8,15 @@ imports when it runs.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from vidclass.cli.output import DOCUMENT_FORMATS, CliError
 from vidclass.defaults import DEFAULT_BATCH_SIZE, DEFAULT_TIMEOUT, DEVICES, MODEL_ENV, PRECISIONS
+
+if TYPE_CHECKING:  # imported when the command runs: --help stays free of torch
+    from vidclass.inference import RunOptions
 
 # The values of vidclass.video.protocol.Aggregate, written out because importing that module
 # imports torch (vidclass.video's __init__ does); tests/test_startup.py checks that they agree.
@@ -93,7 +96,7 @@ def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
 
 
-def build_run_options(params: dict[str, Any], **changes: Any) -> Any:
+def build_run_options(params: dict[str, Any], **changes: Any) -> RunOptions:
     """The one ``RunOptions`` of a command: the values of its options that are run settings
     (``ctx.params``), with ``changes`` applied; a bad combination is a usage error (exit 2)."""
     import dataclasses
