@@ -1,1 +1,1 @@
-"""Evaluation, training and model resolution (being split into their own packages)."""
+"""Evaluation: plan, run, metrics, prediction records, reports (``vidclass eval``, ``vidclass report``)."""
