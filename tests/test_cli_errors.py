@@ -25,7 +25,7 @@ def test_any_other_exception_is_a_usage_error():
 
 @pytest.mark.parametrize(("error", "status"), [(VidclassError, EXIT_USAGE), (InputError, EXIT_FAILED_INPUT)])
 def test_a_vidclass_error_no_command_handles_is_one_line(error, status, tmp_path):
-    with mock.patch("vidclass.engine.evaluate.report", side_effect=error("bad  thing\nhere")):
+    with mock.patch("vidclass.evaluation.report", side_effect=error("bad  thing\nhere")):
         result = CliRunner().invoke(main, ["report", str(tmp_path)])
     assert result.exit_code == status
     assert result.stderr == "error: bad thing here\n"

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 import vidclass
 from tests.videos import write_video
 from vidclass.cli.main import main
-from vidclass.engine.evaluate import evaluate, report, result_fields
+from vidclass.evaluation import evaluate, report, result_fields
 from vidclass.inference import Predictor
 
 MODEL_LABELS = ["walk", "run", "jump", "swim", "climb", "sit"]
@@ -300,3 +300,19 @@ def test_torchrun_two_cpu_processes_equal_one_and_resume(work, tmp_path):
     assert result_fields(json.loads(proc.stdout)) == single
     records = lines(out / "predictions.jsonl")[1:]
     assert len(records) == len({r["id"] for r in records}) == 12
+
+
+def test_torchrun_planning_error_stops_every_rank(work, tmp_path):
+    """Rank 0 plans alone; when planning fails, every rank stops (none waits for work) and
+    rank 0 prints the one error line."""
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "predictions.jsonl").write_text('{"type": "header"}\n')
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    cmd = [*torchrun, "-m", "vidclass", *eval_args("ds", *FAST, "-o", str(out))]
+    proc = subprocess.run(cmd, cwd=work, env=_subprocess_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0, proc.stderr[-3000:]  # each rank exits 2; torchrun reports a failed child
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "already holds results" in errors[0], proc.stderr[-3000:]
+    assert proc.stdout == ""
+    assert (out / "predictions.jsonl").read_text() == '{"type": "header"}\n'  # left as it was

@@ -13,10 +13,10 @@ import pytest
 from click.testing import CliRunner
 
 from vidclass.cli.main import main
-from vidclass.engine.evaluate import report, result_fields
-from vidclass.engine.metrics import compute_metrics
-from vidclass.engine.records import PredictionsError, PredictionsWriter, merge_records, read_predictions
-from vidclass.engine.reports import confusion_geometry, confusion_layout, render_confusion, write_reports
+from vidclass.evaluation import report, result_fields
+from vidclass.evaluation.metrics import compute_metrics
+from vidclass.evaluation.records import PredictionsError, PredictionsWriter, merge_records, read_predictions
+from vidclass.evaluation.reports import confusion_geometry, confusion_layout, render_confusion, write_reports
 
 LABELS = ["a", "b", "c", "d", "e", "f"]
 

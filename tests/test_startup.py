@@ -109,7 +109,7 @@ print(json.dumps({{"before": before, "torch": "torch" in sys.modules, "labels": 
 
 def test_public_names_resolve_to_their_definitions():
     from vidclass.checkpoints import create_model, load_model
-    from vidclass.engine.evaluate import evaluate, report
+    from vidclass.evaluation import evaluate, report
     from vidclass.inference import Predictor, predict
     from vidclass.training import train
     from vidclass.video.protocol import Aggregate

@@ -18,16 +18,16 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
     from . import cli as cli
     from . import data as data
     from . import defaults as defaults
-    from . import engine as engine
     from . import errors as errors
+    from . import evaluation as evaluation
     from . import inference as inference
     from . import models as models
     from . import scores as scores
     from . import synth as synth
     from . import video as video
     from .checkpoints import ModelFileError, VideoClassifier, create_model, load_model, save_model
-    from .engine.evaluate import evaluate as evaluate
-    from .engine.evaluate import report as report
+    from .evaluation import evaluate as evaluate
+    from .evaluation import report as report
     from .inference import Predictor, RunOptions, predict
     from .models import describe_models, list_models
     from .scores import Prediction
@@ -50,8 +50,8 @@ _LAZY = {
     "Predictor": "vidclass.inference",
     "RunOptions": "vidclass.inference",
     "predict": "vidclass.inference",
-    "evaluate": "vidclass.engine.evaluate",
-    "report": "vidclass.engine.evaluate",
+    "evaluate": "vidclass.evaluation",
+    "report": "vidclass.evaluation",
     "train": "vidclass.training",  # the training engine is imported only by scripts that train
 }
 _SUBMODULES = frozenset(
@@ -62,8 +62,8 @@ _SUBMODULES = frozenset(
         "defaults",
         "devices",
         "distributed",
-        "engine",
         "errors",
+        "evaluation",
         "inference",
         "models",
         "precision",

@@ -182,32 +182,12 @@ class Group:
             dist.send(torch.tensor([len(data)], dtype=torch.int64), dst=0, group=self.channel, tag=_LENGTH_TAG)
             dist.send(payload, dst=0, group=self.channel, tag=_PAYLOAD_TAG)
 
-    def receive(self, handle: Callable[[dict[str, Any]], None]) -> threading.Thread:
+    def receive(self, handle: Callable[[dict[str, Any]], None]) -> Receiver:
         """On rank 0: a started thread that passes every other rank's records to ``handle``
-        until each has said it is done. An exception in ``handle`` stops it; ``join`` re-raises
-        nothing, so check ``thread.error``."""
-        import torch.distributed as dist
-
-        def run() -> None:
-            pending = self.world - 1
-            length = torch.zeros(1, dtype=torch.int64)
-            try:
-                while pending:
-                    source = dist.recv(length, src=None, group=self.channel, tag=_LENGTH_TAG)
-                    size = int(length.item())
-                    if size == _DONE:
-                        pending -= 1
-                        continue
-                    payload = torch.empty(size, dtype=torch.uint8)
-                    dist.recv(payload, src=source, group=self.channel, tag=_PAYLOAD_TAG)
-                    handle(json.loads(payload.numpy().tobytes().decode("ascii")))
-            except BaseException as exc:  # noqa: BLE001 - handed to the main thread
-                thread.error = exc  # type: ignore[attr-defined]
-
-        thread = threading.Thread(target=run, name="vidclass-eval-receiver", daemon=True)
-        thread.error = None  # type: ignore[attr-defined]
-        thread.start()
-        return thread
+        until each has said it is done (``Receiver.wait`` re-raises what stopped it)."""
+        receiver = Receiver(self, handle)
+        receiver.start()
+        return receiver
 
     def close(self) -> None:
         import torch.distributed as dist
@@ -220,4 +200,41 @@ class Group:
                 dist.destroy_process_group()
 
 
-__all__ = ["TIMEOUT", "Group", "TorchrunEnv", "env_rank", "launched"]
+class Receiver(threading.Thread):
+    """Rank 0's thread that hands the other ranks' records to ``handle`` (see ``Group.receive``).
+
+    An exception in ``handle`` or in the transport stops it and is kept in ``error``."""
+
+    def __init__(self, group: Group, handle: Callable[[dict[str, Any]], None]) -> None:
+        super().__init__(name="vidclass-eval-receiver", daemon=True)
+        self.group = group
+        self.handle = handle
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        import torch.distributed as dist
+
+        pending = self.group.world - 1
+        length = torch.zeros(1, dtype=torch.int64)
+        try:
+            while pending:
+                source = dist.recv(length, src=None, group=self.group.channel, tag=_LENGTH_TAG)
+                size = int(length.item())
+                if size == _DONE:
+                    pending -= 1
+                    continue
+                payload = torch.empty(size, dtype=torch.uint8)
+                dist.recv(payload, src=source, group=self.group.channel, tag=_PAYLOAD_TAG)
+                self.handle(json.loads(payload.numpy().tobytes().decode("ascii")))
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread by wait()
+            self.error = exc
+
+    def wait(self) -> None:
+        """Until every other rank is done; re-raise what stopped the thread, if anything did."""
+        while self.is_alive():
+            self.join(0.2)  # in short steps, so that Ctrl-C reaches the main thread
+        if self.error is not None:
+            raise self.error
+
+
+__all__ = ["TIMEOUT", "Group", "Receiver", "TorchrunEnv", "env_rank", "launched"]

@@ -127,11 +127,8 @@ def eval_command(
     was missing, 2 for usage errors.
     """
     from vidclass.cli.eval_output import CliListener, metrics_tables
-    from vidclass.data import DatasetError
     from vidclass.distributed import env_rank, launched
-    from vidclass.engine.evaluate import PREDICTIONS, EvalError, Listener, evaluate, exit_status
-    from vidclass.engine.records import PredictionsError
-    from vidclass.engine.reports import REPORT_FILES
+    from vidclass.evaluation import PREDICTIONS, REPORT_FILES, Listener, evaluate, exit_status
 
     distributed = launched()
     main = not distributed or env_rank() == 0
@@ -158,7 +155,7 @@ def eval_command(
             listener=listener,
             options=build_run_options(ctx.params),
         )
-    except (EvalError, DatasetError, PredictionsError, VidclassError) as exc:
+    except VidclassError as exc:
         listener.finish()
         error = CliError.from_exception(exc)
         if not main:

@@ -12,8 +12,8 @@ from rich.table import Table
 from rich.text import Text
 
 from vidclass.cli.output import Messages, printable
-from vidclass.engine.evaluate import Listener
-from vidclass.engine.metrics import worst_classes
+from vidclass.evaluation.metrics import worst_classes
+from vidclass.evaluation.request import Listener
 
 WORST = 10
 CONFUSED = 10

@@ -6,6 +6,7 @@ import click
 
 from vidclass.cli.common import METRICS_FORMATS, document_format_option
 from vidclass.cli.output import CliError, Messages, document_format, write_document
+from vidclass.errors import VidclassError
 
 
 @click.command("report")
@@ -31,15 +32,13 @@ def report_command(
     video was scored, 1 when any failed, was missing or has no result, 2 for usage errors.
     """
     from vidclass.cli.eval_output import CliListener, metrics_tables
-    from vidclass.engine.evaluate import EvalError, exit_status, report
-    from vidclass.engine.records import PredictionsError
-    from vidclass.engine.reports import REPORT_FILES
+    from vidclass.evaluation import REPORT_FILES, exit_status, report
 
     messages = Messages(quiet=quiet)
     listener = CliListener(messages)
     try:
         metrics = report(predictions, output=output, listener=listener)
-    except (EvalError, PredictionsError, ValueError) as exc:
+    except (VidclassError, ValueError) as exc:
         raise CliError.from_exception(exc) from exc
     except OSError as exc:
         raise CliError.from_exception(exc, f"--output {output}: {exc.strerror or exc}") from exc

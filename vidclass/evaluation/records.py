@@ -23,6 +23,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from vidclass.errors import VidclassError
+
 FORMAT = "vidclass-eval"
 VERSION = 1
 SCORE_TOLERANCE = 1e-3
@@ -30,8 +32,8 @@ SCORE_TOLERANCE = 1e-3
 COMPATIBLE_FIELDS = ("model.labels", "model.fingerprint", "protocol", "preprocessing")
 
 
-class PredictionsError(ValueError):
-    """A predictions file that cannot be used as asked; the message is one line."""
+class PredictionsError(VidclassError, ValueError):
+    """A predictions file that cannot be used as asked (exit 2); the message is one line."""
 
 
 @dataclass

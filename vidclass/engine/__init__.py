@@ -1,1 +1,0 @@
-"""Evaluation: plan, run, metrics, prediction records, reports (``vidclass eval``, ``vidclass report``)."""

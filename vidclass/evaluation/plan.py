@@ -1,0 +1,300 @@
+"""Planning an evaluation: which videos to run, and which records are already known.
+
+``make_plan`` reads the dataset, matches its labels to the model's, picks the videos (a
+stratified ``limit``, then every N-th for a ``shard``), writes (or checks, on ``--resume``)
+the predictions header, and sorts every chosen video into one of three piles:
+
+- ``results``: already recorded by the run being resumed (scored, or a still-missing file);
+- ``instant``: records to write without the model (a label the model lacks, a missing file);
+- ``work``: videos to run through the model.
+
+Only rank 0 plans; the other torchrun processes receive ``work``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from vidclass.checkpoints import VideoClassifier
+from vidclass.data import Dataset, Sample, load_dataset, match_labels, stratified_sample
+from vidclass.evaluation.documents import version
+from vidclass.evaluation.records import (
+    COMPATIBLE_FIELDS,
+    FORMAT,
+    VERSION,
+    PredictionsWriter,
+    check_compatible,
+    conflict_error,
+    merge_records,
+    read_predictions,
+)
+from vidclass.evaluation.request import PREDICTIONS, EvalError, Listener, Request
+from vidclass.inference import Predictor
+from vidclass.scores import Prediction
+
+MISSING_ERROR = "file not found"
+RESUME_FIELDS = (*COMPATIBLE_FIELDS, "limit", "shard.index", "shard.count")
+
+
+@dataclass(frozen=True)
+class Work:
+    """One video to run through the model."""
+
+    key: str
+    path: str  # to open
+    shown: str  # as written in records: relative to the dataset root where possible
+    dataset_label: str
+    true_label: str
+
+
+@dataclass
+class Plan:
+    """Rank 0's evaluation: its header, its videos in order, and the three piles (see above).
+
+    A plan holds the predictions file open (and locked) while it lives: ``close`` it."""
+
+    header: dict[str, Any]
+    keys: list[str]
+    work: list[Work] = field(default_factory=list)
+    instant: list[dict[str, Any]] = field(default_factory=list)
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    writer: PredictionsWriter | None = None
+    output: str | None = None
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def model_fingerprint(classifier: VideoClassifier) -> str:
+    """A SHA-256 of the model's weights (names, dtypes, shapes and bytes), 16 hex digits."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(classifier.model.state_dict().items()):
+        t = tensor.detach().to("cpu").contiguous()
+        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def shown_path(path: str, root: str) -> str:
+    """``path`` relative to the dataset ``root`` with / separators, or as it is when outside."""
+    try:
+        rel = os.path.relpath(path, root)
+    except ValueError:  # another drive
+        return path
+    if rel == ".." or rel.startswith(".." + os.sep):
+        return path
+    return rel.replace(os.sep, "/")
+
+
+def _base_record(key: str, shown: str, dataset_label: str, true_label: str | None) -> dict[str, Any]:
+    return {
+        "id": key,
+        "path": shown,
+        "status": None,
+        "true_label": true_label,
+        "dataset_label": dataset_label,
+        "correct": None,
+    }
+
+
+def make_record(work: Work, prediction: Prediction, save_scores: bool = False) -> dict[str, Any]:
+    """The predictions.jsonl line for one video that was run."""
+    record = _base_record(work.key, work.shown, work.dataset_label, work.true_label)
+    record["status"] = "scored" if prediction.ok else "failed"
+    record["correct"] = (prediction.label == work.true_label) if prediction.ok else None
+    body = prediction.to_record(scores=save_scores)
+    body.pop("path")
+    record.update(body)
+    return record
+
+
+def _instant_record(
+    sample: Sample, shown: str, true_label: str | None, status: str, error: str, labels: Sequence[str]
+) -> dict[str, Any]:
+    record = _base_record(sample.key, shown, sample.label, true_label)
+    record["status"] = status
+    body = Prediction(path=shown, error=error, class_names=tuple(labels)).to_record()
+    body.pop("path")
+    record.update(body)
+    return record
+
+
+def make_plan(predictor: Predictor, classifier: VideoClassifier, request: Request, listener: Listener) -> Plan:
+    """Read the dataset, choose the videos, open the predictions file and sort the videos."""
+    ds = load_dataset(request.dataset, annotations=request.annotations, layout=request.layout)
+    labels = list(predictor.labels)
+    if ds.unlabelled:
+        listener.warning(
+            f"{len(ds.unlabelled)} video(s) directly in {ds.root} have no class folder and are not evaluated"
+            f" (e.g. {ds.unlabelled[0]})"
+        )
+    if ds.duplicates:
+        listener.note(f"{ds.duplicates} repeated line(s) in {ds.annotations} list a video already listed; read once")
+    match = match_labels(ds.classes, labels, ignore_unknown=request.ignore_unknown)
+    if match.inexact:
+        example = match.inexact[0]
+        listener.note(
+            f"{len(match.inexact)} dataset label(s) matched the model's after ignoring case, underscores or quotes"
+            f" (e.g. {example!r} -> {match.mapping[example]!r})"
+        )
+    listed = ds.listed
+    known = [s for s in listed if s.label in match.mapping]
+    if match.unknown:
+        skipped = len(listed) - len(known)
+        listener.warning(
+            f"{skipped} video(s) with {len(match.unknown)} label(s) the model lacks are skipped: "
+            + ", ".join(repr(label) for label in match.unknown[:5])
+            + (" ..." if len(match.unknown) > 5 else "")
+        )
+    selected = listed
+    if request.limit is not None:
+        selected = stratified_sample(known, request.limit)
+        if len(selected) < len(known):
+            listener.note(f"--limit {request.limit}: a stratified sample of {len(selected)} of {len(known)} videos")
+    evaluated = len(selected)
+    if request.shard is not None:
+        selected = selected[request.shard[0] :: request.shard[1]]
+    missing_keys = {s.key for s in ds.missing}
+    chosen_missing = [s for s in selected if s.key in missing_keys]
+    if chosen_missing:
+        examples = ", ".join(shown_path(s.path, ds.root) for s in chosen_missing[:3])
+        listener.warning(
+            f"{len(chosen_missing)} listed video(s) are not on disk (e.g. {examples}); they are counted as missing"
+        )
+    header = _header(predictor, classifier, request, ds, labels, evaluated, len(selected))
+    plan = Plan(header=header, keys=[s.key for s in selected], output=request.output)
+    try:
+        existing = _open_predictions(plan, request, listener)
+        _sort(plan, ds, selected, match.mapping, labels, existing)
+    except BaseException:
+        plan.close()  # and its lock
+        raise
+    if request.resume and existing:
+        done = len(plan.results)
+        listener.note(f"resuming: {done} of {len(plan.keys)} videos already done, {len(plan.work)} to run")
+    return plan
+
+
+def _header(
+    predictor: Predictor,
+    classifier: VideoClassifier,
+    request: Request,
+    ds: Dataset,
+    labels: list[str],
+    evaluated: int,
+    samples: int,
+) -> dict[str, Any]:
+    shard = request.shard
+    return {
+        "type": "header",
+        "format": FORMAT,
+        "version": VERSION,
+        "vidclass": version(),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "model": {
+            "name": classifier.name,
+            "source": str(classifier.source),
+            "labels": labels,
+            "fingerprint": model_fingerprint(classifier),
+        },
+        "protocol": predictor.protocol.to_dict(),
+        "preprocessing": predictor.preprocessing.to_dict(),
+        "top_k": predictor.top_k,
+        "precision": predictor.precision,
+        "dataset": {
+            "root": os.path.abspath(ds.root),
+            "layout": ds.layout,
+            "annotations": os.path.abspath(ds.annotations) if ds.annotations else None,
+            "listed": len(ds),
+            "missing_on_disk": len(ds.missing),
+            "classes": len(ds.classes),
+            "evaluated": evaluated,
+        },
+        "limit": request.limit,
+        "shard": {"index": shard[0], "count": shard[1], "samples": samples} if shard else None,
+    }
+
+
+def _open_predictions(plan: Plan, request: Request, listener: Listener) -> dict[str, dict[str, Any]]:
+    """Open ``output/predictions.jsonl`` (when there is an output) and return the records of the
+    run being resumed, one per video; a new or restarted file gets the plan's header."""
+    if request.output is None:
+        return {}
+    existing: dict[str, dict[str, Any]] = {}
+    try:
+        os.makedirs(request.output, exist_ok=True)
+        path = os.path.join(request.output, PREDICTIONS)
+        writer = plan.writer = PredictionsWriter(path)
+    except OSError as exc:
+        raise EvalError(f"--output {request.output}: {exc.strerror or exc}") from exc
+    if writer.size > 0:
+        if request.overwrite:
+            writer.truncate()
+        elif not request.resume:
+            raise EvalError(f"{path} already holds results; add --resume to continue it, or --overwrite to start again")
+        else:
+            previous = read_predictions(path, repair=True)
+            if previous.torn:
+                listener.warning(f"{path}: dropped a torn last line (a run was killed while writing it)")
+            if previous.header is None:  # only a torn header was there
+                writer.truncate()
+            else:
+                check_compatible(previous.header, plan.header, f"--resume {path}", RESUME_FIELDS)
+                merged = merge_records(previous.records)
+                if merged.conflicts:
+                    raise conflict_error(merged.conflicts, merged.records)
+                existing = merged.records
+    if writer.size == 0:
+        writer.append(plan.header)
+    keyset = set(plan.keys)
+    stale = [key for key in existing if key not in keyset]
+    if stale:
+        listener.warning(f"{len(stale)} record(s) in {PREDICTIONS} are not part of this evaluation and are left out")
+    return existing
+
+
+def _sort(
+    plan: Plan,
+    ds: Dataset,
+    selected: Sequence[Sample],
+    mapping: dict[str, str],
+    labels: Sequence[str],
+    existing: dict[str, dict[str, Any]],
+) -> None:
+    """Put each selected video in ``results``, ``instant`` or ``work``."""
+    missing_keys = {s.key for s in ds.missing}
+    for sample in selected:
+        held = existing.get(sample.key)
+        shown = shown_path(sample.path, ds.root)
+        true = mapping.get(sample.label)
+        if held is not None and held.get("status") == "scored":
+            if held.get("true_label") != true:
+                raise EvalError(
+                    f"{sample.key}: the dataset labels it {sample.label!r} but the run being resumed had"
+                    f" {held.get('dataset_label')!r}; start again with --overwrite"
+                )
+            plan.results[sample.key] = held
+        elif true is None:
+            if held is not None and held.get("status") == "ignored":
+                plan.results[sample.key] = held
+            else:
+                reason = "label not among the model's labels"
+                plan.instant.append(_instant_record(sample, shown, None, "ignored", reason, labels))
+        elif sample.key in missing_keys:
+            if held is not None and held.get("status") == "missing" and held.get("true_label") == true:
+                plan.results[sample.key] = held
+            else:
+                plan.instant.append(_instant_record(sample, shown, true, "missing", MISSING_ERROR, labels))
+        else:
+            plan.work.append(Work(sample.key, sample.path, shown, sample.label, true))
+
+
+__all__ = ["MISSING_ERROR", "Plan", "Work", "make_plan", "make_record", "model_fingerprint", "shown_path"]
