@@ -17,9 +17,9 @@ from tests.videos import write_video
 from vidclass.checkpoints import NoModelError
 from vidclass.data.files import expand_paths
 from vidclass.inference import Predictor, predict, resolve_device
+from vidclass.protocol import Preprocessing, ViewProtocol
 from vidclass.scores import Aggregate, Prediction, aggregate
 from vidclass.video import load_views
-from vidclass.video.protocol import Preprocessing, ViewProtocol
 
 
 @pytest.fixture(scope="module")

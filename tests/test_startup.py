@@ -111,8 +111,8 @@ def test_public_names_resolve_to_their_definitions():
     from vidclass.checkpoints import create_model, load_model
     from vidclass.evaluation import evaluate, report
     from vidclass.inference import Predictor, predict
+    from vidclass.protocol import Aggregate
     from vidclass.training import train
-    from vidclass.video.protocol import Aggregate
 
     for name in vidclass.__all__:
         assert getattr(vidclass, name) is not None, name
@@ -149,8 +149,8 @@ def test_cli_choices_and_defaults_match_the_library():
     from vidclass.defaults import DEFAULT_BATCH_SIZE, DEFAULT_TOP_K, DEVICES
     from vidclass.inference.workers import DEFAULT_TIMEOUT
     from vidclass.precision import PRECISIONS
+    from vidclass.protocol import Aggregate
     from vidclass.video.decode import DECODERS
-    from vidclass.video.protocol import Aggregate
 
     ctx = click.Context(main)
     for name in ("predict", "eval"):

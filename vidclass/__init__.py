@@ -30,9 +30,9 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
     from .evaluation import report as report
     from .inference import Predictor, RunOptions, predict
     from .models import describe_models, list_models
+    from .protocol import Aggregate, Preprocessing, ViewProtocol
     from .scores import Prediction
     from .training import train as train
-    from .video.protocol import Aggregate, Preprocessing, ViewProtocol
 
 # name -> the module that defines it
 _LAZY = {
@@ -43,9 +43,9 @@ _LAZY = {
     "save_model": "vidclass.checkpoints",
     "describe_models": "vidclass.models",
     "list_models": "vidclass.models",
-    "Aggregate": "vidclass.video.protocol",
-    "Preprocessing": "vidclass.video.protocol",
-    "ViewProtocol": "vidclass.video.protocol",
+    "Aggregate": "vidclass.protocol",
+    "Preprocessing": "vidclass.protocol",
+    "ViewProtocol": "vidclass.protocol",
     "Prediction": "vidclass.scores",
     "Predictor": "vidclass.inference",
     "RunOptions": "vidclass.inference",
@@ -67,6 +67,7 @@ _SUBMODULES = frozenset(
         "inference",
         "models",
         "precision",
+        "protocol",
         "scores",
         "synth",
         "training",

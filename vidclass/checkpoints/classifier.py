@@ -15,7 +15,7 @@ from typing import TypeAlias, TypedDict
 import torch
 
 from ..models import ViViT, ViViTConfig, get_entry
-from ..video.protocol import Preprocessing, ViewProtocol
+from ..protocol import Preprocessing, ViewProtocol
 
 JSON: TypeAlias = str | int | float | bool | None | list["JSON"] | dict[str, "JSON"]
 """A value that ``json.dumps`` writes and ``json.loads`` gives back."""

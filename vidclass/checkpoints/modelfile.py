@@ -20,7 +20,7 @@ from safetensors.torch import save_file
 
 from ..errors import VidclassError
 from ..models import ViViT, ViViTConfig
-from ..video.protocol import Preprocessing, ViewProtocol
+from ..protocol import Preprocessing, ViewProtocol
 from .classifier import Provenance, VideoClassifier
 
 T = TypeVar("T")

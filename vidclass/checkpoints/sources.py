@@ -20,7 +20,7 @@ from pathlib import Path
 from ..defaults import MODEL_ENV
 from ..models import list_models
 from ..models.config import Variant, ViViTConfig
-from ..video.protocol import Preprocessing, ViewProtocol
+from ..protocol import Preprocessing, ViewProtocol
 from .classifier import VideoClassifier
 from .convert.common import ConversionError
 from .modelfile import FORMAT, SUFFIX, ModelFileError, save_model

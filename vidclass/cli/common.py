@@ -14,13 +14,12 @@ import click
 
 from vidclass.cli.output import DOCUMENT_FORMATS, CliError
 from vidclass.defaults import DEFAULT_BATCH_SIZE, DEFAULT_TIMEOUT, DEVICES, MODEL_ENV, PRECISIONS
+from vidclass.protocol import Aggregate
 
 if TYPE_CHECKING:  # imported when the command runs: --help stays free of torch
     from vidclass.inference import RunOptions
 
-# The values of vidclass.video.protocol.Aggregate, written out because importing that module
-# imports torch (vidclass.video's __init__ does); tests/test_startup.py checks that they agree.
-AGGREGATES = ("softmax", "logits")
+AGGREGATES = tuple(a.value for a in Aggregate)
 
 
 def load_classifier(model: str | None) -> Any:

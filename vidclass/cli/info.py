@@ -17,7 +17,7 @@ from vidclass.cli.tables import info_tables
 from vidclass.errors import EXIT_FAILED_INPUT
 
 if TYPE_CHECKING:  # imported for annotations only: vidclass.video imports torch
-    from vidclass.video.protocol import Preprocessing, ViewProtocol
+    from vidclass.protocol import Preprocessing, ViewProtocol
 
 
 def view_settings(model: str | None, messages: Messages) -> tuple[str | None, Preprocessing, ViewProtocol]:
@@ -28,7 +28,7 @@ def view_settings(model: str | None, messages: Messages) -> tuple[str | None, Pr
     """
     from vidclass.checkpoints import ModelFileError, default_model, locate_model, read_model_card
     from vidclass.models import get_entry, list_models
-    from vidclass.video.protocol import Preprocessing, ViewProtocol
+    from vidclass.protocol import Preprocessing, ViewProtocol
 
     model = model if model is not None else default_model()
     if model is None:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from vidclass.video.protocol import Preprocessing, ViewProtocol
+from vidclass.protocol import Preprocessing, ViewProtocol
 
 SHORT_SIDE_JITTER = (256 / 224, 320 / 224)  # the ViViT recipe's 256-320 range for 224 crops
 

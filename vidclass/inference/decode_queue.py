@@ -32,8 +32,8 @@ import torch
 
 from vidclass.inference.options import RunOptions
 from vidclass.inference.workers import WorkerCrashed, WorkerError, WorkerPool, WorkerTimeout, wait_result
+from vidclass.protocol import Preprocessing, ViewProtocol
 from vidclass.video.decoders import decoders_for
-from vidclass.video.protocol import Preprocessing, ViewProtocol
 
 # Imported once by the worker processes' fork server: torch first, then this module (and so
 # decord, via vidclass.video), so that each worker starts with them loaded and nothing opened.

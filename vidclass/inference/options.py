@@ -16,7 +16,7 @@ from typing import Any
 from vidclass.defaults import DECODERS, DEFAULT_BATCH_SIZE, DEFAULT_TIMEOUT, DEFAULT_TOP_K
 from vidclass.errors import VidclassError
 from vidclass.inference.workers import DEFAULT_MAX_TASKS
-from vidclass.video.protocol import Aggregate
+from vidclass.protocol import Aggregate
 
 
 class OptionsError(VidclassError, ValueError):

@@ -29,8 +29,8 @@ from vidclass.inference.compiling import compile_model
 from vidclass.inference.decode_queue import Decoded, DecodeQueue
 from vidclass.inference.options import RunOptions
 from vidclass.precision import autocast, resolve_precision
+from vidclass.protocol import Preprocessing, ViewProtocol
 from vidclass.scores import Prediction, aggregate, top_labels
-from vidclass.video.protocol import Preprocessing, ViewProtocol
 
 
 class Predictor:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..video.protocol import Preprocessing, ViewProtocol
+from ..protocol import Preprocessing, ViewProtocol
 from .config import Classifier, TokenLearnerConfig, Variant, ViViTConfig
 from .flops import view_gflops, view_macs
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from vidclass.video.protocol import Aggregate
+from vidclass.protocol import Aggregate
 
 
 def aggregate(logits: torch.Tensor, mode: Aggregate | str = Aggregate.SOFTMAX) -> torch.Tensor:

@@ -1,9 +1,9 @@
 """Video input: probing and decoding files, sampling clips and crops, building model views."""
 
+from vidclass.protocol import Aggregate, Preprocessing, ViewProtocol
 from vidclass.video.base import Decoder, VideoError, VideoInfo
 from vidclass.video.decoders import DECODERS, decoders_for, first_that_works, get_decoder
 from vidclass.video.decord_decoder import probe, read_frames
-from vidclass.video.protocol import Aggregate, Preprocessing, ViewProtocol
 from vidclass.video.pyav_decoder import probe as probe_pyav
 from vidclass.video.pyav_decoder import read_frames as read_frames_pyav
 from vidclass.video.sampling import (

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vidclass.video.protocol import Preprocessing, ViewProtocol
+from vidclass.protocol import Preprocessing, ViewProtocol
 
 if TYPE_CHECKING:  # base.py imports torch; sampling must not.
     from vidclass.video.base import VideoInfo

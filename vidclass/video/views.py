@@ -6,9 +6,9 @@ import os
 
 import torch
 
+from vidclass.protocol import Preprocessing, ViewProtocol
 from vidclass.video.base import Decoder, VideoInfo
 from vidclass.video.decoders import first_that_works
-from vidclass.video.protocol import Preprocessing, ViewProtocol
 from vidclass.video.sampling import ViewPlan, plan_views
 
 

@@ -2,7 +2,9 @@
 
 These two records travel inside every model file (see ``vidclass.checkpoints``) so that the
 weights always carry the pipeline they were trained with. Everything downstream (sampling,
-view building, aggregation) reads its defaults from here and nowhere else.
+view building, aggregation) reads its defaults from here and nowhere else. ``Aggregate`` names
+how view scores combine. The bottom of the stack: it imports nothing from vidclass (nor torch),
+so models, video, scores and the command line's option declarations may all import it.
 """
 
 from __future__ import annotations
