@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .classifier import Provenance, VideoClassifier, create_model
-from .loading import load_classifier, load_model
+from .loading import ModelSpec, load_classifier, load_model
 from .modelfile import (
     FORMAT,
     SUFFIX,
@@ -34,6 +34,7 @@ __all__ = [
     "ModelCard",
     "ModelFileError",
     "NoModelError",
+    "ModelSpec",
     "Provenance",
     "VideoClassifier",
     "ConvertOptions",

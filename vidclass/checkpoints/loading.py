@@ -8,11 +8,15 @@ bundled ``weights/default.safetensors``.
 from __future__ import annotations
 
 import os
+from typing import TypeAlias
 
 from ..defaults import MODEL_ENV
 from . import sources
 from .classifier import VideoClassifier
 from .modelfile import NoModelError, read_model_file
+
+# What ``model=`` accepts across the library (and ``--model`` on the command line, as a string).
+ModelSpec: TypeAlias = "VideoClassifier | str | os.PathLike[str] | None"
 
 
 def load_model(path_or_name: str | os.PathLike[str], device: str = "cpu") -> VideoClassifier:
@@ -20,7 +24,7 @@ def load_model(path_or_name: str | os.PathLike[str], device: str = "cpu") -> Vid
     return read_model_file(sources.locate_model(path_or_name), device=device)
 
 
-def load_classifier(spec: VideoClassifier | str | os.PathLike[str] | None = None) -> VideoClassifier:
+def load_classifier(spec: ModelSpec = None) -> VideoClassifier:
     """A ``VideoClassifier`` from a model spec (a registry-bundled name, a model file, a foreign
     checkpoint), from None (the default model), or a classifier already loaded (returned as is).
 

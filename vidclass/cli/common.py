@@ -17,12 +17,13 @@ from vidclass.defaults import DEFAULT_BATCH_SIZE, DEFAULT_TIMEOUT, DEVICES, MODE
 from vidclass.protocol import Aggregate
 
 if TYPE_CHECKING:  # imported when the command runs: --help stays free of torch
+    from vidclass.checkpoints import VideoClassifier
     from vidclass.inference import RunOptions
 
 AGGREGATES = tuple(a.value for a in Aggregate)
 
 
-def load_classifier(model: str | None) -> Any:
+def load_classifier(model: str | None) -> VideoClassifier:
     """``vidclass.checkpoints.load_classifier`` with its failures turned into one-line usage errors (exit 2)."""
     from vidclass.checkpoints import ModelFileError, NoModelError
     from vidclass.checkpoints import load_classifier as load

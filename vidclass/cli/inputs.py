@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from typing import BinaryIO
+from typing import IO, Any
 
 import click
 
@@ -21,16 +21,15 @@ from vidclass.data.files import is_video_name, list_directory
 STDIN = "-"
 
 
-def read_path_list(stream: BinaryIO | None = None) -> list[str]:
+def read_path_list(stream: IO[Any] | None = None) -> list[str]:
     """Newline-separated paths from binary stdin; blank lines skipped, other characters kept.
 
     Lines are decoded like file names (``os.fsdecode``), so any name the filesystem holds,
     including ones with spaces, unicode or undecodable bytes, round-trips. Only the line end
     (``\\n`` or ``\\r\\n``) is removed.
     """
-    if stream is None:
-        stream = getattr(sys.stdin, "buffer", None) or sys.stdin
-    data = stream.read()
+    source: IO[Any] = stream if stream is not None else getattr(sys.stdin, "buffer", None) or sys.stdin
+    data = source.read()
     if isinstance(data, str):  # a text-only stdin: back to bytes the way file names are
         data = os.fsencode(data)
     paths = []

@@ -106,7 +106,8 @@ def read_csv_entries(text: str) -> list[tuple[int, str, str | None]]:
     rows = csv_rows(text)
     if not rows:
         return []
-    path_col, label_col = 0, 1
+    path_col: int = 0
+    label_col: int | None = 1
     header = _csv_header([cell.lower() for cell in rows[0][1]])
     if header is not None:
         path_col, label_col = header[0], header[1]

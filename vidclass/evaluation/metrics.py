@@ -86,7 +86,7 @@ def compute_metrics(
             correct5[true] += 1
     scored = counts["scored"]
     involved = sorted(set(support) | set(predicted) | set(failed_per) | set(missing_per))
-    per_class = []
+    per_class: list[dict[str, Any]] = []
     for i in involved:
         n = support[i]
         per_class.append(

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from vidclass.checkpoints import VideoClassifier, load_classifier
+from vidclass.checkpoints import ModelSpec, VideoClassifier, load_classifier
 from vidclass.data import DatasetError
 from vidclass.distributed import Group, launched
 from vidclass.evaluation.documents import document, throughput
@@ -44,7 +44,7 @@ _PLAN_ERRORS: dict[str, type[Exception]] = {
 
 def evaluate(
     dataset: str | os.PathLike[str],
-    model: Any = None,
+    model: ModelSpec = None,
     *,
     annotations: str | os.PathLike[str] | None = None,
     layout: str = "auto",

@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from vidclass.checkpoints import load_classifier
+from vidclass.checkpoints import ModelSpec, load_classifier
 from vidclass.data.files import expand_paths
 from vidclass.inference.options import RunOptions
 from vidclass.inference.predictor import Predictor
@@ -21,7 +21,7 @@ from vidclass.scores import Prediction
 
 def predict(
     paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
-    model: Any = None,
+    model: ModelSpec = None,
     *,
     recursive: bool = False,
     options: RunOptions | None = None,

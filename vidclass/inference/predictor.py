@@ -126,7 +126,8 @@ class Predictor:
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
         """One batch ``(B, 3, T, H, W)`` through the model -> float32 logits (B, K)."""
         with torch.inference_mode(), autocast(self.precision, self.device):
-            return self._module(batch.to(self.device, non_blocking=True)).float()
+            logits: torch.Tensor = self._module(batch.to(self.device, non_blocking=True))
+            return logits.float()
 
     def logits(self, views: torch.Tensor) -> torch.Tensor:
         """Run ``(V, 3, T, H, W)`` views through the model, ``batch_size`` at a time -> (V, K)."""

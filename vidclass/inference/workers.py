@@ -73,7 +73,9 @@ class WorkerTimeout(WorkerError):
         super().__init__(f"timed out after {seconds:g} s")
 
 
-def context(preload: tuple[str, ...] = ()) -> multiprocessing.context.BaseContext:
+def context(
+    preload: tuple[str, ...] = (),
+) -> multiprocessing.context.ForkServerContext | multiprocessing.context.SpawnContext:
     """forkserver on Linux (with the ``preload`` modules imported in the server), spawn elsewhere."""
     if sys.platform.startswith("linux"):
         ctx = multiprocessing.get_context("forkserver")

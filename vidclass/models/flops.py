@@ -68,8 +68,7 @@ def _encoder_macs(
 ) -> int:
     total = 0
     for i in range(depth):
-        learn = tl is not None and (i == tl.location or (tl.fuse and i > tl.location))
-        if learn:
+        if tl is not None and (i == tl.location or (tl.fuse and i > tl.location)):
             total += _learner_macs(cfg, tl, frames, per_frame)
             total += _block_macs(cfg, mixer, frames, tl.num_tokens, prefix, cfg.hidden_size, mlp_dim)
             if tl.fuse:

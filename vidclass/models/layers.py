@@ -204,7 +204,8 @@ class TubeletEmbedding(nn.Module):
         moving = round(dim * motion_fraction)
         weight[:moving] = spatial[:moving] * ramp.view(1, 1, frames, 1, 1)
         weight[moving:] = spatial[moving:].expand(-1, -1, frames, -1, -1) / frames
-        self.proj.bias.zero_()
+        if self.proj.bias is not None:
+            self.proj.bias.zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # (B, C, T, H, W) -> (B, D, t, h, w) -> (B, t, h*w, D): tokens ordered time, height, width

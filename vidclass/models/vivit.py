@@ -74,20 +74,20 @@ class Encoder(nn.Module):
         self.norm = nn.LayerNorm(d, eps=cfg.layer_norm_eps)
         # TokenLearner before block `location`; with the fuser, at every block from there on.
         self.tokenlearner = tokenlearner
-        learn_at = []
+        learners: dict[str, nn.Module] = {}
+        fusers: dict[str, nn.Module] = {}
         if tokenlearner is not None:
             last = depth if tokenlearner.fuse else tokenlearner.location + 1
             learn_at = range(tokenlearner.location, last)
-        self.learners = nn.ModuleDict({str(i): _make_learner(cfg, tokenlearner) for i in learn_at})
-        self.fusers = nn.ModuleDict(
-            {
-                str(i): TokenFuser(
-                    d, tokenlearner.num_tokens, tokenlearner.bottleneck_dim, cfg.layer_norm_eps, cfg.dropout
-                )
-                for i in learn_at
-                if tokenlearner.fuse
-            }
-        )
+            learners = {str(i): _make_learner(cfg, tokenlearner) for i in learn_at}
+            if tokenlearner.fuse:  # made after every learner: the random initialisation keeps its order
+                tl = tokenlearner
+                fusers = {
+                    str(i): TokenFuser(d, tl.num_tokens, tl.bottleneck_dim, cfg.layer_norm_eps, cfg.dropout)
+                    for i in learn_at
+                }
+        self.learners = nn.ModuleDict(learners)
+        self.fusers = nn.ModuleDict(fusers)
 
     def forward(self, x: torch.Tensor, frames: int = 1) -> torch.Tensor:
         x = self.pos_drop(x + self.pos_embed)

@@ -26,7 +26,7 @@ from vidclass.synth.frames import Renderer, SynthOptions, sample_video
 # Pinned encoder settings: changing any of them changes every file's bytes.
 # mbtree=0: with macroblock-tree rate control, this x264 build gave different bytes from run
 # to run for identical input (its assembly path; asm=0 was deterministic too, but slower).
-ENCODER = {
+ENCODER: dict[str, Any] = {
     "codec": "libx264",
     "pix_fmt": "yuv420p",
     "crf": 23,

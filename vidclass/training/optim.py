@@ -11,7 +11,8 @@ from vidclass.training.options import TrainOptions
 
 def make_optimizer(model: torch.nn.Module, options: TrainOptions) -> torch.optim.AdamW:
     """AdamW; no weight decay on norms, biases, position embeddings and CLS tokens."""
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, param in model.named_parameters():
         skip = param.ndim <= 1 or name.endswith("pos_embed") or name.split(".")[-1].startswith("cls")
         (no_decay if skip else decay).append(param)

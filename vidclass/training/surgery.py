@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from vidclass.checkpoints import VideoClassifier, create_model, load_model
-from vidclass.models import Classifier, TokenLearnerConfig, ViViT, list_models
+from vidclass.models import Classifier, TokenLearnerConfig, TokenLearnerVersion, ViViT, list_models
 from vidclass.training.options import TrainOptions
 
 
@@ -27,7 +27,7 @@ def parse_tokenlearner(spec: str) -> TokenLearnerConfig:
         tokens, location = (int(part) for part in text.split("at"))
     except ValueError:
         raise ValueError(f"TokenLearner spec {spec!r}: expected TOKENSatLAYER, e.g. 8at6 or 8at6+fuser,v1.0") from None
-    return TokenLearnerConfig(num_tokens=tokens, location=location, version=version, fuse=fuse)
+    return TokenLearnerConfig(num_tokens=tokens, location=location, version=TokenLearnerVersion(version), fuse=fuse)
 
 
 def transplant(source: VideoClassifier, cfg, labels: Sequence[str], seed: int) -> tuple[VideoClassifier, list[str]]:
@@ -73,7 +73,9 @@ def prepare_model(
     source to fine-tune (a new head when its labels differ from ``labels``). ``tokenlearner``
     inserts a TokenLearner (new modules; a CLS token gives way to average pooling).
     """
-    changes = {k: v for k, v in (("drop_path", options.drop_path), ("dropout", options.dropout)) if v is not None}
+    changes: dict[str, Any] = {
+        k: v for k, v in (("drop_path", options.drop_path), ("dropout", options.dropout)) if v is not None
+    }
     if spec in list_models() and not Path(spec).exists():
         if tokenlearner is not None:
             changes.update(tokenlearner=tokenlearner, classifier=Classifier.GAP)

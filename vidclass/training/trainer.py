@@ -20,13 +20,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from vidclass.checkpoints import VideoClassifier, save_model
+from vidclass.checkpoints import Provenance, VideoClassifier, save_model
 from vidclass.data.training import TrainClips, drop_failed, split_validation
 from vidclass.devices import resolve_device
 from vidclass.distributed import Group, launched
@@ -173,10 +174,10 @@ class Trainer:
             self.step,
         )
         if group.world > 1:
-            from torch.nn.parallel import DistributedDataParallel
-
             dev = self.device
-            self.ddp = DistributedDataParallel(self.net, device_ids=[dev.index] if dev.type == "cuda" else None)
+            self.ddp: torch.nn.Module = DistributedDataParallel(
+                self.net, device_ids=[dev.index] if dev.type == "cuda" else None
+            )
         else:
             self.ddp = self.net
         if options.workers and self.device.type == "cpu":  # decoding processes take cores: leave them theirs
@@ -219,7 +220,8 @@ class Trainer:
             if self.mixer is not None:
                 clips, targets = mix(self.mixer, clips, targets)
             last = (i + 1) % options.accumulate == 0 or i + 1 == len(batches)
-            sync = self.ddp.no_sync() if (group.world > 1 and not last) else contextlib.nullcontext()
+            ddp = self.ddp
+            sync = ddp.no_sync() if isinstance(ddp, DistributedDataParallel) and not last else contextlib.nullcontext()
             with sync:
                 with torch.autocast(dev.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
                     logits = self.ddp(clips).float()
@@ -259,7 +261,9 @@ class Trainer:
 
     # ------------------------------------------------------------------------------- records
 
-    def _record(self, epoch: int, sums: list[float], elapsed: float, val: tuple) -> EpochRecord:
+    def _record(
+        self, epoch: int, sums: list[float], elapsed: float, val: tuple[float | None, float | None, float | None]
+    ) -> EpochRecord:
         loss_sum, hits, count, failed = sums
         val_loss, val_top1, val_top5 = val
         return EpochRecord(
@@ -276,14 +280,15 @@ class Trainer:
             failed=int(failed),
         )
 
-    def _provenance(self, epochs_trained: int, metrics: dict[str, Any] | None) -> dict[str, Any]:
-        return {
+    def _provenance(self, epochs_trained: int, metrics: dict[str, Any] | None) -> Provenance:
+        provenance: dict[str, Any] = {
             **(self.provenance or {}),
             **self.origin,
             "recipe": self.options.to_dict(),
             "epochs_trained": epochs_trained,
             "metrics": metrics,
         }
+        return cast(Provenance, provenance)
 
     def _write_epoch(self, epoch: int, record: EpochRecord) -> None:
         """Append the epoch's metrics line and replace the checkpoint (first process only)."""

@@ -58,7 +58,10 @@ class VideoInfo:
 class Decoder(Protocol):
     """One way of reading videos; every failure caused by the file is a ``VideoError``."""
 
-    name: str  # "decord" or "pyav", as in ``VideoInfo.decoder``
+    @property
+    def name(self) -> str:
+        """``"decord"`` or ``"pyav"``, as in ``VideoInfo.decoder``."""
+        ...
 
     def probe(self, path: str | os.PathLike[str]) -> VideoInfo:
         """Frame count, rate, timestamps, frame size and codec of ``path``."""

@@ -37,12 +37,14 @@ class ModuleDecoder:
     module: ModuleType
 
     def probe(self, path: str | os.PathLike[str]) -> VideoInfo:
-        return self.module.probe(path)  # type: ignore[no-any-return]
+        info: VideoInfo = self.module.probe(path)
+        return info
 
     def read_frames(
         self, path: str | os.PathLike[str], indices: Sequence[int], size_hw: tuple[int, int] | None = None
     ) -> torch.Tensor:
-        return self.module.read_frames(path, indices, size_hw)  # type: ignore[no-any-return]
+        frames: torch.Tensor = self.module.read_frames(path, indices, size_hw)
+        return frames
 
 
 _REGISTRY: dict[str, Decoder] = {

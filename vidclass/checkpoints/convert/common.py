@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import torch
 
@@ -16,15 +17,18 @@ class ConversionError(VidclassError, ValueError):
     """A foreign checkpoint that cannot be converted; the message names the offending key."""
 
 
-class Source:
+Array = TypeVar("Array")  # torch.Tensor (Hugging Face, timm) or numpy.ndarray (scenic)
+
+
+class Source(Generic[Array]):
     """Read-once access to a foreign state dict that remembers what was taken."""
 
-    def __init__(self, tensors: Mapping[str, torch.Tensor], origin: str):
+    def __init__(self, tensors: Mapping[str, Array], origin: str):
         self.tensors = dict(tensors)
         self.origin = origin
         self.used: set[str] = set()
 
-    def take(self, key: str) -> torch.Tensor:
+    def take(self, key: str) -> Array:
         if key not in self.tensors:
             raise ConversionError(f"{self.origin}: missing tensor {key!r}")
         self.used.add(key)

@@ -99,8 +99,8 @@ def model_params(tree: dict[str, Any], origin: str) -> dict[str, np.ndarray]:
         for key in path:
             node = node.get(key) if isinstance(node, dict) else None
         if isinstance(node, dict) and node:
-            inner = node.get("params") if isinstance(node.get("params"), dict) else node
-            return flatten(inner)
+            inner = node.get("params")
+            return flatten(inner if isinstance(inner, dict) else node)
     if "embedding" in tree or "Transformer" in tree or "SpatialTransformer" in tree:
         return flatten(tree)
     raise ConversionError(f"{origin}: no model parameters (looked under optimizer/target, params and the root)")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -113,7 +114,9 @@ class _HFBlocks(NamedTuple):
 # Hugging Face block names: as saved on disk (and in the hub's checkpoints), and as transformers
 # >= 5 names the modules in memory (``model.state_dict()``).
 HF_SAVED_BLOCKS = _HFBlocks(
-    "encoder.layer.{i}.", HF_LAYER_RENAMES, tuple(f"attention.attention.{p}" for p in ("query", "key", "value"))
+    "encoder.layer.{i}.",
+    HF_LAYER_RENAMES,
+    ("attention.attention.query", "attention.attention.key", "attention.attention.value"),
 )
 HF_MODULE_BLOCKS = _HFBlocks(
     "layers.{i}.",
@@ -329,7 +332,7 @@ def convert_image_vit(
     return check_complete(out, target, origin)
 
 
-def load_image_vit(path: str | Path) -> dict[str, torch.Tensor]:
+def load_image_vit(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """An image ViT state dict from a ``.safetensors`` file, a ``.bin``/``.pth``/``.pt`` pickle
     (opened with ``weights_only=True``), or a directory with ``model.safetensors`` or
     ``pytorch_model.bin`` (as Hugging Face and timm save them)."""
@@ -351,7 +354,7 @@ def load_image_vit(path: str | Path) -> dict[str, torch.Tensor]:
     )
 
 
-def image_vit_num_heads(path: str | Path) -> int | None:
+def image_vit_num_heads(path: str | os.PathLike[str]) -> int | None:
     """The head count from a Hugging Face directory's ``config.json``, when there is one."""
     config = Path(path) / "config.json"
     if not config.is_file():

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,15 +32,15 @@ def _t(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(a)).float()
 
 
-def _dense(src: Source, path: str) -> dict[str, torch.Tensor]:
+def _dense(src: Source[np.ndarray], path: str) -> dict[str, torch.Tensor]:
     return {"weight": _t(src.take(f"{path}/kernel").T), "bias": _t(src.take(f"{path}/bias"))}
 
 
-def _norm(src: Source, path: str) -> dict[str, torch.Tensor]:
+def _norm(src: Source[np.ndarray], path: str) -> dict[str, torch.Tensor]:
     return {"weight": _t(src.take(f"{path}/scale")), "bias": _t(src.take(f"{path}/bias"))}
 
 
-def _attention(src: Source, path: str) -> dict[str, torch.Tensor]:
+def _attention(src: Source[np.ndarray], path: str) -> dict[str, torch.Tensor]:
     """q/k/v (d, heads, hd) fused into our qkv (3d, d); out (heads, hd, d) -> proj (d, d)."""
     out: dict[str, torch.Tensor] = {}
     weights, biases = [], []
@@ -56,31 +57,31 @@ def _attention(src: Source, path: str) -> dict[str, torch.Tensor]:
     return out
 
 
-def _conv2d(src: Source, path: str) -> dict[str, torch.Tensor]:
+def _conv2d(src: Source[np.ndarray], path: str) -> dict[str, torch.Tensor]:
     return {"weight": _t(src.take(f"{path}/kernel").transpose(3, 2, 0, 1))}  # (kh,kw,in,out) -> (out,in,kh,kw)
 
 
-def _tubelet(src: Source, path: str) -> dict[str, torch.Tensor]:
+def _tubelet(src: Source[np.ndarray], path: str) -> dict[str, torch.Tensor]:
     kernel = src.take(f"{path}/kernel")  # (t, h, w, c_in, d) -> Conv3d (d, c_in, t, h, w)
     return {"weight": _t(kernel.transpose(4, 3, 0, 1, 2)), "bias": _t(src.take(f"{path}/bias"))}
 
 
-def _param(src: Source, path: str) -> dict[str, torch.Tensor]:
+def _param(src: Source[np.ndarray], path: str) -> dict[str, torch.Tensor]:
     return {"": _t(src.take(path))}
 
 
-Mapper = Callable[[Source, str], dict[str, torch.Tensor]]
+Mapper = Callable[[Source[np.ndarray], str], dict[str, torch.Tensor]]
 
 # --- rename tables: our module <- (their path, layout) -------------------------------------
 
-BLOCK = {
+BLOCK: dict[str, tuple[str, Mapper]] = {
     "norm1": ("LayerNorm_0", _norm),
     "attn": ("MultiHeadDotProductAttention_0", _attention),
     "norm2": ("LayerNorm_1", _norm),
     "mlp.fc1": ("MlpBlock_0/Dense_0", _dense),
     "mlp.fc2": ("MlpBlock_0/Dense_1", _dense),
 }
-FACTORISED_BLOCK = {  # Model 3: no _0 suffixes
+FACTORISED_BLOCK: dict[str, tuple[str, Mapper]] = {  # Model 3: no _0 suffixes
     "norm_time": ("LayerNorm_time", _norm),
     "attn_time": ("MultiHeadDotProductAttention_time", _attention),
     "norm_space": ("LayerNorm_space", _norm),
@@ -89,13 +90,16 @@ FACTORISED_BLOCK = {  # Model 3: no _0 suffixes
     "mlp.fc1": ("MlpBlock/Dense_0", _dense),
     "mlp.fc2": ("MlpBlock/Dense_1", _dense),
 }
-LEARNER_V11 = {
+LEARNER_V11: dict[str, tuple[str, Mapper]] = {
     "norm": ("LayerNorm_0", _norm),
     "mlp.fc1": ("token_masking/Dense_0", _dense),
     "mlp.fc2": ("token_masking/Dense_1", _dense),
 }
-LEARNER_V10 = {"norm": ("LayerNorm_0", _norm), **{f"convs.{i}": (f"Conv_{i}", _conv2d) for i in range(4)}}
-FUSER = {
+LEARNER_V10: dict[str, tuple[str, Mapper]] = {
+    "norm": ("LayerNorm_0", _norm),
+    **{f"convs.{i}": (f"Conv_{i}", _conv2d) for i in range(4)},
+}
+FUSER: dict[str, tuple[str, Mapper]] = {
     "norm_tokens": ("fuser_mix_norm1", _norm),
     "mix": ("Dense_0", _dense),
     "norm_mixed": ("fuser_mix_norm2", _norm),
@@ -107,14 +111,14 @@ LEARNER_SCOPE = {TokenLearnerVersion.V11: "TokenLearnerModuleV11", TokenLearnerV
 
 
 def _apply(
-    table: dict[str, tuple[str, Mapper]], src: Source, theirs: str, ours: str
+    table: dict[str, tuple[str, Mapper]], src: Source[np.ndarray], theirs: str, ours: str
 ) -> Iterator[tuple[str, torch.Tensor]]:
     for our_module, (their_module, mapper) in table.items():
         for suffix, tensor in mapper(src, f"{theirs}/{their_module}").items():
             yield f"{ours}.{our_module}" + (f".{suffix}" if suffix else ""), tensor
 
 
-def _encoder(src: Source, theirs: str, ours: str, depth: int, block: dict, tl: TokenLearnerConfig | None):
+def _encoder(src: Source[np.ndarray], theirs: str, ours: str, depth: int, block: dict, tl: TokenLearnerConfig | None):
     yield f"{ours}.pos_embed", _t(src.take(f"{theirs}/posembed_input/pos_embedding"))
     yield from _apply({"norm": ("encoder_norm", _norm)}, src, theirs, ours)
     for i in range(depth):
@@ -224,7 +228,7 @@ def infer_config(
         num_classes = params["output_projection/kernel"].shape[1]
     except KeyError as exc:
         raise ConversionError(f"not a scenic ViViT checkpoint: no {exc.args[0]!r} parameter") from None
-    tubelet = tuple(int(v) for v in kernel.shape[:3])
+    tubelet = (int(kernel.shape[0]), int(kernel.shape[1]), int(kernel.shape[2]))
     in_channels, hidden = int(kernel.shape[3]), int(kernel.shape[4])
     factorised_encoder = "SpatialTransformer/encoderblock_0/LayerNorm_0/scale" in params
     scope = "SpatialTransformer" if factorised_encoder else "Transformer"
@@ -248,7 +252,7 @@ def infer_config(
     has_cls = cls in params
     tl = _tokenlearner(params, scope, depth, tokenlearner_location)
     positions = params[f"{scope}/posembed_input/pos_embedding"].shape[1] - int(has_cls)
-    extra = {}
+    extra: dict[str, Any] = {}
     if factorised_encoder:
         side = math.isqrt(positions)
         if side * side != positions:
