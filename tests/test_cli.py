@@ -18,7 +18,8 @@ import vidclass.checkpoints
 from tests.cli import cli_in
 from tests.records import LABELS, RECORD_KEYS
 from tests.videos import write_video
-from vidclass.cli.output import CsvWriter, JsonlWriter, Messages, make_console
+from vidclass.cli.output import Messages, make_console
+from vidclass.cli.writers import CsvWriter, JsonlWriter
 from vidclass.inference import Predictor
 from vidclass.scores import Prediction, aggregate
 from vidclass.video import load_views, plan_views, probe

@@ -265,6 +265,22 @@ def test_cli_train_reports_epochs_as_json(dataset, tmp_path):
     assert bad.exit_code == 2 and "TOKENSatLAYER" in bad.stderr
 
 
+def test_cli_train_option_defaults_and_choices_are_train_options():
+    from vidclass.cli.train import train_command
+    from vidclass.training.options import KERNEL_INITS, PRECISIONS
+
+    params = {p.name: p for p in train_command.params}
+    recipe = TrainOptions()
+    shown = [name for name, p in params.items() if getattr(p, "show_default", False) and name in recipe.to_dict()]
+    assert len(shown) == 14, shown  # every recipe option whose --help shows a default
+    for name in shown:
+        assert params[name].default == getattr(recipe, name), name
+    assert tuple(params["precision"].type.choices) == PRECISIONS
+    assert tuple(params["kernel_init"].type.choices) == KERNEL_INITS
+    # --hflip turns on and --no-randaugment turns off what Augment leaves off and on.
+    assert Augment().hflip is False and Augment().randaugment is True
+
+
 @pytest.mark.skipif(
     shutil.which("torchrun") is None and not os.path.exists(os.path.join(os.path.dirname(sys.executable), "torchrun")),
     reason="torchrun is installed with torch",

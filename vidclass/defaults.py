@@ -4,7 +4,7 @@ The command line declares its options (and renders ``--help``) from these values
 module imports nothing but the standard library: ``vidclass --help`` must not pay for
 importing torch. Each value is defined here once and re-exported by the module that uses it
 (``DEFAULT_BATCH_SIZE`` by ``vidclass.inference``, ``DECODERS`` by
-``vidclass.video.decoders``, and so on).
+``vidclass.video.decoders``, the ``TRAIN_*`` values as ``TrainOptions``' field defaults, and so on).
 """
 
 from __future__ import annotations
@@ -25,6 +25,31 @@ DECODE_WORKERS = 2  # at most this many decoding processes by default (predict, 
 
 # vidclass.synth
 SYNTH_WORKERS = 8  # at most this many rendering processes by default (synth)
+
+# vidclass.training: TrainOptions' field defaults (vidclass train shows them in --help)
+TRAIN_EPOCHS = 30
+TRAIN_BATCH_SIZE = 16  # global: split across processes under torchrun
+TRAIN_LR = 5e-4  # peak learning rate
+TRAIN_MIN_LR = 1e-6  # where the cosine schedule ends
+TRAIN_WEIGHT_DECAY = 0.05
+TRAIN_WARMUP_EPOCHS = 2.0
+TRAIN_ACCUMULATE = 1  # gradient accumulation steps per optimiser step
+TRAIN_CLIP_GRAD = 1.0  # max gradient norm; 0 = off
+TRAIN_LABEL_SMOOTHING = 0.1
+TRAIN_MIXUP = 0.0  # MixUp alpha; 0 = off
+TRAIN_CUTMIX = 0.0  # CutMix alpha; 0 = off
+TRAIN_PRECISION = "auto"  # auto: bf16 where the device computes it natively, else fp32
+TRAIN_SEED = 0
+TRAIN_WORKERS = 0  # DataLoader processes per training process
+TRAIN_VAL_FRACTION = 0.1  # held out when no validation set is given; 0 = none
+TRAIN_KERNEL_INIT = "random"
+# The precisions training runs in: fp16 would need loss scaling (a GradScaler), which the loop
+# does not have, so it is left out; bf16 needs none.
+TRAIN_PRECISIONS = tuple(p for p in PRECISIONS if p != "fp16")
+# How a model trained from a registry configuration starts its tubelet kernel: random (the
+# configuration's own init) or difference (TubeletEmbedding.init_temporal_difference_: most
+# channels start as temporal-difference filters, a strong start for motion-only classes).
+KERNEL_INITS = ("random", "difference")
 
 # vidclass.video.decoders
 DECODERS = ("auto", "decord", "pyav")
@@ -64,9 +89,27 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "DEFAULT_TOP_K",
     "DEVICES",
+    "KERNEL_INITS",
     "LAYOUTS",
     "MODEL_ENV",
     "PRECISIONS",
     "SYNTH_WORKERS",
+    "TRAIN_ACCUMULATE",
+    "TRAIN_BATCH_SIZE",
+    "TRAIN_CLIP_GRAD",
+    "TRAIN_CUTMIX",
+    "TRAIN_EPOCHS",
+    "TRAIN_KERNEL_INIT",
+    "TRAIN_LABEL_SMOOTHING",
+    "TRAIN_LR",
+    "TRAIN_MIN_LR",
+    "TRAIN_MIXUP",
+    "TRAIN_PRECISION",
+    "TRAIN_PRECISIONS",
+    "TRAIN_SEED",
+    "TRAIN_VAL_FRACTION",
+    "TRAIN_WARMUP_EPOCHS",
+    "TRAIN_WEIGHT_DECAY",
+    "TRAIN_WORKERS",
     "default_workers",
 ]

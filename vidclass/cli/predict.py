@@ -7,12 +7,12 @@ import click
 from vidclass.cli.common import build_run_options, load_classifier, model_option, run_options, view_options
 from vidclass.cli.output import (
     RESULT_FORMATS,
-    WRITERS,
     CliError,
     Messages,
     open_results,
     result_format,
 )
+from vidclass.cli.writers import WRITERS
 from vidclass.defaults import DECODERS, DEFAULT_TOP_K
 from vidclass.errors import EXIT_FAILED_INPUT, EXIT_INTERRUPTED, EXIT_OK
 

@@ -9,7 +9,25 @@ import click
 from vidclass.cli.common import document_format_option
 from vidclass.cli.output import CliError, Messages, document_format, write_document
 from vidclass.cli.tables import train_tables
-from vidclass.defaults import DEVICES
+from vidclass.defaults import (
+    DEVICES,
+    KERNEL_INITS,
+    TRAIN_ACCUMULATE,
+    TRAIN_BATCH_SIZE,
+    TRAIN_CLIP_GRAD,
+    TRAIN_CUTMIX,
+    TRAIN_EPOCHS,
+    TRAIN_LABEL_SMOOTHING,
+    TRAIN_LR,
+    TRAIN_MIXUP,
+    TRAIN_PRECISION,
+    TRAIN_PRECISIONS,
+    TRAIN_SEED,
+    TRAIN_VAL_FRACTION,
+    TRAIN_WARMUP_EPOCHS,
+    TRAIN_WEIGHT_DECAY,
+    TRAIN_WORKERS,
+)
 
 
 def _samples(dataset: Any, classes: list[str], messages: Messages, what: str) -> list[tuple[str, int]]:
@@ -53,38 +71,50 @@ def _samples(dataset: Any, classes: list[str], messages: Messages, what: str) ->
 @click.option(
     "--val-fraction",
     type=click.FloatRange(0, 1, max_open=True),
-    default=0.1,
+    default=TRAIN_VAL_FRACTION,
     show_default=True,
     help="Without --val: the stratified, seeded fraction of each class held out (0: none).",
 )
-@click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=TRAIN_EPOCHS, show_default=True)
 @click.option(
     "-b",
     "--batch-size",
     type=click.IntRange(min=1),
-    default=16,
+    default=TRAIN_BATCH_SIZE,
     show_default=True,
     help="Global batch (split across torchrun processes).",
 )
 @click.option(
-    "--lr", type=click.FloatRange(min=0, min_open=True), default=5e-4, show_default=True, help="Peak learning rate."
+    "--lr", type=click.FloatRange(min=0, min_open=True), default=TRAIN_LR, show_default=True, help="Peak learning rate."
 )
-@click.option("--weight-decay", type=click.FloatRange(min=0), default=0.05, show_default=True)
-@click.option("--warmup-epochs", type=click.FloatRange(min=0), default=2.0, show_default=True)
+@click.option("--weight-decay", type=click.FloatRange(min=0), default=TRAIN_WEIGHT_DECAY, show_default=True)
+@click.option("--warmup-epochs", type=click.FloatRange(min=0), default=TRAIN_WARMUP_EPOCHS, show_default=True)
 @click.option(
-    "--accumulate", type=click.IntRange(min=1), default=1, show_default=True, help="Gradient accumulation steps."
+    "--accumulate",
+    type=click.IntRange(min=1),
+    default=TRAIN_ACCUMULATE,
+    show_default=True,
+    help="Gradient accumulation steps.",
 )
 @click.option(
-    "--clip-grad", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Max gradient norm (0: off)."
+    "--clip-grad",
+    type=click.FloatRange(min=0),
+    default=TRAIN_CLIP_GRAD,
+    show_default=True,
+    help="Max gradient norm (0: off).",
 )
-@click.option("--label-smoothing", type=click.FloatRange(0, 1), default=0.1, show_default=True)
-@click.option("--mixup", type=click.FloatRange(min=0), default=0.0, show_default=True, help="MixUp alpha (0: off).")
-@click.option("--cutmix", type=click.FloatRange(min=0), default=0.0, show_default=True, help="CutMix alpha (0: off).")
+@click.option("--label-smoothing", type=click.FloatRange(0, 1), default=TRAIN_LABEL_SMOOTHING, show_default=True)
+@click.option(
+    "--mixup", type=click.FloatRange(min=0), default=TRAIN_MIXUP, show_default=True, help="MixUp alpha (0: off)."
+)
+@click.option(
+    "--cutmix", type=click.FloatRange(min=0), default=TRAIN_CUTMIX, show_default=True, help="CutMix alpha (0: off)."
+)
 @click.option("--drop-path", type=click.FloatRange(0, 1), help="Stochastic depth rate (default: the model's).")
 @click.option("--dropout", type=click.FloatRange(0, 1), help="Dropout rate (default: the model's).")
 @click.option(
     "--kernel-init",
-    type=click.Choice(["random", "difference"]),
+    type=click.Choice(KERNEL_INITS),
     help="A new model's tubelet kernel: random (default), or difference: most channels start as "
     "temporal-difference filters, which sees motion from the first step (for motion-defined classes).",
 )
@@ -92,16 +122,16 @@ def _samples(dataset: Any, classes: list[str], messages: Messages, what: str) ->
 @click.option("--no-randaugment", is_flag=True, help="Turn RandAugment off.")
 @click.option(
     "--precision",
-    type=click.Choice(["auto", "fp32", "bf16"]),
-    default="auto",
+    type=click.Choice(TRAIN_PRECISIONS),
+    default=TRAIN_PRECISION,
     show_default=True,
     help="auto: bf16 autocast where the device computes bf16 natively.",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=TRAIN_SEED, show_default=True)
 @click.option(
     "--workers",
     type=click.IntRange(min=0),
-    default=0,
+    default=TRAIN_WORKERS,
     show_default=True,
     help="Decoding processes per training process.",
 )

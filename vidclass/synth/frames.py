@@ -25,15 +25,8 @@ from vidclass.synth.classes import (
     sample_target,
     target_states,
 )
-from vidclass.synth.render import (
-    Sprite,
-    draw_sprite,
-    render_background,
-    sample_background,
-    sample_look,
-    sample_palette,
-    shifted_crop,
-)
+from vidclass.synth.looks import sample_look, sample_palette
+from vidclass.synth.render import Sprite, draw_sprite, render_background, sample_background, shifted_crop
 
 MIN_FRAMES = 2
 NOISE_BANK = 4  # noise frames drawn per video; each frame adds one at a random offset and sign

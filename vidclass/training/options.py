@@ -6,40 +6,58 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from vidclass.data.training import Augment
-from vidclass.defaults import PRECISIONS as ALL_PRECISIONS
+from vidclass.defaults import (
+    KERNEL_INITS,
+    TRAIN_ACCUMULATE,
+    TRAIN_BATCH_SIZE,
+    TRAIN_CLIP_GRAD,
+    TRAIN_CUTMIX,
+    TRAIN_EPOCHS,
+    TRAIN_KERNEL_INIT,
+    TRAIN_LABEL_SMOOTHING,
+    TRAIN_LR,
+    TRAIN_MIN_LR,
+    TRAIN_MIXUP,
+    TRAIN_PRECISION,
+    TRAIN_SEED,
+    TRAIN_VAL_FRACTION,
+    TRAIN_WARMUP_EPOCHS,
+    TRAIN_WEIGHT_DECAY,
+    TRAIN_WORKERS,
+)
+from vidclass.defaults import TRAIN_PRECISIONS as PRECISIONS
 
-PRECISIONS = tuple(p for p in ALL_PRECISIONS if p != "fp16")
-"""The precisions training runs in: fp16 would need loss scaling (a GradScaler), which the
-loop does not have, so it is left out; bf16 needs none."""
-
-KERNEL_INITS = ("random", "difference")
-"""How a model trained from a registry configuration starts its tubelet kernel: ``random``
-(the configuration's own init) or ``difference`` (``TubeletEmbedding.init_temporal_difference_``:
-most channels start as temporal-difference filters, a strong start for motion-only classes)."""
+# PRECISIONS (the precisions training runs in: no fp16) and KERNEL_INITS (how a new model's
+# tubelet kernel starts) are defined, with their reasons, in vidclass.defaults, where
+# ``vidclass train --help`` reads them without importing torch; they are re-exported here.
 
 
 @dataclass(frozen=True)
 class TrainOptions:
-    """The training recipe. It is stored in the final model file's provenance."""
+    """The training recipe. It is stored in the final model file's provenance.
 
-    epochs: int = 30
-    batch_size: int = 16  # global: split across processes under torchrun
-    lr: float = 5e-4
-    min_lr: float = 1e-6
-    weight_decay: float = 0.05
-    warmup_epochs: float = 2.0
-    accumulate: int = 1  # gradient accumulation steps per optimiser step
-    clip_grad: float = 1.0  # max gradient norm; 0 = off
-    label_smoothing: float = 0.1
-    mixup: float = 0.0  # MixUp alpha; 0 = off
-    cutmix: float = 0.0  # CutMix alpha; 0 = off
+    The field defaults are defined in ``vidclass.defaults`` (``TRAIN_*``), the one place that
+    ``vidclass train`` also takes its option defaults from.
+    """
+
+    epochs: int = TRAIN_EPOCHS
+    batch_size: int = TRAIN_BATCH_SIZE  # global: split across processes under torchrun
+    lr: float = TRAIN_LR  # peak
+    min_lr: float = TRAIN_MIN_LR
+    weight_decay: float = TRAIN_WEIGHT_DECAY
+    warmup_epochs: float = TRAIN_WARMUP_EPOCHS
+    accumulate: int = TRAIN_ACCUMULATE  # gradient accumulation steps per optimiser step
+    clip_grad: float = TRAIN_CLIP_GRAD  # max gradient norm; 0 = off
+    label_smoothing: float = TRAIN_LABEL_SMOOTHING
+    mixup: float = TRAIN_MIXUP  # MixUp alpha; 0 = off
+    cutmix: float = TRAIN_CUTMIX  # CutMix alpha; 0 = off
     drop_path: float | None = None  # None keeps the model's own
     dropout: float | None = None
-    precision: str = "auto"  # auto: bf16 where the device computes it natively, else fp32
-    seed: int = 0
-    workers: int = 0  # DataLoader processes per training process
-    val_fraction: float = 0.1  # held out when no validation set is given; 0 = none
-    kernel_init: str = "random"  # tubelet kernel of a new model: random, or difference (see KERNEL_INITS)
+    precision: str = TRAIN_PRECISION  # auto: bf16 where the device computes it natively, else fp32
+    seed: int = TRAIN_SEED
+    workers: int = TRAIN_WORKERS  # DataLoader processes per training process
+    val_fraction: float = TRAIN_VAL_FRACTION  # held out when no validation set is given; 0 = none
+    kernel_init: str = TRAIN_KERNEL_INIT  # tubelet kernel of a new model: one of KERNEL_INITS
     augment: Augment = field(default_factory=Augment)
 
     def __post_init__(self) -> None:
