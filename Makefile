@@ -20,6 +20,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check vidclass tests benchmarks
 	$(VENV)/bin/ruff format --check vidclass tests benchmarks
+	$(VENV)/bin/mypy
 
 # Side-by-side benchmarks (about 11 minutes on 2 idle cores, 1-2 more the first time, which
 # generates the test clips into $(BUILD)/bench-clips); rewrites BENCHMARKS.md's results.

@@ -83,13 +83,8 @@ def metrics_tables(metrics: dict[str, Any]) -> Sequence[Any]:
         confusion = metrics["confusion"]
         position = {label: i for i, label in enumerate(confusion["labels"])}
         table = Table(title="worst classes", title_justify="left")
-        for column, justify in (
-            ("class", "left"),
-            ("accuracy", "right"),
-            ("correct", "right"),
-            ("mostly mistaken for", "left"),
-        ):
-            table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        for column, right in (("class", False), ("accuracy", True), ("correct", True), ("mostly mistaken for", False)):
+            table.add_column(column, justify="right" if right else "left")
         for row in worst:
             r = position[row["label"]]
             cells = confusion["matrix"][r]
@@ -101,8 +96,8 @@ def metrics_tables(metrics: dict[str, Any]) -> Sequence[Any]:
     pairs = metrics["confused_pairs"][:CONFUSED]
     if pairs:
         table = Table(title="most confused", title_justify="left")
-        for column, justify in (("true", "left"), ("predicted", "left"), ("videos", "right"), ("of class", "right")):
-            table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        for column, right in (("true", False), ("predicted", False), ("videos", True), ("of class", True)):
+            table.add_column(column, justify="right" if right else "left")
         for pair in pairs:
             table.add_row(pair["true"], pair["predicted"], str(pair["count"]), _pct(pair["fraction"]))
         out.append(table)

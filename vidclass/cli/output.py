@@ -192,7 +192,7 @@ class CliError(click.ClickException):
 
     def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        self.exit_code = exit_code  # type: ignore[misc]  # click types it per class; ours is per error
 
     @classmethod
     def from_exception(cls, exc: BaseException, message: str | None = None) -> CliError:

@@ -17,6 +17,7 @@ from vidclass.defaults import (
     TRAIN_CLIP_GRAD,
     TRAIN_CUTMIX,
     TRAIN_EPOCHS,
+    TRAIN_KERNEL_INIT,
     TRAIN_LABEL_SMOOTHING,
     TRAIN_LR,
     TRAIN_MIXUP,
@@ -182,7 +183,7 @@ def train_command(
     """
     from vidclass.data.datasets import DatasetError, load_dataset
     from vidclass.data.training import Augment
-    from vidclass.training import TrainOptions, parse_tokenlearner, train
+    from vidclass.training import EpochRecord, TrainOptions, parse_tokenlearner, train
 
     messages = Messages(quiet=quiet)
     try:
@@ -204,7 +205,7 @@ def train_command(
             workers=workers,
             val_fraction=0.0 if val_dir else val_fraction,
             augment=Augment(hflip=hflip, randaugment=not no_randaugment),
-            **({"kernel_init": kernel_init} if kernel_init else {}),
+            kernel_init=kernel_init or TRAIN_KERNEL_INIT,
         )
         tl = parse_tokenlearner(tokenlearner) if tokenlearner else None
         dataset = load_dataset(dataset_dir, annotations)
@@ -216,14 +217,16 @@ def train_command(
     except (ValueError, DatasetError) as exc:
         raise CliError.from_exception(exc) from exc
 
-    def on_epoch(record: Any) -> None:
-        parts = [f"epoch {record.epoch}/{epochs}", f"loss {record.train_loss:.4f}"]
-        if record.val_top1 is not None:
-            parts.append(f"val top-1 {100 * record.val_top1:.1f}%")
-        parts.append(f"{record.clips_per_second:.1f} clips/s")
-        messages.note(", ".join(parts))
-
     with messages.progress(epochs, messages.show_progress(False), "training") as tracker:
+
+        def on_epoch(record: EpochRecord) -> None:
+            parts = [f"epoch {record.epoch}/{epochs}", f"loss {record.train_loss:.4f}"]
+            if record.val_top1 is not None:
+                parts.append(f"val top-1 {100 * record.val_top1:.1f}%")
+            parts.append(f"{record.clips_per_second:.1f} clips/s")
+            messages.note(", ".join(parts))
+            tracker.advance()
+
         try:
             result = train(
                 samples,
@@ -237,7 +240,7 @@ def train_command(
                 device=device,
                 log=messages.note,
                 provenance={"dataset": dataset_dir, "classes": len(classes), "videos": len(samples)},
-                on_epoch=lambda r: (on_epoch(r), tracker.advance()),
+                on_epoch=on_epoch,
             )
         except (ValueError, FileExistsError, FileNotFoundError) as exc:
             raise CliError.from_exception(exc) from exc

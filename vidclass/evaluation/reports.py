@@ -111,7 +111,8 @@ def _shade(fraction: float) -> tuple[int, int, int]:
         a, b, t = low, mid, fraction / 0.5
     else:
         a, b, t = mid, high, (fraction - 0.5) / 0.5
-    return tuple(round(x + (y - x) * t) for x, y in zip(a, b, strict=True))  # type: ignore[return-value]
+    red, green, blue = (round(x + (y - x) * t) for x, y in zip(a, b, strict=True))
+    return red, green, blue
 
 
 def _clip(label: str) -> str:

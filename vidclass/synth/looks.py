@@ -184,7 +184,8 @@ def sample_colour(rng: np.random.Generator, far_from: list[Any], min_distance: f
     """A random RGB colour (0..255) at least ``min_distance`` from every colour in ``far_from``.
 
     Takes the first of ``tries`` uniform draws that qualifies, else the farthest of them."""
-    best, best_d = None, -1.0
+    best: np.ndarray | None = None
+    best_d = -1.0
     for _ in range(tries):
         c = rng.uniform(0, 255, size=3)
         d = min((colour_distance(c, f) for f in far_from), default=math.inf)
@@ -192,7 +193,9 @@ def sample_colour(rng: np.random.Generator, far_from: list[Any], min_distance: f
             return [float(v) for v in c]
         if d > best_d:
             best, best_d = c, d
-    return [float(v) for v in best]  # type: ignore[union-attr]
+    if best is None:
+        raise ValueError("sample_colour needs tries >= 1")
+    return [float(v) for v in best]
 
 
 def sample_palette(rng: np.random.Generator, far_from: list[Any]) -> dict[str, list[float]]:

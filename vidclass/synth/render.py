@@ -135,7 +135,7 @@ def sample_background(rng: np.random.Generator, short: int) -> dict[str, Any]:
     kind = BACKGROUNDS[int(rng.integers(len(BACKGROUNDS)))]
     c0 = rng.uniform(0, 255, size=3)
     offset = rng.normal(size=3)
-    offset *= rng.uniform(20, 60) / max(np.linalg.norm(offset), 1e-9)
+    offset *= rng.uniform(20, 60) / max(float(np.linalg.norm(offset)), 1e-9)
     c1 = np.clip(c0 + offset, 0, 255)
     bg: dict[str, Any] = {"kind": kind, "colour0": [float(v) for v in c0], "colour1": [float(v) for v in c1]}
     if kind == "gradient":
