@@ -78,3 +78,14 @@ def test_the_check_sees_an_upward_import(tmp_path):
     bad.write_text("def f():\n    from ..cli import output\n    import vidclass.inference.api\n")
     assert _imports(bad, tmp_path / "vidclass") == [("vidclass.cli", 2), ("vidclass.inference.api", 3)]
     assert LAYER["cli"] >= LAYER["video"]  # so test_imports_go_down_the_stack would report it
+
+
+MAX_LINES = 400  # docs/architecture.md: no module over about 400 lines
+
+
+def test_no_module_is_over_the_size_rule():
+    sizes = {
+        str(p.relative_to(PACKAGE)): len(p.read_text(encoding="utf-8").splitlines()) for p in PACKAGE.rglob("*.py")
+    }
+    over = {name: n for name, n in sizes.items() if n > MAX_LINES}
+    assert not over, f"split these along a real seam: {over}"

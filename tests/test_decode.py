@@ -15,8 +15,10 @@ import pytest
 import torch
 
 from tests.videos import frame_id, id_pattern, write_video
-from vidclass.video import VideoError, decord_decoder, probe, probe_pyav, read_frames, read_frames_pyav
-from vidclass.video.decode import check_container, check_iso_boxes
+from vidclass.video import VideoError, decord_decoder, probe, read_frames
+from vidclass.video.containers import check_container, check_iso_boxes
+from vidclass.video.pyav_decoder import probe as probe_pyav
+from vidclass.video.pyav_decoder import read_frames as read_frames_pyav
 
 VFR_TIMES_MS = (0, 40, 80, 200, 220, 240, 400, 440, 480, 500)
 

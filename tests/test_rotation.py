@@ -12,7 +12,9 @@ import vidclass
 from tests.videos import set_rotation, write_video
 from vidclass.cli.main import main
 from vidclass.video import ViewProtocol, load_views
-from vidclass.video.decode import probe, probe_pyav, read_frames, read_frames_pyav
+from vidclass.video.decord_decoder import probe, read_frames
+from vidclass.video.pyav_decoder import probe as probe_pyav
+from vidclass.video.pyav_decoder import read_frames as read_frames_pyav
 
 EXPECTED_SIDE = {0: "top", 90: "right", 180: "bottom", 270: "left"}  # where the stored top band shows
 

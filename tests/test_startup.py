@@ -150,7 +150,7 @@ def test_cli_choices_and_defaults_match_the_library():
     from vidclass.inference.workers import DEFAULT_TIMEOUT
     from vidclass.precision import PRECISIONS
     from vidclass.protocol import Aggregate
-    from vidclass.video.decode import DECODERS
+    from vidclass.video.decoders import DECODERS
 
     ctx = click.Context(main)
     for name in ("predict", "eval"):

@@ -32,7 +32,7 @@ from vidclass.defaults import (
 
 
 def _samples(dataset: Any, classes: list[str], messages: Messages, what: str) -> list[tuple[str, int]]:
-    from vidclass.data.datasets import normalize_label
+    from vidclass.data import normalize_label
 
     index = {normalize_label(label): i for i, label in enumerate(classes)}
     unknown = sorted({s.label for s in dataset.samples if normalize_label(s.label) not in index})
@@ -181,7 +181,7 @@ def train_command(
     --output, and appends a line to --output/metrics.jsonl. Run under
     `torchrun --nproc_per_node N -m vidclass train ...` for DistributedDataParallel.
     """
-    from vidclass.data.datasets import DatasetError, load_dataset
+    from vidclass.data import DatasetError, load_dataset
     from vidclass.data.training import Augment
     from vidclass.training import EpochRecord, TrainOptions, parse_tokenlearner, train
 

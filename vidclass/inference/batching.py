@@ -61,13 +61,11 @@ def batch_views(
     waiting: list[tuple[_Entry[T], torch.Tensor]] = []  # view slices for the next batch
     filled = 0
     for item, views in items:
-        count = 0 if views is None else int(views.shape[0])
-        entry = _Entry(item, count)
+        entry = _Entry(item, 0 if views is None else int(views.shape[0]))
         inflight.append(entry)
         start = 0
-        while start < count:
-            assert views is not None
-            take = min(batch_size - filled, count - start)
+        while views is not None and start < entry.views:
+            take = min(batch_size - filled, entry.views - start)
             waiting.append((entry, views[start : start + take]))
             filled += take
             start += take

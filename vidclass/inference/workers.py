@@ -12,10 +12,10 @@ forever holding the GIL, or grow memory. ``WorkerPool`` runs each job in a separ
   is re-raised by ``Future.result()`` as is.
 - Workers are recycled after ``max_tasks`` jobs, or when their resident memory has grown
   more than ``max_rss_growth`` bytes since their first job, so leaks cannot accumulate.
-- Processes come from the ``forkserver`` context on Linux (each worker is forked from a
-  clean server that has imported the caller's ``preload`` modules (the decode queue's: torch
-  and decord) but opened nothing: decord deadlocks when
-  readers opened in a parent cross a fork, dmlc/decord#294) and ``spawn`` elsewhere.
+- Processes come from the ``forkserver`` context on Linux (each worker is forked from a clean
+  server that has imported the caller's ``preload`` modules (the decode queue's: torch and
+  decord) but opened nothing: decord deadlocks when readers opened in a parent cross a fork,
+  dmlc/decord#294) and ``spawn`` elsewhere.
   Workers run torch on one thread and ignore SIGINT: Ctrl-C reaches the parent, which
   ``close()``s the pool. Their stderr goes to /dev/null (FFmpeg and decord log there, and
   the parent reports each failure itself) unless ``$VIDCLASS_WORKER_STDERR`` is set.
@@ -38,6 +38,7 @@ import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, wait
+from multiprocessing.context import ForkServerContext, SpawnContext
 from typing import Any
 
 from vidclass.defaults import DEFAULT_TIMEOUT
@@ -73,9 +74,7 @@ class WorkerTimeout(WorkerError):
         super().__init__(f"timed out after {seconds:g} s")
 
 
-def context(
-    preload: tuple[str, ...] = (),
-) -> multiprocessing.context.ForkServerContext | multiprocessing.context.SpawnContext:
+def context(preload: tuple[str, ...] = ()) -> ForkServerContext | SpawnContext:
     """forkserver on Linux (with the ``preload`` modules imported in the server), spawn elsewhere."""
     if sys.platform.startswith("linux"):
         ctx = multiprocessing.get_context("forkserver")

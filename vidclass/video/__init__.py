@@ -1,11 +1,16 @@
-"""Video input: probing and decoding files, sampling clips and crops, building model views."""
+"""Video input: probing and decoding files, sampling clips and crops, building model views.
+
+Each decoder is a module with the same two functions, ``probe`` and ``read_frames``
+(``decord_decoder``, ``pyav_decoder``); ``get_decoder(name)`` gives one as a ``Decoder`` and
+``decoders_for(name)`` the order ``"auto"`` tries them in. ``probe`` and ``read_frames`` here
+are the default decoder's (decord).
+"""
 
 from vidclass.protocol import Aggregate, Preprocessing, ViewProtocol
+from vidclass.video import decord_decoder, pyav_decoder
 from vidclass.video.base import Decoder, VideoError, VideoInfo
 from vidclass.video.decoders import DECODERS, decoders_for, first_that_works, get_decoder
-from vidclass.video.decord_decoder import probe, read_frames
-from vidclass.video.pyav_decoder import probe as probe_pyav
-from vidclass.video.pyav_decoder import read_frames as read_frames_pyav
+from vidclass.video.decord_decoder import probe, read_frames  # the default decoder's, by these names
 from vidclass.video.sampling import (
     Clip,
     Crop,
@@ -38,6 +43,7 @@ __all__ = [
     "build_views",
     "clip_starts",
     "crop_boxes",
+    "decord_decoder",
     "decoders_for",
     "first_that_works",
     "get_decoder",
@@ -46,10 +52,9 @@ __all__ = [
     "normalise",
     "plan_training_clip",
     "plan_views",
+    "pyav_decoder",
     "probe",
-    "probe_pyav",
     "read_frames",
-    "read_frames_pyav",
     "resized_hw",
     "sample_clips",
     "sample_clips_timed",

@@ -1,9 +1,9 @@
 """The PyAV decoder: sequential and slower, but it counts the frames it really decodes.
 
 It takes the frame times from the decoded frames, so it is the fallback when decord fails or
-returns fewer frames than the container promised. ``probe`` and ``read_frames`` here (exported
-by ``vidclass.video`` as ``probe_pyav`` and ``read_frames_pyav``; ``vidclass.video.decoders``
-registers them as the ``"pyav"`` decoder). Every failure caused by the file is a one-line ``VideoError``.
+returns fewer frames than the container promised. ``probe`` and ``read_frames`` here have the
+signatures of ``decord_decoder``'s; ``vidclass.video.decoders`` registers them as the ``"pyav"``
+decoder. Every failure caused by the file is a one-line ``VideoError``.
 """
 
 from __future__ import annotations
