@@ -31,6 +31,12 @@ class InputError(VidclassError):
     exit_code = EXIT_FAILED_INPUT
 
 
+def require(condition: bool, message: str, error: type[Exception] = ValueError) -> None:
+    """Raise ``error(message)`` unless ``condition``: the one check that record validators use."""
+    if not condition:
+        raise error(message)
+
+
 __all__ = [
     "EXIT_FAILED_INPUT",
     "EXIT_INTERRUPTED",
@@ -38,4 +44,5 @@ __all__ = [
     "EXIT_USAGE",
     "InputError",
     "VidclassError",
+    "require",
 ]

@@ -3,7 +3,7 @@
 These two records travel inside every model file (see ``vidclass.checkpoints``) so that the
 weights always carry the pipeline they were trained with. Everything downstream (sampling,
 view building, aggregation) reads its defaults from here and nowhere else. ``Aggregate`` names
-how view scores combine. The bottom of the stack: it imports nothing from vidclass (nor torch),
+how view scores combine. The bottom of the stack: it imports only vidclass.errors (and no torch),
 so models, video, scores and the command line's option declarations may all import it.
 """
 
@@ -12,6 +12,8 @@ from __future__ import annotations
 import enum
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
+
+from vidclass.errors import require
 
 
 class Aggregate(str, enum.Enum):
@@ -41,13 +43,13 @@ class Preprocessing:
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
 
     def __post_init__(self) -> None:
-        _check(self.num_frames >= 1, "num_frames must be >= 1")
-        _check(self.frame_stride >= 1, "frame_stride must be >= 1")
-        _check(self.target_fps is None or self.target_fps > 0, "target_fps must be > 0")
-        _check(self.crop_size >= 1, "crop_size must be >= 1")
-        _check(self.resize_size >= self.crop_size, "resize_size must be >= crop_size")
-        _check(len(self.mean) == 3 and len(self.std) == 3, "mean and std need 3 values")
-        _check(all(s > 0 for s in self.std), "std values must be > 0")
+        require(self.num_frames >= 1, "num_frames must be >= 1")
+        require(self.frame_stride >= 1, "frame_stride must be >= 1")
+        require(self.target_fps is None or self.target_fps > 0, "target_fps must be > 0")
+        require(self.crop_size >= 1, "crop_size must be >= 1")
+        require(self.resize_size >= self.crop_size, "resize_size must be >= crop_size")
+        require(len(self.mean) == 3 and len(self.std) == 3, "mean and std need 3 values")
+        require(all(s > 0 for s in self.std), "std values must be > 0")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,8 +72,8 @@ class ViewProtocol:
     aggregate: Aggregate = Aggregate.SOFTMAX
 
     def __post_init__(self) -> None:
-        _check(self.clips >= 1, "clips must be >= 1")
-        _check(self.crops in (1, 3), "crops must be 1 (centre) or 3 (left, centre, right)")
+        require(self.clips >= 1, "clips must be >= 1")
+        require(self.crops in (1, 3), "crops must be 1 (centre) or 3 (left, centre, right)")
         object.__setattr__(self, "aggregate", Aggregate(self.aggregate))
 
     @property
@@ -88,11 +90,6 @@ class ViewProtocol:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ViewProtocol:
         return cls(**_known(cls, data))
-
-
-def _check(ok: bool, message: str) -> None:
-    if not ok:
-        raise ValueError(message)
 
 
 def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,8 @@ from typing import Any
 
 import torch
 
+from vidclass.errors import VidclassError
+
 # Loggers silenced while compiling, unless $TORCH_LOGS asks for torch's logs: a failure is
 # reported in one line (the CompileError), not in the pages the compiler logs about it, and a
 # warning such as "No CUDA runtime is found" (the C++ extension helper on a CPU-only machine)
@@ -30,8 +32,8 @@ QUIET_LOGGERS = ("torch._dynamo", "torch._inductor", "torch.utils.cpp_extension"
 LOGS_ENV = "TORCH_LOGS"
 
 
-class CompileError(RuntimeError):
-    """``torch.compile`` could not compile the model; the message is one line."""
+class CompileError(VidclassError, RuntimeError):
+    """``torch.compile`` could not compile the model (exit 2); the message is one line."""
 
 
 def compile_model(model: torch.nn.Module, warm_up: Callable[[Callable[..., Any]], object]) -> tuple[Any, float]:

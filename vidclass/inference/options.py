@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vidclass.defaults import DECODERS, DEFAULT_BATCH_SIZE, DEFAULT_TIMEOUT, DEFAULT_TOP_K
-from vidclass.errors import VidclassError
+from vidclass.errors import VidclassError, require
 from vidclass.inference.workers import DEFAULT_MAX_TASKS
 from vidclass.protocol import Aggregate
 
@@ -60,11 +60,11 @@ class RunOptions:
                 raise OptionsError(str(exc)) from None
         if self.decoder not in DECODERS:
             raise OptionsError(f"unknown decoder {self.decoder!r}; choose from {', '.join(DECODERS)}")
-        _require(self.workers >= 0, "workers must be >= 0")
-        _require(self.timeout is None or self.timeout > 0, "timeout must be > 0")
-        _require(self.max_tasks >= 1, "max_tasks must be >= 1")
-        _require(self.batch_size >= 1, "batch_size must be >= 1")
-        _require(self.top_k >= 1, "top_k must be >= 1")
+        require(self.workers >= 0, "workers must be >= 0", OptionsError)
+        require(self.timeout is None or self.timeout > 0, "timeout must be > 0", OptionsError)
+        require(self.max_tasks >= 1, "max_tasks must be >= 1", OptionsError)
+        require(self.batch_size >= 1, "batch_size must be >= 1", OptionsError)
+        require(self.top_k >= 1, "top_k must be >= 1", OptionsError)
 
     @classmethod
     def build(cls, options: RunOptions | None = None, **changes: Any) -> RunOptions:
@@ -76,11 +76,6 @@ class RunOptions:
     def replace(self, **changes: Any) -> RunOptions:
         """A copy with ``changes``, validated again."""
         return dataclasses.replace(self, **changes)
-
-
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise OptionsError(message)
 
 
 __all__ = ["DEFAULT_MAX_TASKS", "OptionsError", "RunOptions"]

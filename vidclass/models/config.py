@@ -11,6 +11,8 @@ import enum
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from ..errors import require
+
 
 class Variant(str, enum.Enum):
     SPACETIME = "spacetime"  # Model 1: joint attention over all t*h*w tokens
@@ -53,9 +55,9 @@ class TokenLearnerConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "version", TokenLearnerVersion(self.version))
-        _require(self.num_tokens >= 1, "tokenlearner.num_tokens must be >= 1")
-        _require(self.location >= 0, "tokenlearner.location must be >= 0")
-        _require(self.bottleneck_dim >= 1, "tokenlearner.bottleneck_dim must be >= 1")
+        require(self.num_tokens >= 1, "tokenlearner.num_tokens must be >= 1")
+        require(self.location >= 0, "tokenlearner.location must be >= 0")
+        require(self.bottleneck_dim >= 1, "tokenlearner.bottleneck_dim must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -99,32 +101,32 @@ class ViViTConfig:
 
     def _validate(self) -> None:
         t, h, w = self.tubelet
-        _require(len(self.tubelet) == 3 and min(self.tubelet) >= 1, "tubelet must be 3 positive ints")
-        _require(self.num_frames % t == 0, f"num_frames {self.num_frames} is not a multiple of tubelet t={t}")
-        _require(
+        require(len(self.tubelet) == 3 and min(self.tubelet) >= 1, "tubelet must be 3 positive ints")
+        require(self.num_frames % t == 0, f"num_frames {self.num_frames} is not a multiple of tubelet t={t}")
+        require(
             self.image_size % h == 0 and self.image_size % w == 0,
             f"image_size {self.image_size} is not a multiple of tubelet {h}x{w}",
         )
-        _require(self.num_classes >= 1, "num_classes must be >= 1")
-        _require(self.num_layers >= 1, "num_layers must be >= 1")
-        _require(self.hidden_size % self.num_heads == 0, "hidden_size must divide by num_heads")
+        require(self.num_classes >= 1, "num_classes must be >= 1")
+        require(self.num_layers >= 1, "num_layers must be >= 1")
+        require(self.hidden_size % self.num_heads == 0, "hidden_size must divide by num_heads")
         if self.variant is Variant.FACTORIZED_ENCODER:
-            _require(self.temporal_layers >= 1, "temporal_layers must be >= 1")
-            _require(
+            require(self.temporal_layers >= 1, "temporal_layers must be >= 1")
+            require(
                 self.hidden_size % self.heads_temporal == 0,
                 "hidden_size must divide by temporal_heads",
             )
         if self.variant is Variant.FACTORIZED_DOT_PRODUCT:
-            _require(self.num_heads % 2 == 0, "Model 4 splits heads between time and space: num_heads must be even")
+            require(self.num_heads % 2 == 0, "Model 4 splits heads between time and space: num_heads must be even")
         if self.variant in (Variant.FACTORIZED_SELF_ATTENTION, Variant.FACTORIZED_DOT_PRODUCT):
-            _require(
+            require(
                 self.classifier is Classifier.GAP,
                 f"{self.variant.value} keeps a time x space token grid: use classifier 'gap' (as scenic does)",
             )
         tl = self.tokenlearner
         if tl is not None:
-            _require(self.classifier is Classifier.GAP, "TokenLearner models pool their tokens: use classifier 'gap'")
-            _require(
+            require(self.classifier is Classifier.GAP, "TokenLearner models pool their tokens: use classifier 'gap'")
+            require(
                 tl.location < self.num_layers,
                 f"tokenlearner.location {tl.location} must be < num_layers {self.num_layers}",
             )
@@ -186,8 +188,3 @@ class ViViTConfig:
 
     def replace(self, **changes: Any) -> ViViTConfig:
         return replace(self, **changes)
-
-
-def _require(ok: bool, message: str) -> None:
-    if not ok:
-        raise ValueError(message)
