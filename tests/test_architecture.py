@@ -12,7 +12,7 @@ PACKAGE = Path(vidclass.__file__).parent
 
 # Bottom to top; a folder or module may import only what lies in a lower layer (and itself).
 LAYERS = [
-    {"errors"},
+    {"errors", "serialize"},
     {"defaults", "protocol"},
     {"devices", "precision"},
     {"distributed", "video", "models", "synth"},

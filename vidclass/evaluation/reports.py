@@ -1,6 +1,8 @@
 """The report files of an evaluation: ``metrics.json``, ``per_class.csv``, ``confusion.csv``
 and ``confusion.png``. Each is written to a temporary name and renamed into place, so a
-reader never sees half a file.
+reader never sees half a file. The CSV rows are ``vidclass.serialize.csv_row``'s: a label that
+starts with ``=``, ``+``, ``-``, ``@``, TAB, CR or ``'`` gets a leading ``'``, so a spreadsheet
+runs no formula from it; ``metrics.json`` has ``null`` where a number is not finite.
 
 ``confusion.png`` is drawn with Pillow: rows are true classes, columns predicted ones, each
 cell shaded by the fraction of its row (so rare classes stay visible) and, while cells are
@@ -10,12 +12,13 @@ classes; beyond that the matrix is drawn without names.
 
 from __future__ import annotations
 
-import csv
 import io
-import json
+import math
 import os
 from collections.abc import Sequence
 from typing import Any
+
+from vidclass.serialize import csv_row, json_dumps
 
 PER_CLASS_COLUMNS = (
     "label",
@@ -38,7 +41,7 @@ def write_reports(metrics: dict[str, Any], directory: str | os.PathLike[str]) ->
     folder = os.fspath(directory)
     os.makedirs(folder, exist_ok=True)
     paths = [os.path.join(folder, name) for name in REPORT_FILES]
-    _atomic(paths[0], (json.dumps(metrics, ensure_ascii=False, indent=2) + "\n").encode("utf-8", "surrogateescape"))
+    _atomic(paths[0], (json_dumps(metrics, ensure_ascii=False, indent=2) + "\n").encode("utf-8", "surrogateescape"))
     _atomic(paths[1], per_class_csv(metrics).encode("utf-8", "surrogateescape"))
     _atomic(paths[2], confusion_csv(metrics).encode("utf-8", "surrogateescape"))
     image = render_confusion(metrics["confusion"]["labels"], metrics["confusion"]["matrix"], _title(metrics))
@@ -49,27 +52,24 @@ def write_reports(metrics: dict[str, Any], directory: str | os.PathLike[str]) ->
 
 
 def per_class_csv(metrics: dict[str, Any]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(PER_CLASS_COLUMNS)
+    lines = [csv_row(PER_CLASS_COLUMNS)]
     for row in metrics["per_class"]:
-        writer.writerow([_cell(row[column]) for column in PER_CLASS_COLUMNS])
-    return out.getvalue()
+        lines.append(csv_row(_cell(row[column]) for column in PER_CLASS_COLUMNS))
+    return "".join(lines)
 
 
 def confusion_csv(metrics: dict[str, Any]) -> str:
     """Rows: true classes; columns: predicted classes; the corner cell says so."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
     labels = metrics["confusion"]["labels"]
-    writer.writerow(["true \\ predicted", *labels])
+    lines = [csv_row(["true \\ predicted", *labels])]
     for label, row in zip(labels, metrics["confusion"]["matrix"], strict=True):
-        writer.writerow([label, *row])
-    return out.getvalue()
+        lines.append(csv_row([label, *row]))
+    return "".join(lines)
 
 
 def _cell(value: Any) -> str:
-    if value is None:
+    """A number with 6 decimals; nothing for None, NaN or an infinity."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return ""
     if isinstance(value, float):
         return f"{value:.6f}"
