@@ -1,6 +1,7 @@
 """How ``vidclass eval`` and ``vidclass report`` show a metrics document, and what they say
 while running. Streams, colour and JSON are decided in ``vidclass.cli.output``; this only
-builds the tables and the listener on top of it."""
+builds the tables and the listener on top of it. Strings in the tables are shown through
+``output.printable`` by the console; a ``Text`` built here is built from ``printable``."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def metrics_tables(metrics: dict[str, Any]) -> Sequence[Any]:
     model = metrics["model"]
     dataset = metrics.get("dataset") or {}
     protocol = metrics.get("protocol") or {}
-    title = f"{model.get('name') or 'model'} on {printable(str(dataset.get('root') or ''))}"
+    title = f"{model.get('name') or 'model'} on {dataset.get('root') or ''}"
     summary = Table(title=title, title_justify="left", show_header=False)
     summary.add_column("metric")
     summary.add_column("value")
@@ -108,7 +109,7 @@ def metrics_tables(metrics: dict[str, Any]) -> Sequence[Any]:
         table.add_column("video", overflow="fold")
         table.add_column("error", overflow="fold")
         for item in failed[:FAILED_SHOWN]:
-            table.add_row(printable(str(item["path"])), Text(str(item["error"]), style="red"))
+            table.add_row(str(item["path"]), Text(printable(str(item["error"])), style="red"))
         if len(failed) > FAILED_SHOWN:
             table.add_row(f"... {len(failed) - FAILED_SHOWN} more in metrics.json", "")
         out.append(table)

@@ -1,8 +1,8 @@
 """Every decision about where command-line output goes, and how it looks, is made here.
 
 - Results go to stdout (or to ``--output FILE``); progress, notes, warnings and errors go to
-  stderr. Only this module picks a stream: ``predict``'s result writers write to the one
-  ``open_results`` gives them.
+  stderr. Only this module (and, for ``predict --output``, ``vidclass.cli.results``) picks a
+  stream: ``predict``'s result writers write to the one ``results.open_results`` gives them.
 - Streams are looked up when used (``sys.stdout`` at call time), so click's test runner and
   shell redirections are honoured.
 - Colour: never when ``NO_COLOR`` is set (https://no-color.org), never on a stream that is
@@ -10,6 +10,13 @@
 - The progress bar is drawn on stderr only when stderr is a terminal, ``--quiet`` is off and
   results are not being streamed to that same terminal.
 - Each failed input is one line on stderr: ``error: <path>: <message>``.
+- Text from outside (file names, labels, codec names, error messages) never reaches a
+  terminal raw: ``printable`` shows control characters as escapes (``\\x1b``, ``\\n``), the
+  way ``ls -b`` does, and every string a console here renders goes through it. Rich markup is
+  off, so ``[bold]`` is printed as it is. This holds for stderr whether or not it is a terminal
+  (logs get cat'ed); JSON output keeps the exact values (JSON escapes control characters).
+- A result that cannot be written (a full disk, ``-o /dev/full``) is one ``error:`` line and
+  exit 2 (``ResultStream``); a closed pipe (``| head -1``) ends the command quietly.
 
 The output itself is built elsewhere, on the consoles and in the JSON made here: ``predict``'s
 results, in each ``--format``, by the writers in ``vidclass.cli.writers``; the other commands'
@@ -20,17 +27,19 @@ tables in ``vidclass.cli.tables`` and ``vidclass.cli.eval_output``, printed thro
 from __future__ import annotations
 
 import contextlib
-import json
+import errno
 import os
+import re
 import sys
 from collections.abc import Iterator
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 import click
 from rich.console import Console
 from rich.text import Text
 
 from vidclass.errors import EXIT_USAGE, VidclassError
+from vidclass.serialize import json_dumps, utf8
 
 if TYPE_CHECKING:  # annotations only: rich.progress is imported when a bar is drawn
     from rich.progress import Progress
@@ -63,10 +72,20 @@ def color_disabled() -> bool:
     return os.environ.get("NO_COLOR", "") != ""
 
 
+class _Console(Console):
+    """A console that shows every string it renders through ``printable``: a table cell, a
+    title or a printed string can carry no escape sequence of its own."""
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        return super().render_str(printable(text), **kwargs)
+
+
 def make_console(stream: IO[str]) -> Console:
-    """A rich console on ``stream``: colour only on a terminal and without ``NO_COLOR``."""
+    """A rich console on ``stream``: colour only on a terminal and without ``NO_COLOR``; no
+    markup, emoji or highlighting; strings shown through ``printable``. A ``Text`` built by
+    hand bypasses that: build it from ``printable(...)``."""
     tty = isatty(stream)
-    console = Console(
+    console = _Console(
         file=stream,
         force_terminal=tty,
         no_color=color_disabled() or not tty,
@@ -80,18 +99,32 @@ def make_console(stream: IO[str]) -> Console:
     return console
 
 
+# C0 and C1 control characters, DEL, and the invisible marks that reorder text (bidi controls)
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    return _NAMED.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+
+
 def printable(text: str) -> str:
-    """``text`` made safe for a UTF-8 stream (undecodable file-name bytes become escapes)."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    """``text`` safe to show on a terminal, on one line: control characters (ESC, BEL, CR, LF,
+    ...) and bidi controls become escapes such as ``\\x1b`` and ``\\n``, undecodable
+    file-name bytes ``\\xNN``; all else is kept. Backslashes are not doubled, so applying it
+    twice changes nothing (the exact text is in the JSON output)."""
+    return _UNPRINTABLE.sub(_escape, utf8(text))
 
 
 def dumps(obj: Any, indent: int | None = None) -> str:
-    """JSON text; non-ASCII kept readable, undecodable file-name bytes kept as \\udcXX escapes."""
-    text = json.dumps(obj, ensure_ascii=False, indent=indent)
+    """JSON text; non-ASCII kept readable, undecodable file-name bytes kept as \\udcXX escapes,
+    NaN and infinities written as null (``vidclass.serialize.json_dumps``)."""
+    text = json_dumps(obj, ensure_ascii=False, indent=indent)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        text = json.dumps(obj, ensure_ascii=True, indent=indent)
+        text = json_dumps(obj, ensure_ascii=True, indent=indent)
     return text
 
 
@@ -114,13 +147,8 @@ class Messages:
         self._line("error", "bold red", message)
 
     def input_error(self, path: str, message: str) -> None:
-        """The one line printed for each failed input (line breaks in the name escaped)."""
-        shown = (
-            path.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
-            if "\n" in path or "\r" in path
-            else path
-        )
-        self.error(f"{shown}: {message}")
+        """The one line printed for each failed input (control characters escaped)."""
+        self.error(f"{path}: {message}")
 
     def warning(self, message: str) -> None:
         self._line("warning", "yellow", message)
@@ -153,7 +181,7 @@ class Messages:
 
         bar = Progress(
             SpinnerColumn(),
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
@@ -164,7 +192,7 @@ class Messages:
             redirect_stderr=False,
         )
         with bar:
-            task = bar.add_task(description, total=total)
+            task = bar.add_task(printable(description), total=total)
             yield Tracker(bar, task)
 
 
@@ -226,18 +254,65 @@ def document_format(fmt: str | None) -> str:
     return "table" if isatty(stdout()) else "json"
 
 
+class ResultStream:
+    """The text stream results go to. A write that fails (a full disk, ``/dev/full``) is one
+    ``CliError`` (exit 2) naming where; a closed pipe (EPIPE) is left to click, which ends the
+    command quietly, as ``vidclass predict ... | head -1`` expects."""
+
+    def __init__(self, raw: IO[str], where: str) -> None:
+        self.raw = raw
+        self.where = where
+        self.failed = False
+
+    def _failed(self, exc: OSError) -> Exception:
+        self.failed = True
+        if exc.errno == errno.EPIPE:
+            return exc
+        return CliError(f"{self.where}: {exc.strerror or exc}")
+
+    def write(self, text: str) -> int:
+        try:
+            return self.raw.write(text)
+        except OSError as exc:
+            raise self._failed(exc) from exc
+
+    def flush(self) -> None:
+        try:
+            self.raw.flush()
+        except OSError as exc:
+            raise self._failed(exc) from exc
+
+    def isatty(self) -> bool:
+        return isatty(self.raw)
+
+    def fileno(self) -> int:
+        return self.raw.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self.raw, "encoding", None) or "utf-8"
+
+
+def _discard_stdout() -> None:
+    """After stdout failed: send what is still buffered for it to /dev/null, so that the exit
+    adds no second complaint (the way Python's docs handle a closed pipe)."""
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stdout().fileno())
+        os.close(devnull)
+
+
 @contextlib.contextmanager
-def open_results(output: str | None) -> Iterator[IO[str]]:
-    """stdout, or ``output`` opened for writing (UTF-8, newline='' for the csv module)."""
-    if output is None or output == "-":
-        yield stdout()
-        return
+def stdout_results() -> Iterator[IO[str]]:
+    """stdout as a ``ResultStream``: a failed write is one ``error:`` line (exit 2), and what
+    is still buffered for stdout is dropped (sent to /dev/null) so the exit adds nothing."""
+    stream = ResultStream(stdout(), "stdout")
     try:
-        handle = open(output, "w", encoding="utf-8", newline="")  # noqa: SIM115
-    except OSError as exc:
-        raise CliError(f"--output {output}: {exc.strerror or exc}") from exc
-    with handle:
-        yield handle
+        yield cast(IO[str], stream)
+    except CliError:
+        if stream.failed:
+            _discard_stdout()
+        raise
 
 
 # --------------------------------------------------------------------------- documents
@@ -245,14 +320,14 @@ def open_results(output: str | None) -> Iterator[IO[str]]:
 
 def write_document(data: Any, fmt: str, render_table: Any) -> None:
     """``models`` / ``info`` output: JSON text, or the rich renderables from ``render_table``."""
-    stream = stdout()
-    if fmt == "json":
-        stream.write(dumps(data, indent=2) + "\n")
-    else:
-        console = make_console(stream)
-        for renderable in render_table(data):
-            console.print(renderable)
-    stream.flush()
+    with stdout_results() as stream:
+        if fmt == "json":
+            stream.write(dumps(data, indent=2) + "\n")
+        else:
+            console = make_console(stream)
+            for renderable in render_table(data):
+                console.print(renderable)
+        stream.flush()
 
 
 __all__ = [
@@ -260,12 +335,13 @@ __all__ = [
     "RESULT_FORMATS",
     "CliError",
     "Messages",
+    "ResultStream",
     "document_format",
     "dumps",
     "isatty",
     "make_console",
-    "open_results",
     "printable",
+    "stdout_results",
     "result_format",
     "write_document",
 ]

@@ -5,13 +5,8 @@ from __future__ import annotations
 import click
 
 from vidclass.cli.common import build_run_options, load_classifier, model_option, run_options, view_options
-from vidclass.cli.output import (
-    RESULT_FORMATS,
-    CliError,
-    Messages,
-    open_results,
-    result_format,
-)
+from vidclass.cli.output import RESULT_FORMATS, CliError, Messages, result_format
+from vidclass.cli.results import open_results, refuse_input_as_output
 from vidclass.cli.writers import WRITERS
 from vidclass.defaults import DECODERS, DEFAULT_TOP_K
 from vidclass.errors import EXIT_FAILED_INPUT, EXIT_INTERRUPTED, EXIT_OK
@@ -95,6 +90,7 @@ def predict_command(
 
     messages = Messages(quiet=quiet)
     inputs, problems = collect_inputs(paths, recursive)
+    refuse_input_as_output(output, inputs)  # stdin's paths are all read by now
     classifier = load_classifier(model)
     # one input decodes here by default; a batch in worker processes, where a crash costs one file
     options = build_run_options(
@@ -108,7 +104,9 @@ def predict_command(
     fmt = result_format(fmt, output)
     writer_class = WRITERS[fmt]
     failed = 0
-    with predictor, open_results(output) as stream:
+    interrupted = False
+    # json and table are written at the end: into a temporary file, renamed over --output
+    with predictor, open_results(output, atomic=not writer_class.streaming) as stream:
         writer = writer_class(stream, predictor.describe(), scores=scores)
         show = messages.show_progress(streaming_to_stdout=writer_class.streaming and not _to_file(output))
         writer.begin()
@@ -129,10 +127,11 @@ def predict_command(
                         messages.input_error(prediction.path, prediction.error or "failed")
                     tracker.advance()
         except KeyboardInterrupt:
-            writer.end()  # what was done so far stays a valid document
-            messages.error("interrupted")
-            ctx.exit(EXIT_INTERRUPTED)
+            interrupted = True  # what was done so far is written, as a valid document
         writer.end()
+    if interrupted:
+        messages.error("interrupted")
+        ctx.exit(EXIT_INTERRUPTED)
     if show:  # a summary only where the bar was: piped stderr holds just the error lines
         messages.note(f"{len(inputs) - failed} of {len(inputs)} videos classified")
     ctx.exit(EXIT_FAILED_INPUT if failed else EXIT_OK)

@@ -2,6 +2,8 @@
 
 Each function takes the command's JSON document and returns rich renderables for
 ``output.write_document``; where they go, and whether they are coloured, is decided there.
+Cells are plain strings, exact as the document has them: the console shows every string
+through ``output.printable`` (control characters escaped, no markup).
 """
 
 from __future__ import annotations
@@ -10,8 +12,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.table import Table
-
-from vidclass.cli.output import printable
 
 
 def models_tables(data: dict[str, Any]) -> Sequence[Any]:
@@ -32,7 +32,7 @@ def models_tables(data: dict[str, Any]) -> Sequence[Any]:
         files.add_column(column, justify="right" if column in ("labels", "size") else "left")
     for row in data["files"]:
         files.add_row(
-            printable(row["path"]),
+            row["path"],
             str(row.get("model") or ""),
             "" if row.get("num_labels") is None else str(row["num_labels"]),
             _bytes(row.get("bytes")),
@@ -44,7 +44,7 @@ def models_tables(data: dict[str, Any]) -> Sequence[Any]:
 
 
 def info_tables(data: dict[str, Any]) -> Sequence[Any]:
-    video = Table(title=printable(data["path"]), title_justify="left", show_header=False)
+    video = Table(title=data["path"], title_justify="left", show_header=False)
     video.add_column("field")
     video.add_column("value")
     video.add_row("frames", str(data["frames"]))
@@ -89,12 +89,12 @@ def info_tables(data: dict[str, Any]) -> Sequence[Any]:
 
 def convert_tables(data: dict[str, Any]) -> Sequence[Any]:
     """``convert``: what was written, as a two-column table."""
-    table = Table(title=printable(data["output"]), title_justify="left", show_header=False)
+    table = Table(title=data["output"], title_justify="left", show_header=False)
     table.add_column("field")
     table.add_column("value")
     prep = data["preprocessing"]
     rows = [
-        ("source", printable(data["source"])),
+        ("source", data["source"]),
         ("format", str(data["format"])),
         ("variant", data["variant"]),
         ("classes", str(data["classes"])),
@@ -114,7 +114,7 @@ def train_tables(data: dict[str, Any]) -> Sequence[Any]:
     def pct(value: float | None) -> str:
         return "" if value is None else f"{100 * value:.1f}%"
 
-    table = Table(title=printable(data["model"]), title_justify="left")
+    table = Table(title=data["model"], title_justify="left")
     for column in ("epoch", "lr", "train loss", "train top-1", "val loss", "val top-1", "val top-5", "clips/s"):
         table.add_column(column, justify="right")
     for r in data["epochs"]:

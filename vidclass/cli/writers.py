@@ -2,20 +2,25 @@
 
 ``WRITERS`` maps each of ``RESULT_FORMATS`` (table, json, jsonl, csv) to its writer. Where the
 results go, and in which format, is decided in ``vidclass.cli.output`` (``result_format``,
-``open_results``); a writer only writes to the stream it is given, in the console, JSON and
-file-name escaping that module defines.
+``results.open_results``); a writer only writes to the stream it is given, in the console,
+JSON and terminal escaping that module defines, and CSV rows by ``vidclass.serialize.csv_row``
+(a cell starting with ``=``, ``+``, ``-``, ``@``, TAB, CR or ``'`` gets a leading ``'``).
+A number that is not finite (NaN, infinity) is written as nothing: ``null`` in JSON, an empty
+CSV cell, a blank table cell.
 """
 
 from __future__ import annotations
 
 import abc
-import csv
+import math
+from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 
 from rich.table import Table
 from rich.text import Text
 
-from vidclass.cli.output import dumps, make_console, printable
+from vidclass.cli.output import dumps, isatty, make_console, printable
+from vidclass.serialize import csv_row
 
 if TYPE_CHECKING:  # annotations only: vidclass.scores imports torch
     from vidclass.scores import Prediction
@@ -80,34 +85,39 @@ class CsvWriter(ResultWriter):
     """Header, then one row per video; ``labels`` is ``label:score;label:score;...``.
 
     With ``scores``, one more column per class (headed by the label) holds its probability.
+    Cells keep file names and labels exactly (quoted where they hold a comma, quote, CR or
+    LF), apart from the ``'`` before a formula character; on a terminal, they are shown
+    through ``printable`` like a table.
     """
 
     streaming = True
 
     def begin(self) -> None:
-        self.writer = csv.writer(self.stream, lineterminator="\n")
+        self.shown: Callable[[str], str] = printable if isatty(self.stream) else str
         header = list(CSV_COLUMNS)
         if self.scores:
             header += list(self.model.get("labels", []))
-        self.writer.writerow([printable(h) for h in header])
-        self.stream.flush()
+        self._row(header)
 
     def write(self, p: Prediction) -> None:
         row = [
-            printable(p.path),
+            p.path,
             "true" if p.ok else "false",
-            p.label if p.ok else "",
+            p.label or "",
             _num(p.score),
-            ";".join(f"{label}:{score:.6f}" for label, score in p.labels),
+            ";".join(f"{label}:{_num(score, 6)}" for label, score in p.labels),
             _num(p.views),
             _num(p.frames),
             _num(p.duration),
-            f"{p.seconds:.4f}",
+            _num(p.seconds, 4),
             p.error or "",
         ]
         if self.scores:
-            row += [f"{s:.6f}" for s in p.scores] if p.scores else [""] * len(p.class_names)
-        self.writer.writerow(row)
+            row += [_num(s, 6) for s in p.scores] if p.scores else [""] * len(p.class_names)
+        self._row(row)
+
+    def _row(self, cells: list[str]) -> None:
+        self.stream.write(csv_row(self.shown(cell) for cell in cells))
         self.stream.flush()
 
 
@@ -129,26 +139,26 @@ class TableWriter(ResultWriter):
         table.add_column("views", justify="right")
         table.add_column("duration", justify="right")
         table.add_column("time", justify="right")
-        for p in self.predictions:
+        for p in self.predictions:  # strings are shown through printable by the console
             if p.ok:
                 table.add_row(
-                    printable(p.path),
+                    p.path,
                     p.label,
-                    f"{p.score:.4f}",
-                    ", ".join(f"{label} {score:.3f}" for label, score in p.labels[1:]),
-                    str(p.views),
-                    f"{p.duration:.1f}s",
-                    f"{p.seconds:.2f}s",
+                    _num(p.score, 4),
+                    ", ".join(f"{label} {_num(score, 3)}".rstrip() for label, score in p.labels[1:]),
+                    _num(p.views),
+                    _num(p.duration, 1, "s"),
+                    _num(p.seconds, 2, "s"),
                 )
             else:
                 table.add_row(
-                    printable(p.path),
-                    Text(f"error: {p.error}", style="red"),
+                    p.path,
+                    Text(printable(f"error: {p.error}"), style="red"),
                     "",
                     "",
                     "",
                     "",
-                    f"{p.seconds:.2f}s",
+                    _num(p.seconds, 2, "s"),
                 )
         make_console(self.stream).print(table)
         self.stream.flush()
@@ -162,12 +172,16 @@ WRITERS: dict[str, type[ResultWriter]] = {
 }
 
 
-def _num(value: float | int | None) -> str:
-    if value is None:
+def _num(value: float | int | None, places: int | None = None, unit: str = "") -> str:
+    """A number as text: ``places`` decimals, else short (6 significant digits, no trailing
+    zeros); nothing for None, NaN or an infinity."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return ""
+    if places is not None:
+        return f"{value:.{places}f}{unit}"
     if isinstance(value, float):
         return f"{value:.6g}" if abs(value) >= 1e4 else f"{value:.6f}".rstrip("0").rstrip(".")
-    return str(value)
+    return f"{value}{unit}"
 
 
 __all__ = ["CSV_COLUMNS", "WRITERS", "CsvWriter", "JsonWriter", "JsonlWriter", "ResultWriter", "TableWriter"]
