@@ -35,6 +35,7 @@ from vidclass.evaluation.records import (
     merge_records,
     read_predictions,
 )
+from vidclass.evaluation.reports import REPORT_FILES
 from vidclass.evaluation.request import PREDICTIONS, EvalError, Listener, Request
 from vidclass.inference import Predictor
 from vidclass.scores import Prediction
@@ -169,6 +170,8 @@ def make_plan(predictor: Predictor, classifier: VideoClassifier, request: Reques
         listener.warning(
             f"{len(chosen_missing)} listed video(s) are not on disk (e.g. {examples}); they are counted as missing"
         )
+    if request.output is not None:
+        refuse_overwriting_inputs(request.output, ds)
     header = _header(predictor, classifier, request, ds, labels, evaluated, len(selected))
     plan = Plan(header=header, keys=[s.key for s in selected], output=request.output)
     try:
@@ -181,6 +184,36 @@ def make_plan(predictor: Predictor, classifier: VideoClassifier, request: Reques
         done = len(plan.results)
         listener.note(f"resuming: {done} of {len(plan.keys)} videos already done, {len(plan.work)} to run")
     return plan
+
+
+def refuse_overwriting_inputs(output: str, ds: Dataset) -> None:
+    """``EvalError`` when a file eval writes in ``output`` (predictions.jsonl or a report) is one
+    of the dataset's files, its annotation file or a video, by name, symbolic link or hard link
+    (the same inode): ``--overwrite`` would truncate it and ``--resume`` append to it. Checked
+    before the folder is created or anything is written."""
+    written: dict[tuple[int, int], str] = {}
+    for name in (PREDICTIONS, *REPORT_FILES):
+        try:
+            st = os.stat(os.path.join(output, name))
+        except OSError:  # not there (or not reachable): writing it creates a new file
+            continue
+        written[(st.st_dev, st.st_ino)] = name
+    if not written:
+        return
+    inputs = [s.path for s in ds.samples]
+    if ds.annotations:
+        inputs.insert(0, ds.annotations)
+    for path in inputs:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        hit = written.get((st.st_dev, st.st_ino))
+        if hit is not None:
+            raise EvalError(
+                f"--output {output}: {hit} there is the dataset's file {path}; writing it would destroy"
+                " the dataset: choose another --output folder"
+            )
 
 
 def _header(
@@ -297,4 +330,13 @@ def _sort(
             plan.work.append(Work(sample.key, sample.path, shown, sample.label, true))
 
 
-__all__ = ["MISSING_ERROR", "Plan", "Work", "make_plan", "make_record", "model_fingerprint", "shown_path"]
+__all__ = [
+    "MISSING_ERROR",
+    "Plan",
+    "Work",
+    "make_plan",
+    "make_record",
+    "model_fingerprint",
+    "refuse_overwriting_inputs",
+    "shown_path",
+]
