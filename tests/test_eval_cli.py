@@ -133,7 +133,10 @@ def test_annotation_file_missing_failed_and_unknown_labels(work, tmp_path):
     listing = tmp_path / "val.txt"
     ds = work / "ds"
     listing.write_text(f"{ds}/run/v0.mp4 run\n{ds}/walk/v1.mp4 WALK\ncorrupt.mp4 swim\ngone.mp4 jump\n")
-    result = run(work, *eval_args(str(listing), *FAST, "--format", "json", "--save-scores", "-o", str(tmp_path / "o")))
+    outside = "--allow-outside-root"  # the absolute paths lead out of the listing's folder
+    result = run(
+        work, *eval_args(str(listing), *FAST, outside, "--format", "json", "--save-scores", "-o", str(tmp_path / "o"))
+    )
     assert result.exit_code == 1
     doc = json.loads(result.stdout)
     assert (doc["counts"]["scored"], doc["counts"]["failed"], doc["counts"]["missing"]) == (2, 1, 1)
@@ -146,10 +149,10 @@ def test_annotation_file_missing_failed_and_unknown_labels(work, tmp_path):
     assert list(scored["scores"]) == MODEL_LABELS and sum(scored["scores"].values()) == pytest.approx(1.0, abs=1e-5)
     # Labels the model lacks: an error that lists them, or skipped and counted.
     listing.write_text(f"{ds}/run/v0.mp4 run\n{ds}/walk/v1.mp4 dance\n{ds}/walk/v2.mp4 fly\n")
-    result = run(work, *eval_args(str(listing), *FAST))
+    result = run(work, *eval_args(str(listing), *FAST, outside))
     assert result.exit_code == 2 and result.stdout == ""
     assert "2 dataset label(s) not among the model's labels: 'dance', 'fly'" in result.stderr
-    result = run(work, *eval_args(str(listing), *FAST, "--ignore-unknown", "--format", "json"))
+    result = run(work, *eval_args(str(listing), *FAST, outside, "--ignore-unknown", "--format", "json"))
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["counts"]["ignored"] == 2 and doc["unknown_labels"] == {"dance": 1, "fly": 1}

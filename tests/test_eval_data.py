@@ -113,7 +113,7 @@ def test_csv_with_header_in_any_column_order_relative_to_the_file(tmp_path):
     lists.mkdir()
     (lists / "val.csv").write_text('label,video\nwalk,../v/a.mp4\n"run, fast",../v/b c.mp4\nwalk,../v/gone.mp4\n')
     touch(tmp_path, "v/a.mp4", "v/b c.mp4")
-    ds = load_dataset(lists / "val.csv")
+    ds = load_dataset(tmp_path, annotations=lists / "val.csv")  # ../v lies inside the dataset root
     assert ds.layout == "csv"
     assert [(s.key, s.label) for s in ds.samples] == [("../v/a.mp4", "walk"), ("../v/b c.mp4", "run, fast")]
     assert all(os.path.isfile(s.path) for s in ds.samples)

@@ -48,6 +48,11 @@ def _shard(ctx: click.Context, param: click.Parameter, value: str | None) -> str
     help="Force a layout: class folders, or an annotation format.",
 )
 @click.option("--ignore-unknown", is_flag=True, help="Skip videos whose label the model lacks (default: an error).")
+@click.option(
+    "--allow-outside-root",
+    is_flag=True,
+    help="Read annotation paths that lead outside the dataset root (../ or absolute; default: an error).",
+)
 @model_option
 @view_options
 @run_options
@@ -92,6 +97,7 @@ def eval_command(
     annotations: str | None,
     layout: str,
     ignore_unknown: bool,
+    allow_outside_root: bool,
     model: str | None,
     clips: int | None,
     crops: int | None,
@@ -146,6 +152,7 @@ def eval_command(
             annotations=annotations,
             layout=layout,
             ignore_unknown=ignore_unknown,
+            allow_outside_root=allow_outside_root,
             limit=limit,
             shard=shard,
             output=output,

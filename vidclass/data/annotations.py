@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import posixpath
 import shlex
 
 from vidclass.data.files import is_video_name
@@ -131,20 +132,37 @@ def read_line_entries(text: str) -> list[tuple[int, str, str | None]]:
     return entries
 
 
-def clean_key(rel: str) -> str:
-    key = rel.replace("\\", "/") if os.sep == "\\" else rel
-    while key.startswith("./"):
-        key = key[2:]
-    return key
+def clean_key(rel: str, base: str) -> str:
+    """A listed path's identity: normalised (``x/../x/a.mp4`` and ``./x/a.mp4`` are ``x/a.mp4``),
+    with / separators, and relative to ``base`` (the folder relative paths are read from) when
+    it is an absolute path below it, so that every spelling of one video is one key."""
+    key = os.path.normpath(rel)
+    if os.path.isabs(key) and below(key, base):
+        key = os.path.relpath(key, os.path.abspath(base))
+    return key.replace(os.sep, "/") if os.sep != "/" else key
+
+
+def below(path: str, folder: str) -> bool:
+    """Whether ``path`` is ``folder`` or lies below it, compared as written: ``..`` is resolved
+    lexically (as ``os.path.normpath`` does) and symbolic links are not followed."""
+    path, folder = os.path.abspath(path), os.path.abspath(folder)
+    try:
+        return os.path.commonpath([path, folder]) == folder
+    except ValueError:  # another drive
+        return False
 
 
 def label_from_path(key: str) -> str | None:
-    parts = [p for p in key.split("/") if p not in ("", ".")]
+    """The first folder of a relative key that stays below its base, else None."""
+    parts = key.split("/")
+    if posixpath.isabs(key) or parts[0] == "..":
+        return None
     return parts[0] if len(parts) > 1 else None
 
 
 __all__ = [
     "KINETICS_COLUMNS",
+    "below",
     "clean_key",
     "csv_rows",
     "label_from_path",

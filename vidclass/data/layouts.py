@@ -25,6 +25,16 @@ Relative paths in an annotation file are relative to the file's folder. When the
 outside ``ROOT``, they are relative to ``ROOT`` instead if more of the listed videos are found
 there (mmaction2's ``data_prefix`` convention); ``Dataset.base`` says which was used.
 
+A listed path must lead below ``ROOT`` (the folder given, or the annotation file's folder when
+the file is given alone) or below ``Dataset.base``: a ``../`` or absolute path that leads
+elsewhere is a ``DatasetError`` naming the line, unless ``allow_outside_root=True``, so an
+annotation file cannot make vidclass open any file on the machine (``/etc/passwd``). The test
+is on the path as written, with ``..`` resolved lexically; a symbolic link inside the root is
+followed wherever it points, since links are how datasets are commonly assembled from shared
+storage and only whoever built the folder, not the annotation file, can place one. Paths are
+normalised: ``x/a.mp4``, ``./x/a.mp4``, ``x/../x/a.mp4`` and the absolute path of ``BASE/x/a.mp4``
+are one video, ``x/a.mp4``.
+
 Every listed video is accounted for: ``samples`` are on disk, ``missing`` are not. Order is
 deterministic: sorted by label folder and path for ``folders``, file order for annotation
 files. ``Sample.key`` is a sample's stable identity (the relative path as listed; the
@@ -39,6 +49,7 @@ import os
 
 from vidclass.data.annotations import (
     KINETICS_COLUMNS,
+    below,
     clean_key,
     csv_rows,
     label_from_path,
@@ -56,13 +67,19 @@ ANNOTATION_SUFFIXES = (".csv", ".txt", ".lst", ".list", ".tsv")
 
 
 def load_dataset(
-    root: str | os.PathLike[str], annotations: str | os.PathLike[str] | None = None, layout: str = "auto"
+    root: str | os.PathLike[str],
+    annotations: str | os.PathLike[str] | None = None,
+    layout: str = "auto",
+    *,
+    allow_outside_root: bool = False,
 ) -> Dataset:
     """Read the dataset at ``root`` (a folder, or an annotation file).
 
     ``annotations``: an annotation file to read (its format is detected from its content
     unless ``layout`` names one). ``layout``: ``auto`` (detect), ``folders``, ``kinetics``,
-    ``csv`` or ``lines``. Raises ``DatasetError`` for anything that cannot be read.
+    ``csv`` or ``lines``. ``allow_outside_root``: read listed paths that lead outside the
+    dataset root (by default a ``DatasetError``; see the module docstring). Raises
+    ``DatasetError`` for anything that cannot be read.
     """
     if layout not in LAYOUTS:
         raise DatasetError(f"unknown layout {layout!r}; choose from {', '.join(LAYOUTS)}")
@@ -80,13 +97,13 @@ def load_dataset(
             raise DatasetError(f"{ann}: no such annotation file")
         if layout == "folders":
             raise DatasetError("the folders layout takes no annotation file")
-        return _read_annotation_file(root_name, ann, None if layout == "auto" else layout)
+        return _read_annotation_file(root_name, ann, None if layout == "auto" else layout, allow_outside_root)
     if layout == "folders":
         return _read_folders(root_name)
     candidates = _annotation_candidates(root_name, None if layout == "auto" else layout)
     if len(candidates) == 1:
         path, fmt = candidates[0]
-        return _read_annotation_file(root_name, path, fmt)
+        return _read_annotation_file(root_name, path, fmt, allow_outside_root)
     if len(candidates) > 1:
         names = ", ".join(os.path.basename(p) for p, _ in candidates)
         raise DatasetError(
@@ -153,7 +170,7 @@ def _annotation_candidates(root: str, fmt: str | None) -> list[tuple[str, str]]:
     return found
 
 
-def _read_annotation_file(root: str, path: str, fmt: str | None) -> Dataset:
+def _read_annotation_file(root: str, path: str, fmt: str | None, allow_outside_root: bool = False) -> Dataset:
     text = read_text(path)
     detected = sniff(text)
     if fmt is None:
@@ -175,7 +192,13 @@ def _read_annotation_file(root: str, path: str, fmt: str | None) -> Dataset:
     seen: dict[str, tuple[str, int]] = {}
     duplicates = 0
     for line, rel, label in entries:
-        key = clean_key(rel)
+        video = os.path.normpath(os.path.join(base, rel))
+        if not allow_outside_root and not (below(video, root) or below(video, base)):
+            raise DatasetError(
+                f"{path}:line {line}: {rel!r} leads outside the dataset root {root}; such paths are refused"
+                " unless allowed (eval --allow-outside-root)"
+            )
+        key = clean_key(rel, base)
         if label is None:
             label = label_from_path(key)
             if label is None:
@@ -189,7 +212,7 @@ def _read_annotation_file(root: str, path: str, fmt: str | None) -> Dataset:
             duplicates += 1
             continue
         seen[key] = (label, line)
-        listed.append(Sample(path=os.path.normpath(os.path.join(base, rel)), label=label, key=key))
+        listed.append(Sample(path=video, label=label, key=key))
     return _split_missing(root, fmt, listed, path, base, duplicates)
 
 

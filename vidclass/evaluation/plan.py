@@ -130,7 +130,12 @@ def _instant_record(
 
 def make_plan(predictor: Predictor, classifier: VideoClassifier, request: Request, listener: Listener) -> Plan:
     """Read the dataset, choose the videos, open the predictions file and sort the videos."""
-    ds = load_dataset(request.dataset, annotations=request.annotations, layout=request.layout)
+    ds = load_dataset(
+        request.dataset,
+        annotations=request.annotations,
+        layout=request.layout,
+        allow_outside_root=request.allow_outside_root,
+    )
     labels = list(predictor.labels)
     if ds.unlabelled:
         listener.warning(

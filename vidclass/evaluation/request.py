@@ -49,6 +49,7 @@ class Request:
     annotations: str | None = None
     layout: str = "auto"
     ignore_unknown: bool = False
+    allow_outside_root: bool = False  # read annotation paths that lead outside the dataset root
     limit: int | None = None
     shard: tuple[int, int] | None = None  # (index, count), index counting from 0
     output: str | None = None
@@ -64,6 +65,7 @@ class Request:
         annotations: str | os.PathLike[str] | None = None,
         layout: str = "auto",
         ignore_unknown: bool = False,
+        allow_outside_root: bool = False,
         limit: int | None = None,
         shard: str | tuple[int, int] | None = None,
         output: str | os.PathLike[str] | None = None,
@@ -83,6 +85,7 @@ class Request:
             annotations=os.fspath(annotations) if annotations is not None else None,
             layout=layout,
             ignore_unknown=ignore_unknown,
+            allow_outside_root=allow_outside_root,
             limit=limit,
             shard=_shard(shard),
             output=out,

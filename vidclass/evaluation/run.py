@@ -49,6 +49,7 @@ def evaluate(
     annotations: str | os.PathLike[str] | None = None,
     layout: str = "auto",
     ignore_unknown: bool = False,
+    allow_outside_root: bool = False,
     limit: int | None = None,
     shard: str | tuple[int, int] | None = None,
     output: str | os.PathLike[str] | None = None,
@@ -63,7 +64,9 @@ def evaluate(
     """The library mirror of ``vidclass eval``: evaluate ``model`` on ``dataset``, return the metrics.
 
     ``dataset``: a folder (class folders, or an annotation file inside) or an annotation file;
-    ``annotations``/``layout`` force one (see ``vidclass.data.load_dataset``). ``model``: as for
+    ``annotations``/``layout`` force one (see ``vidclass.data.load_dataset``); an annotation
+    path that leads outside the dataset root is a ``DatasetError`` unless ``allow_outside_root``.
+    ``model``: as for
     ``vidclass.predict`` (None: the default model). ``limit``: a stratified sample of that many
     videos. ``shard``: ``"I/N"`` or ``(I, N)``, every N-th video from the I-th (counting from 0).
     ``output``: a folder for ``predictions.jsonl`` and the reports; ``resume`` continues it,
@@ -95,6 +98,7 @@ def evaluate(
         annotations=annotations,
         layout=layout,
         ignore_unknown=ignore_unknown,
+        allow_outside_root=allow_outside_root,
         limit=limit,
         shard=shard,
         output=output,
