@@ -4,6 +4,8 @@ hand-edited predictions files, and "files" that are FIFOs, devices or endless li
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import shutil
 from pathlib import Path
@@ -13,6 +15,9 @@ import pytest
 import vidclass
 from tests.cli import cli_in
 from tests.videos import write_video
+from vidclass.data import DatasetError, load_dataset
+from vidclass.evaluation import EvalError, evaluate
+from vidclass.inference import OptionsError, RunOptions
 
 LABELS = ["walk", "run", "jump", "swim", "climb", "sit"]
 FAST = ("--clips", "1", "--crops", "1", "--device", "cpu")
@@ -79,3 +84,124 @@ def test_eval_output_that_links_to_a_dataset_file_is_refused_before_writing(work
     result = cli("eval", str(ds), "-m", "model.safetensors", *FAST, "-o", str(ds / "results"), "-f", "json")
     assert result.exit_code == 0, result.output
     assert video.read_bytes() == video_bytes and listing.read_bytes() == listing_bytes
+
+
+# --------------------------------------------------------------------------- paths outside the dataset root
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["../outside/c.mp4", "walk/../../outside/c.mp4", "{abs}/outside/c.mp4", "/etc/passwd"],
+)
+def test_annotation_paths_outside_the_root_are_refused_with_their_line(work, tmp_path, path):
+    path = path.format(abs=tmp_path)
+    ds = dataset(work, tmp_path, f"walk/a.mp4 walk\n{path} run\n")
+    with pytest.raises(DatasetError) as caught:
+        load_dataset(ds)
+    assert str(caught.value).startswith(f"{ds / 'list.txt'}:line 2: {path!r} leads outside the dataset root")
+    allowed = load_dataset(ds, allow_outside_root=True)
+    assert [s.label for s in allowed.listed] == ["walk", "run"]
+    assert allowed.listed[1].path == os.path.normpath(os.path.join(ds, path))
+
+
+def test_eval_and_train_refuse_outside_paths_and_eval_reads_them_when_allowed(work, tmp_path, cli):
+    ds = dataset(work, tmp_path, "walk/a.mp4 walk\n../outside/c.mp4 run\n")
+    result = cli("eval", str(ds), "-m", "model.safetensors", *FAST, "-o", str(tmp_path / "out"))
+    assert result.exit_code == 2 and result.stdout == ""
+    (line,) = error_lines(result.stderr)
+    assert line.startswith(f"error: {ds / 'list.txt'}:line 2: '../outside/c.mp4' leads outside the dataset root")
+    assert not (tmp_path / "out").exists()
+    result = cli("eval", str(ds), "-m", "model.safetensors", *FAST, "--allow-outside-root", "-f", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["counts"]["scored"] == 2
+    library = evaluate(ds, work / "model.safetensors", allow_outside_root=True, device="cpu", clips=1, crops=1)
+    assert library["counts"]["scored"] == 2
+    with pytest.raises(DatasetError, match="line 2"):
+        evaluate(ds, work / "model.safetensors", device="cpu", clips=1, crops=1)
+    # train reads datasets through the same loader, with the same default.
+    result = cli("train", str(ds), "-o", str(tmp_path / "trained"), "-m", "vivit-micro", "--epochs", "1", "-q")
+    assert result.exit_code == 2 and result.stdout == ""
+    (line,) = error_lines(result.stderr)
+    assert f"{ds / 'list.txt'}:line 2: '../outside/c.mp4' leads outside the dataset root" in line
+    assert not (tmp_path / "trained").exists()
+
+
+def test_one_video_is_one_video_however_its_path_is_spelled(work, tmp_path):
+    ds = tmp_path / "ds"
+    spellings = ["walk/a.mp4", "./walk/a.mp4", "walk/../walk/a.mp4", "walk//a.mp4", f"{ds}/walk/a.mp4"]
+    dataset(work, tmp_path, "".join(f"{p} walk\n" for p in spellings) + "run/b.mp4 run\n")
+    loaded = load_dataset(ds)
+    assert [(s.key, s.label) for s in loaded.listed] == [("walk/a.mp4", "walk"), ("run/b.mp4", "run")]
+    assert loaded.duplicates == len(spellings) - 1
+    (ds / "list.txt").write_text("walk/a.mp4 walk\nwalk/../walk/a.mp4 run\n")
+    with pytest.raises(DatasetError, match="list.txt:line 2: 'walk/../walk/a.mp4' is listed with label 'run'"):
+        load_dataset(ds)
+
+
+def test_a_symbolic_link_inside_the_root_is_followed_wherever_it_points(work, tmp_path):
+    ds = dataset(work, tmp_path)
+    (ds / "walk" / "linked.mp4").symlink_to(tmp_path / "outside" / "c.mp4")
+    folders = load_dataset(ds)
+    assert [s.key for s in folders.samples] == ["run/b.mp4", "walk/a.mp4", "walk/linked.mp4"]
+    (ds / "list.txt").write_text("walk/linked.mp4 walk\n")
+    (sample,) = load_dataset(ds).samples
+    assert sample.path == str(ds / "walk" / "linked.mp4") and os.path.isfile(sample.path)
+
+
+# --------------------------------------------------------------------------- option values
+
+
+# Past vidclass.defaults' documented bounds: MAX_CLIPS 32, MAX_BATCH_SIZE 256, MAX_TOP_K 1000,
+# MAX_WORKERS 64, MAX_TIMEOUT a day; and what is no number of seconds at all.
+OUT_OF_RANGE = [
+    ("--timeout", "inf"),
+    ("--timeout", "nan"),
+    ("--timeout", "1e400"),
+    ("--timeout", "86401"),
+    ("--clips", "100000000000000000000"),
+    ("--clips", "33"),
+    ("--batch-size", "257"),
+    ("--top-k", "1001"),
+    ("--workers", "65"),
+]
+
+
+@pytest.mark.parametrize("command", ["eval", "predict"])
+@pytest.mark.parametrize(("option", "value"), OUT_OF_RANGE, ids=[" ".join(o) for o in OUT_OF_RANGE])
+def test_option_values_no_run_can_use_are_refused_when_parsed(work, cli, command, option, value):
+    target = "ds" if command == "eval" else "ds/walk/a.mp4"
+    result = cli(command, target, "-m", "model.safetensors", "--device", "cpu", option, value)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert option in result.stderr and "walk/a.mp4" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"timeout": math.inf},
+        {"timeout": math.nan},
+        {"timeout": -1.0},
+        {"clips": 10**20},
+        {"clips": 1e20},
+        {"clips": 0},
+        {"crops": 2},
+        {"batch_size": 10**6},
+        {"top_k": 10**6},
+        {"workers": 10**4},
+        {"workers": 1.5},
+    ],
+)
+def test_run_options_hold_the_same_bounds_for_library_callers(work, changes):
+    with pytest.raises(OptionsError):
+        RunOptions.build(**changes)
+    with pytest.raises(EvalError):  # before the model is loaded or a video read
+        evaluate(work / "ds", work / "no-such-model.safetensors", **changes)
+
+
+def test_the_bounds_are_one_set_of_values(work):
+    from vidclass.defaults import MAX_BATCH_SIZE, MAX_CLIPS, MAX_TIMEOUT, MAX_TOP_K, MAX_WORKERS
+
+    RunOptions.build(clips=MAX_CLIPS, batch_size=MAX_BATCH_SIZE, top_k=MAX_TOP_K, workers=MAX_WORKERS)
+    RunOptions.build(timeout=MAX_TIMEOUT, crops=3)
+    with pytest.raises(OptionsError):
+        RunOptions.build(timeout=MAX_TIMEOUT * 2)

@@ -16,6 +16,17 @@ DEFAULT_BATCH_SIZE = 4  # views per forward pass (cut across consecutive videos)
 DEFAULT_TOP_K = 5
 DEVICES = ("auto", "cpu", "cuda")
 
+# Upper bounds of the run settings (``RunOptions`` checks them; the command line's option types
+# show and enforce them). They refuse values that cannot be meant, before any video is read:
+# a clip count far past any test protocol (views are held per video, so memory grows with it),
+# a timeout that is not a number of seconds a run could wait.
+MAX_CLIPS = 32  # temporal clips per video (test protocols use 1 to 10)
+CROPS = (1, 3)  # spatial crops per clip: the centre, or left, centre and right
+MAX_BATCH_SIZE = 256  # views per forward pass
+MAX_TOP_K = 1000  # labels reported per video
+MAX_WORKERS = 64  # decode worker processes (predict), videos at once (eval)
+MAX_TIMEOUT = 86400.0  # seconds one video may take to decode: a day
+
 # vidclass.precision
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -88,9 +99,15 @@ __all__ = [
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_TIMEOUT",
     "DEFAULT_TOP_K",
+    "CROPS",
     "DEVICES",
     "KERNEL_INITS",
     "LAYOUTS",
+    "MAX_BATCH_SIZE",
+    "MAX_CLIPS",
+    "MAX_TIMEOUT",
+    "MAX_TOP_K",
+    "MAX_WORKERS",
     "MODEL_ENV",
     "PRECISIONS",
     "SYNTH_WORKERS",

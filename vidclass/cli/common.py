@@ -7,13 +7,26 @@ imports when it runs.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from vidclass.cli.output import DOCUMENT_FORMATS, CliError
-from vidclass.defaults import DEFAULT_BATCH_SIZE, DEFAULT_TIMEOUT, DEVICES, MODEL_ENV, PRECISIONS
+from vidclass.defaults import (
+    CROPS,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_TIMEOUT,
+    DEVICES,
+    MAX_BATCH_SIZE,
+    MAX_CLIPS,
+    MAX_TIMEOUT,
+    MAX_TOP_K,
+    MAX_WORKERS,
+    MODEL_ENV,
+    PRECISIONS,
+)
 from vidclass.protocol import Aggregate
 
 if TYPE_CHECKING:  # imported when the command runs: --help stays free of torch
@@ -21,6 +34,30 @@ if TYPE_CHECKING:  # imported when the command runs: --help stays free of torch
     from vidclass.inference import RunOptions
 
 AGGREGATES = tuple(a.value for a in Aggregate)
+
+
+class Seconds(click.FloatRange):
+    """A finite number of seconds, more than 0 and at most ``high``: ``inf``, ``nan`` and
+    ``1e400`` (which reads as inf) are refused when the options are parsed."""
+
+    def __init__(self, high: float) -> None:
+        super().__init__(min=0, min_open=True, max=high)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        seconds = super().convert(value, param, ctx)
+        if math.isnan(seconds):  # NaN compares false with both bounds, so the range lets it by
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        return seconds
+
+
+# The option types of the run settings, with vidclass.defaults' bounds (RunOptions checks the same).
+TOP_K = click.IntRange(1, MAX_TOP_K)
+TIMEOUT = Seconds(MAX_TIMEOUT)
+
+
+def workers_type(low: int) -> click.IntRange:
+    """--workers: ``low`` (0 for predict, 1 for eval) to ``MAX_WORKERS``."""
+    return click.IntRange(low, MAX_WORKERS)
 
 
 def load_classifier(model: str | None) -> VideoClassifier:
@@ -75,7 +112,7 @@ def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
     f = click.option(
         "--timeout",
-        type=click.FloatRange(min=0, min_open=True),
+        type=TIMEOUT,
         default=DEFAULT_TIMEOUT,
         show_default=True,
         help="Seconds one video may take to decode; its worker process is then killed and the video fails.",
@@ -84,7 +121,7 @@ def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option(
         "--batch-size",
         "-b",
-        type=click.IntRange(min=1),
+        type=click.IntRange(1, MAX_BATCH_SIZE),
         default=DEFAULT_BATCH_SIZE,
         show_default=True,
         help="Views per forward pass. predict cuts its batches across consecutive videos; eval runs each video's views alone.",
@@ -113,13 +150,13 @@ def build_run_options(params: dict[str, Any], **changes: Any) -> RunOptions:
 def view_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option(
         "--crops",
-        type=click.Choice(["1", "3"]),
+        type=click.Choice([str(n) for n in CROPS]),
         callback=_crops,
         help="Spatial crops per clip: 1 (centre) or 3. Default: the model file's protocol.",
     )(f)
     f = click.option(
         "--clips",
-        type=click.IntRange(min=1),
+        type=click.IntRange(1, MAX_CLIPS),
         help="Temporal clips per video. Default: the model file's protocol.",
     )(f)
     return f
@@ -140,10 +177,14 @@ def document_format_option(described: str = "") -> Callable[[Callable[..., Any]]
 METRICS_FORMATS = "table: a summary; json: the metrics document. "
 
 __all__ = [
+    "TIMEOUT",
+    "TOP_K",
+    "Seconds",
     "build_run_options",
     "document_format_option",
     "load_classifier",
     "model_option",
     "run_options",
     "view_options",
+    "workers_type",
 ]

@@ -8,12 +8,14 @@ import click
 
 from vidclass.cli.common import (
     METRICS_FORMATS,
+    TOP_K,
     build_run_options,
     document_format_option,
     load_classifier,
     model_option,
     run_options,
     view_options,
+    workers_type,
 )
 from vidclass.cli.output import CliError, Messages, document_format, write_document
 from vidclass.defaults import DEFAULT_TOP_K, LAYOUTS
@@ -59,7 +61,7 @@ def _shard(ctx: click.Context, param: click.Parameter, value: str | None) -> str
 @click.option(
     "--workers",
     "-j",
-    type=click.IntRange(min=1),
+    type=workers_type(1),
     default=1,
     show_default=True,
     help="Videos decoded and run at the same time, overlapping decoding with the model; on a CPU the cores are shared out among them.",
@@ -67,7 +69,7 @@ def _shard(ctx: click.Context, param: click.Parameter, value: str | None) -> str
 @click.option(
     "--top-k",
     "-k",
-    type=click.IntRange(min=1),
+    type=TOP_K,
     default=DEFAULT_TOP_K,
     show_default=True,
     help="Labels kept per video in predictions.jsonl (at least 5).",

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import click
 
-from vidclass.cli.common import build_run_options, load_classifier, model_option, run_options, view_options
+from vidclass.cli.common import (
+    TOP_K,
+    build_run_options,
+    load_classifier,
+    model_option,
+    run_options,
+    view_options,
+    workers_type,
+)
 from vidclass.cli.output import RESULT_FORMATS, CliError, Messages, result_format
 from vidclass.cli.results import open_results, refuse_input_as_output
 from vidclass.cli.writers import WRITERS
@@ -18,7 +26,7 @@ from vidclass.errors import EXIT_FAILED_INPUT, EXIT_INTERRUPTED, EXIT_OK
 @click.option(
     "--top-k",
     "-k",
-    type=click.IntRange(min=1),
+    type=TOP_K,
     default=DEFAULT_TOP_K,
     show_default=True,
     help="Labels reported per video.",
@@ -34,7 +42,7 @@ from vidclass.errors import EXIT_FAILED_INPUT, EXIT_INTERRUPTED, EXIT_OK
 )
 @click.option(
     "--workers",
-    type=click.IntRange(min=0),
+    type=workers_type(0),
     default=None,
     help="Decoding processes, each file isolated with --timeout (0: decode in this process). "
     "Default: min(2, CPUs); 0 for a single file, which saves a worker's 1-2 s start-up.",

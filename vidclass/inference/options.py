@@ -5,15 +5,32 @@ library caller builds one or passes the same keywords (``RunOptions.build``), an
 down whole: to the ``Predictor`` (model, precision, batching, scores) and to its
 ``DecodeQueue`` (decoder, workers, timeout). The defaults are ``vidclass.defaults``'s, the same
 values ``--help`` shows; a bad value raises ``OptionsError`` here, before any work starts.
+The accepted ranges are ``vidclass.defaults``' bounds (``MAX_CLIPS``, ``CROPS``,
+``MAX_BATCH_SIZE``, ``MAX_TOP_K``, ``MAX_WORKERS``, ``MAX_TIMEOUT``), the ones the command line
+enforces when it parses its options: a count is an ``int`` within its range, and ``timeout`` a
+finite number of seconds (an infinite or NaN timeout is refused; None means no limit).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
-from vidclass.defaults import DECODERS, DEFAULT_BATCH_SIZE, DEFAULT_TIMEOUT, DEFAULT_TOP_K
+from vidclass.defaults import (
+    CROPS,
+    DECODERS,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_TIMEOUT,
+    DEFAULT_TOP_K,
+    MAX_BATCH_SIZE,
+    MAX_CLIPS,
+    MAX_TIMEOUT,
+    MAX_TOP_K,
+    MAX_WORKERS,
+)
 from vidclass.errors import VidclassError, require
 from vidclass.inference.workers import DEFAULT_MAX_TASKS
 from vidclass.protocol import Aggregate
@@ -60,11 +77,25 @@ class RunOptions:
                 raise OptionsError(str(exc)) from None
         if self.decoder not in DECODERS:
             raise OptionsError(f"unknown decoder {self.decoder!r}; choose from {', '.join(DECODERS)}")
-        require(self.workers >= 0, "workers must be >= 0", OptionsError)
-        require(self.timeout is None or self.timeout > 0, "timeout must be > 0", OptionsError)
-        require(self.max_tasks >= 1, "max_tasks must be >= 1", OptionsError)
-        require(self.batch_size >= 1, "batch_size must be >= 1", OptionsError)
-        require(self.top_k >= 1, "top_k must be >= 1", OptionsError)
+        _count("workers", self.workers, 0, MAX_WORKERS)
+        _count("batch_size", self.batch_size, 1, MAX_BATCH_SIZE)
+        _count("top_k", self.top_k, 1, MAX_TOP_K)
+        if self.clips is not None:
+            _count("clips", self.clips, 1, MAX_CLIPS)
+        if self.crops is not None:
+            require(
+                _is_int(self.crops) and self.crops in CROPS,
+                f"crops must be {' or '.join(map(str, CROPS))}, got {self.crops!r}",
+                OptionsError,
+            )
+        if self.timeout is not None:
+            number = isinstance(self.timeout, numbers.Real) and not isinstance(self.timeout, bool)
+            require(
+                number and math.isfinite(self.timeout) and 0 < self.timeout <= MAX_TIMEOUT,
+                f"timeout must be a number of seconds > 0 and <= {MAX_TIMEOUT:g}, got {self.timeout!r}",
+                OptionsError,
+            )
+        _count("max_tasks", self.max_tasks, 1, None)
 
     @classmethod
     def build(cls, options: RunOptions | None = None, **changes: Any) -> RunOptions:
@@ -76,6 +107,17 @@ class RunOptions:
     def replace(self, **changes: Any) -> RunOptions:
         """A copy with ``changes``, validated again."""
         return dataclasses.replace(self, **changes)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _count(name: str, value: Any, low: int, high: int | None) -> None:
+    """``OptionsError`` unless ``value`` is an ``int`` from ``low`` to ``high`` (None: no bound)."""
+    within = _is_int(value) and value >= low and (high is None or value <= high)
+    bound = f">= {low}" if high is None else f"from {low} to {high}"
+    require(within, f"{name} must be a whole number {bound}, got {value!r}", OptionsError)
 
 
 __all__ = ["DEFAULT_MAX_TASKS", "OptionsError", "RunOptions"]
