@@ -7,7 +7,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import resource
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -52,6 +55,31 @@ def dataset(work: Path, where: Path, listing: str | None = None) -> Path:
 def error_lines(stderr: str) -> list[str]:
     assert "Traceback" not in stderr
     return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+def subprocess_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("VIDCLASS_MODEL", "FORCE_COLOR")}
+    return {**env, "NO_COLOR": "1", "OMP_NUM_THREADS": "1"}
+
+
+def run_bounded(*args: str, cwd: Path, memory_gb: int = 6, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``python -m vidclass ARGS`` in a child whose address space is capped at ``memory_gb``
+    (importing torch takes about 3.5 GB of it): reading without bound fails there instead of
+    exhausting the machine. ``timeout`` is generous: it only turns a hang into a failure."""
+    limit = memory_gb * 1024**3
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return subprocess.run(
+        [sys.executable, "-m", "vidclass", *args],
+        cwd=cwd,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        preexec_fn=cap,
+    )
 
 
 # --------------------------------------------------------------------------- eval --output over the dataset
@@ -205,3 +233,126 @@ def test_the_bounds_are_one_set_of_values(work):
     RunOptions.build(timeout=MAX_TIMEOUT, crops=3)
     with pytest.raises(OptionsError):
         RunOptions.build(timeout=MAX_TIMEOUT * 2)
+
+
+# --------------------------------------------------------------------------- predictions files
+
+
+def header() -> dict:
+    return {
+        "type": "header",
+        "format": "vidclass-eval",
+        "version": 1,
+        "model": {"name": "toy", "source": "toy.safetensors", "labels": LABELS, "fingerprint": "0123"},
+        "protocol": {"clips": 1, "crops": 1, "aggregate": "softmax"},
+        "preprocessing": {"num_frames": 8},
+        "top_k": 5,
+        "dataset": {"root": "/data", "layout": "folders", "evaluated": 3},
+        "limit": None,
+        "shard": None,
+    }
+
+
+def record(key: str, true: str = "walk") -> dict:
+    return {
+        "id": key,
+        "path": key,
+        "status": "scored",
+        "true_label": true,
+        "dataset_label": true,
+        "correct": True,
+        "labels": [{"label": "walk", "score": 0.6}, {"label": "run", "score": 0.3}],
+        "seconds": 0.1,
+        "error": None,
+    }
+
+
+EDITS = {
+    "labels removed": lambda r: r.pop("labels"),
+    "labels emptied": lambda r: r.update(labels=[]),
+    "id a list": lambda r: r.update(id=["walk", "b.mp4"]),
+    "id a number": lambda r: r.update(id=7),
+    "status unknown": lambda r: r.update(status="great"),
+    "true label unknown": lambda r: r.update(true_label="dance"),
+    "true label removed": lambda r: r.pop("true_label"),
+    "predicted label unknown": lambda r: r["labels"][0].update(label="dance"),
+    "score not a number": lambda r: r["labels"][0].update(score="high"),
+    "score NaN": lambda r: r["labels"][0].update(score=math.nan),
+    "labels an object": lambda r: r.update(labels={"walk": 1.0}),
+    "seconds a string": lambda r: r.update(seconds="slow"),
+}
+
+
+@pytest.mark.parametrize("edit", list(EDITS))
+def test_report_names_the_file_and_line_of_a_hand_edited_record(tmp_path, cli, edit):
+    middle = record("walk/b.mp4")
+    EDITS[edit](middle)
+    path = tmp_path / "p.jsonl"
+    lines = [header(), record("walk/a.mp4"), middle, record("walk/c.mp4")]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    result = cli("report", str(path), "-f", "json")
+    assert result.exit_code == 2 and result.stdout == ""
+    (line,) = error_lines(result.stderr)
+    assert line.startswith(f"error: {path}:3: not a valid vidclass eval record")
+
+
+def test_report_names_the_line_of_a_header_it_cannot_use(tmp_path, cli):
+    broken = header()
+    broken["model"]["labels"] = "walk,run"
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps(broken) + "\n" + json.dumps(record("walk/a.mp4")) + "\n")
+    result = cli("report", str(path))
+    assert result.exit_code == 2 and result.stdout == ""
+    (line,) = error_lines(result.stderr)
+    assert line.startswith(f"error: {path}:1: not a valid vidclass eval header")
+
+
+def test_eval_resume_names_the_file_and_line_of_a_hand_edited_record(work, tmp_path, cli):
+    ds = dataset(work, tmp_path)
+    out = tmp_path / "out"
+    args = ("eval", str(ds), "-m", "model.safetensors", *FAST, "-o", str(out), "-f", "json")
+    assert cli(*args).exit_code == 0
+    predictions = out / "predictions.jsonl"
+    lines = [json.loads(line) for line in predictions.read_text().splitlines()]
+    for edit in ("labels removed", "id a list"):
+        edited = json.loads(json.dumps(lines))
+        EDITS[edit](edited[1])
+        predictions.write_text("".join(json.dumps(line) + "\n" for line in edited))
+        result = cli(*args, "--resume")
+        assert result.exit_code == 2 and result.stdout == "", edit
+        (line,) = error_lines(result.stderr)
+        assert line.startswith(f"error: {predictions}:2: not a valid vidclass eval record"), edit
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this OS")
+def test_report_and_eval_refuse_a_fifo_instead_of_hanging(work, tmp_path):
+    fifo = tmp_path / "p.jsonl"
+    os.mkfifo(fifo)
+    result = run_bounded("report", str(fifo), cwd=tmp_path, timeout=60)
+    assert result.returncode == 2 and result.stdout == ""
+    assert error_lines(result.stderr) == [f"error: {fifo}: not a regular file"]
+    out = tmp_path / "out"  # eval --resume with a FIFO for its predictions file
+    out.mkdir()
+    os.mkfifo(out / "predictions.jsonl")
+    args = ("eval", "ds", "-m", "model.safetensors", *FAST, "-o", str(out), "--resume")
+    result = run_bounded(*args, cwd=work, timeout=120)
+    assert result.returncode == 2 and result.stdout == ""
+    assert error_lines(result.stderr) == [f"error: {out / 'predictions.jsonl'}: not a regular file"]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="no /dev/zero")
+def test_report_refuses_a_device_without_reading_it(tmp_path):
+    result = run_bounded("report", "/dev/zero", cwd=tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    assert error_lines(result.stderr) == ["error: /dev/zero: not a regular file"]
+
+
+def test_a_line_too_long_to_be_a_record_is_refused_without_reading_it_whole(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps(header()) + "\n")
+    with open(path, "r+b") as handle:
+        handle.truncate(8 * 1024**3)  # sparse: 8 GiB of zero bytes, no newline, nothing on disk
+    result = run_bounded("report", str(path), cwd=tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    (line,) = error_lines(result.stderr)
+    assert line.startswith(f"error: {path}:2: a line over ")

@@ -7,6 +7,14 @@ sample's stable key). Lines are written with one ``write`` call each and never r
 a process killed at any moment leaves whole lines plus, at worst, a torn last line without
 its newline: ``read_predictions`` drops it (``repair=True`` also cuts it off the file).
 
+A file is read only when it is a regular file (a FIFO, a device such as ``/dev/zero`` or a
+directory is refused before it is opened: it could block or never end), line by line, and no
+line may be longer than ``MAX_LINE_BYTES``. Every line is checked as it is read: the header
+must name the model's labels and the dataset, and a record must have a string ``id``, a known
+``status``, a ``true_label`` among the model's labels (unless ignored), and, when scored, its
+top labels with finite scores. Anything else is a ``PredictionsError`` naming ``file:line``,
+so a hand-edited or damaged file never reaches the metrics.
+
 The same video may appear more than once (a failed video retried on ``--resume``, or shards
 that overlap). ``merge_records`` keeps one record per id: a scored record beats a failed,
 missing or ignored one, and otherwise the latest wins. Two scored records that disagree
@@ -17,19 +25,26 @@ are a ``PredictionsError``: they cannot come from one model on one dataset.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
+import math
 import os
-from collections.abc import Iterable, Sequence
+import stat
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
-from vidclass.errors import VidclassError
+from vidclass.errors import VidclassError, require
+from vidclass.evaluation.metrics import STATUSES
 
 FORMAT = "vidclass-eval"
 VERSION = 1
 SCORE_TOLERANCE = 1e-3
 # Header fields that must be equal for records to belong to one evaluation.
 COMPATIBLE_FIELDS = ("model.labels", "model.fingerprint", "protocol", "preprocessing")
+# The longest line read: far past any real one (a header of 10,000 labels, or a record with
+# --save-scores for as many, is under 1 MiB), and a bound on what one line can take in memory.
+MAX_LINE_BYTES = 16 * 1024 * 1024
 
 
 class PredictionsError(VidclassError, ValueError):
@@ -56,45 +71,135 @@ def json_line(obj: Any) -> bytes:
 
 
 def read_predictions(path: str | os.PathLike[str], repair: bool = False) -> PredictionsFile:
-    """Read a predictions file; a torn last line is dropped (and cut off the file if ``repair``)."""
+    """Read a predictions file; a torn last line is dropped (and cut off the file if ``repair``).
+
+    Raises ``PredictionsError`` (naming ``file:line``) for a file that is not a regular file,
+    a line that is too long, not JSON, or not a valid header or record (see the module docstring)."""
     name = os.fspath(path)
-    try:
-        with open(name, "rb") as handle:
-            data = handle.read()
-    except OSError as exc:
-        raise PredictionsError(f"{name}: {exc.strerror or exc}") from exc
-    torn = bool(data) and not data.endswith(b"\n")
-    if torn:
-        cut = data.rfind(b"\n") + 1
-        data = data[:cut]
-        if repair:
-            with open(name, "r+b") as handle:
-                handle.truncate(cut)
-    result = PredictionsFile(path=name, header=None, torn=torn)
-    for number, line in enumerate(data.split(b"\n")[:-1] if data else [], start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise PredictionsError(f"{name}:{number}: not a JSON line (the file is damaged)") from None
-        if not isinstance(obj, dict):
-            raise PredictionsError(f"{name}:{number}: not a JSON object")
-        if obj.get("type") == "header":
-            if obj.get("format") != FORMAT:
-                raise PredictionsError(f"{name}:{number}: not a vidclass eval header")
-            if result.header is None:
-                result.header = obj
-            else:
-                check_compatible(result.header, obj, f"{name}:{number}")
-            result.headers += 1
-            continue
-        if "id" not in obj or "status" not in obj:
-            raise PredictionsError(f"{name}:{number}: not a vidclass eval record (no id or status)")
-        result.records.append(obj)
-    if result.header is None and (result.records or data):
+    result = PredictionsFile(path=name, header=None)
+    whole = 0  # bytes of whole lines: where a torn last line starts
+    with _open_regular(name) as handle:
+        for number in itertools.count(1):
+            line = handle.readline(MAX_LINE_BYTES + 1)
+            if not line:
+                break
+            if not line.endswith(b"\n"):
+                if len(line) > MAX_LINE_BYTES:
+                    raise PredictionsError(
+                        f"{name}:{number}: a line over {MAX_LINE_BYTES} bytes: not a predictions file"
+                    )
+                result.torn = True
+                break
+            whole += len(line)
+            _read_line(result, line, f"{name}:{number}")
+    if result.torn and repair:
+        with open(name, "r+b") as handle:
+            handle.truncate(whole)
+    if result.header is None and whole:
         raise PredictionsError(f"{name}: no header line: not written by vidclass eval")
     return result
+
+
+def _open_regular(name: str) -> IO[bytes]:
+    """``name`` opened for reading, refused (before opening) unless it is a regular file."""
+    try:
+        if not stat.S_ISREG(os.stat(name).st_mode):
+            raise PredictionsError(f"{name}: not a regular file")
+        # O_NONBLOCK: should it become a FIFO after the check, opening it cannot block.
+        fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise PredictionsError(f"{name}: {exc.strerror or exc}") from exc
+    handle = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        handle.close()
+        raise PredictionsError(f"{name}: not a regular file")
+    return handle
+
+
+def _read_line(result: PredictionsFile, line: bytes, where: str) -> None:
+    """Add one whole line (a header or a record) to ``result``, checked."""
+    if not line.strip():
+        return
+    try:
+        obj = json.loads(line)
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, an integer of 5,000 digits, nesting
+        raise PredictionsError(f"{where}: not a JSON line (the file is damaged)") from None
+    if not isinstance(obj, dict):
+        raise PredictionsError(f"{where}: not a JSON object")
+    if obj.get("type") == "header":
+        if obj.get("format") != FORMAT:
+            raise PredictionsError(f"{where}: not a vidclass eval header")
+        _checked(check_header, obj, where, "header")
+        if result.header is None:
+            result.header = obj
+        else:
+            check_compatible(result.header, obj, where)
+        result.headers += 1
+        return
+    if "id" not in obj or "status" not in obj:
+        raise PredictionsError(f"{where}: not a vidclass eval record (no id or status)")
+    if result.header is None:
+        raise PredictionsError(f"{where}: no header line before this record: not written by vidclass eval")
+    _checked(check_record, obj, where, "record", result.header["model"]["labels"])
+    result.records.append(obj)
+
+
+def _checked(check: Callable[..., None], obj: dict[str, Any], where: str, what: str, *args: Any) -> None:
+    try:
+        check(obj, *args)
+    except ValueError as exc:
+        raise PredictionsError(f"{where}: not a valid vidclass eval {what}: {exc}") from None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def check_header(header: dict[str, Any]) -> None:
+    """ValueError unless ``header`` has what reading and merging use: the model's labels (a
+    list of strings), the dataset (an object), and a shard and limit of the right kinds."""
+    model: Any = header.get("model")
+    require(isinstance(model, dict), "model is not an object")
+    labels = model.get("labels")
+    require(isinstance(labels, list) and bool(labels), "model.labels is not a list of labels")
+    require(all(isinstance(label, str) for label in labels), "model.labels holds a label that is not a string")
+    dataset: Any = header.get("dataset")
+    require(isinstance(dataset, dict), "dataset is not an object")
+    require(dataset.get("evaluated") is None or _count(dataset["evaluated"]), "dataset.evaluated is not a count")
+    require(header.get("limit") is None or _count(header["limit"]), "limit is not a count")
+    shard: Any = header.get("shard")
+    require(shard is None or isinstance(shard, dict), "shard is not an object")
+    if shard is not None:
+        require(_count(shard.get("index")) and _count(shard.get("count")), "shard.index or shard.count is not a count")
+
+
+def check_record(record: dict[str, Any], labels: Sequence[str]) -> None:
+    """ValueError unless ``record`` is one video's record as eval writes it, for a model with
+    ``labels``: what merging and ``compute_metrics`` read is there and of the right kind."""
+    require(isinstance(record.get("id"), str) and bool(record["id"]), "id is not a non-empty string")
+    status = record.get("status")
+    require(status in STATUSES, f"status is not one of {', '.join(STATUSES)}")
+    true = record.get("true_label")
+    if status == "ignored":
+        require(true is None or isinstance(true, str), "true_label is not a string")
+    else:
+        require(isinstance(true, str) and true in labels, "true_label is not one of the model's labels")
+    for name in ("path", "dataset_label", "error"):
+        require(record.get(name) is None or isinstance(record[name], str), f"{name} is not a string")
+    require(record.get("correct") is None or isinstance(record["correct"], bool), "correct is not true or false")
+    seconds = record.get("seconds")
+    require(seconds is None or (_number(seconds) and seconds >= 0), "seconds is not a number of seconds")
+    top = record.get("labels", [])
+    require(isinstance(top, list), "labels is not a list")
+    require(status != "scored" or bool(top), "a scored record without labels")
+    for item in top:
+        require(isinstance(item, dict), "labels holds an item that is not an object")
+        require(item.get("label") in labels, "labels holds a label that is not one of the model's labels")
+        require(_number(item.get("score")), "labels holds a score that is not a finite number")
 
 
 def _get(header: dict[str, Any], dotted: str) -> Any:
@@ -181,8 +286,13 @@ class PredictionsWriter:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
-        self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        with contextlib.suppress(FileNotFoundError):
+            if not stat.S_ISREG(os.stat(self.path).st_mode):  # a FIFO would block, a device never end
+                raise PredictionsError(f"{self.path}: not a regular file")
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NONBLOCK", 0), 0o666)
         try:
+            if not stat.S_ISREG(os.fstat(self.fd).st_mode):
+                raise PredictionsError(f"{self.path}: not a regular file")
             _lock(self.fd, self.path)
         except BaseException:
             os.close(self.fd)
@@ -235,6 +345,7 @@ def _lock(fd: int, path: str) -> None:
 __all__ = [
     "COMPATIBLE_FIELDS",
     "FORMAT",
+    "MAX_LINE_BYTES",
     "SCORE_TOLERANCE",
     "VERSION",
     "Merged",
@@ -243,6 +354,8 @@ __all__ = [
     "PredictionsWriter",
     "agree",
     "check_compatible",
+    "check_header",
+    "check_record",
     "conflict_error",
     "json_line",
     "merge_records",
