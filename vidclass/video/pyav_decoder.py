@@ -26,7 +26,7 @@ from vidclass.video.base import (
     timeline,
     wanted_indices,
 )
-from vidclass.video.containers import readable_file, refuse_non_video
+from vidclass.video.containers import OPEN_OPTIONS, readable_file, refuse_non_video
 
 
 def probe(path: str | os.PathLike[str]) -> VideoInfo:
@@ -135,7 +135,11 @@ def _quarter_turns(frame: Any) -> int:
 
 
 class _av_open:  # noqa: N801 - used like a function: ``with _av_open(name) as (container, stream)``
-    """Open ``name`` with PyAV on its first video stream, single-threaded; VideoError if not."""
+    """Open ``name`` with PyAV on its first video stream, single-threaded; VideoError if not.
+
+    Only the ``file`` protocol is allowed; playlists, text and still images are refused
+    before any frame is decoded.
+    """
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -144,7 +148,7 @@ class _av_open:  # noqa: N801 - used like a function: ``with _av_open(name) as (
         import av
 
         try:
-            self.container = av.open(self.name)
+            self.container = av.open(self.name, options=dict(OPEN_OPTIONS))
         except Exception as exc:  # av.error.InvalidDataError, ...
             raise VideoError(f"cannot open video: {_av_reason(exc)}") from exc
         try:
