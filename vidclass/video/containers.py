@@ -1,11 +1,12 @@
 """Checks on a file before any decoder reads it: readable at all, a video at all, not cut short,
-naming no other file.
+naming no other file, of a frame size that can be decoded.
 
 ``readable_file`` gives clearer messages than the decoders for a missing, directory, unreadable
 or empty file, refuses playlists (``refuse_playlist``) and runs ``check_iso_boxes`` (an MP4/MOV
 cut short inside or after its index). ``check_container`` refuses, from PyAV's typed error,
 demuxer and stream list, what is no video at all: data no demuxer recognises, no video stream,
-text and still images, and playlists. Each failure is a one-line ``VideoError``.
+text and still images, playlists, and a declared frame size out of bounds. Each failure is a
+one-line ``VideoError``.
 
 Playlists: FFmpeg's HLS, DASH, IMF, concat, SDP and VobSub demuxers open the files or URLs
 that the file names, whatever its own name (an HLS playlist called ``x.mp4`` is decoded as
@@ -23,7 +24,7 @@ import re
 import struct
 from typing import Any
 
-from vidclass.video.base import NOT_A_VIDEO, VideoError
+from vidclass.video.base import NOT_A_VIDEO, VideoError, check_frame_size
 
 PLAYLIST = "not a video file (a playlist)"
 # What PyAV opens files with: no protocol but local files, should a demuxer open another URL.
@@ -97,7 +98,9 @@ def check_container(path: str) -> str:
     Refused here, from PyAV's typed error and stream list rather than from decord's wording:
     data no demuxer recognises, a container without a video stream, and text and still-image
     files (FFmpeg opens those as videos: text through its ANSI-art demuxer, images as
-    one-frame streams, so both decoders would "succeed" on them), and playlists. "unknown" when PyAV cannot tell for another reason; the decoder then gives the message.
+    one-frame streams, so both decoders would "succeed" on them), playlists, and a frame size
+    out of bounds (``check_declared_size``), before a decoder allocates a frame of it.
+    "unknown" when PyAV cannot tell for another reason; the decoder then gives the message.
     """
     try:
         import av
@@ -114,7 +117,15 @@ def check_container(path: str) -> str:
         streams = container.streams.video
         if not streams:
             raise VideoError("cannot open video: no video stream")
+        check_declared_size(streams[0])
         return str(streams[0].codec_context.name)
+
+
+def check_declared_size(stream: Any) -> None:
+    """VideoError when a PyAV video ``stream`` declares a frame size out of bounds (0: unknown)."""
+    width, height = int(stream.codec_context.width or 0), int(stream.codec_context.height or 0)
+    if width > 0 and height > 0:
+        check_frame_size(width, height)
 
 
 def refuse_non_video(container: Any) -> None:
@@ -176,6 +187,7 @@ __all__ = [
     "OPEN_OPTIONS",
     "PLAYLIST",
     "check_container",
+    "check_declared_size",
     "check_iso_boxes",
     "readable_file",
     "refuse_non_video",
