@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from vidclass.errors import InputError
+from vidclass.video.sampling import frame_size_problem
 
 # Timestamps beyond this many seconds (about 115 days) are garbage from packets without a
 # presentation time (H.264 in AVI, some Matroska files), not real times.
@@ -117,6 +118,13 @@ def frame_rate(fps: float, num_frames: int, duration: float) -> float:
     raise VideoError("cannot read frame rate")
 
 
+def check_frame_size(width: int, height: int) -> None:
+    """``VideoError`` for a frame too large or too elongated to decode (``frame_size_problem``)."""
+    problem = frame_size_problem(width, height)
+    if problem is not None:
+        raise VideoError(problem)
+
+
 def check_batch(frames: torch.Tensor, count: int, size_hw: tuple[int, int] | None) -> None:
     """``VideoError`` unless ``frames`` is uint8 (count, H, W, 3), (H, W) being ``size_hw`` if given."""
     expected_hw = tuple(size_hw) if size_hw is not None else tuple(frames.shape[1:3])
@@ -134,6 +142,7 @@ __all__ = [
     "VideoError",
     "VideoInfo",
     "check_batch",
+    "check_frame_size",
     "frame_rate",
     "timeline",
     "wanted_indices",

@@ -1,10 +1,20 @@
-"""Checks on a file before any decoder reads it: readable at all, a video at all, not cut short.
+"""Checks on a file before any decoder reads it: readable at all, a video at all, not cut short,
+naming no other file, of a frame size that can be decoded.
 
 ``readable_file`` gives clearer messages than the decoders for a missing, directory, unreadable
-or empty file, and runs ``check_iso_boxes`` (an MP4/MOV cut short inside or after its index).
-``check_container`` refuses, from PyAV's typed error and stream list, what is no video at all:
-data no demuxer recognises, no video stream, text and still images. Each failure is a one-line
-``VideoError``.
+or empty file, refuses playlists (``refuse_playlist``) and runs ``check_iso_boxes`` (an MP4/MOV
+cut short inside or after its index). ``check_container`` refuses, from PyAV's typed error,
+demuxer and stream list, what is no video at all: data no demuxer recognises, no video stream,
+text and still images, playlists, and a declared frame size out of bounds. Each failure is a
+one-line ``VideoError``.
+
+Playlists: FFmpeg's HLS, DASH, IMF, concat, SDP and VobSub demuxers open the files or URLs
+that the file names, whatever its own name (an HLS playlist called ``x.mp4`` is decoded as
+the video it points to, and hangs on a FIFO). vidclass reads the one file it is given, so
+these are refused before any demuxer reads them, from the signatures those demuxers probe
+for; PyAV opens files with ``OPEN_OPTIONS`` (only the ``file`` protocol), and a container
+PyAV's FFmpeg opens with one of those demuxers is refused. decord takes no FFmpeg options:
+it only ever opens a file these checks passed.
 """
 
 from __future__ import annotations
@@ -14,8 +24,19 @@ import re
 import struct
 from typing import Any
 
-from vidclass.video.base import NOT_A_VIDEO, VideoError
+from vidclass.video.base import NOT_A_VIDEO, VideoError, check_frame_size
 
+PLAYLIST = "not a video file (a playlist)"
+# What PyAV opens files with: no protocol but local files, should a demuxer open another URL.
+OPEN_OPTIONS = {"protocol_whitelist": "file"}
+# Demuxers that open other files or URLs named in the file they read.
+_URL_OPENING_FORMATS = frozenset({"hls", "applehttp", "dash", "imf", "concat", "sdp", "rtsp", "rtp", "vobsub"})
+# What those demuxers probe for: at the start of the text (HLS, concat, VobSub) ...
+_PLAYLIST_STARTS = (b"#EXTM3U", b"ffconcat version", b"# VobSub index file")
+# ... or anywhere in it (SDP's connection line, DASH and IMF manifests' root elements).
+_PLAYLIST_MARKS = re.compile(rb"(?:^|[\r\n])c=IN IP|<MPD\b|<CompositionPlaylist\b", re.IGNORECASE)
+_SNIFF_CHUNK = 1 << 14
+_SNIFF_LIMIT = 1 << 20  # FFmpeg probes at most this much of a file (PROBE_BUF_MAX)
 _TEXT_FORMATS = frozenset({"tty", "srt", "webvtt", "ass", "subviewer", "microdvd", "jacosub"})
 _IMAGE_FORMATS = frozenset({"image2", "apng"})  # plus every "*_pipe" image demuxer
 # Top-level box types an ISO-BMFF file (MP4, MOV, M4V, 3GP) can start with.
@@ -39,8 +60,36 @@ def readable_file(path: str | os.PathLike[str]) -> str:
         raise VideoError(f"cannot read file: {exc.strerror or exc}") from exc
     if empty:
         raise VideoError("empty file")
+    refuse_playlist(name)
     check_iso_boxes(name)
     return name
+
+
+def refuse_playlist(name: str) -> None:
+    """VideoError when the file is text that makes an FFmpeg demuxer open other files or URLs.
+
+    An HLS or DASH playlist, an IMF composition, an FFmpeg concat list, an SDP session or a
+    VobSub index, recognised by what FFmpeg's demuxers probe for, in the text before the first
+    NUL byte (a video container has one within its first bytes) of FFmpeg's probe window.
+    """
+    text = _text_head(name).removeprefix(b"\xef\xbb\xbf").lstrip()  # a UTF-8 byte order mark
+    if text.startswith(_PLAYLIST_STARTS) or _PLAYLIST_MARKS.search(text):
+        raise VideoError(PLAYLIST)
+
+
+def _text_head(name: str) -> bytes:
+    """The file's bytes up to its first NUL byte, or its first ``_SNIFF_LIMIT`` bytes."""
+    head = b""
+    try:
+        with open(name, "rb") as handle:
+            while len(head) < _SNIFF_LIMIT:
+                chunk = handle.read(_SNIFF_CHUNK)
+                head += chunk.split(b"\0", 1)[0]
+                if len(chunk) < _SNIFF_CHUNK or b"\0" in chunk:
+                    break
+    except OSError as exc:
+        raise VideoError(f"cannot read file: {exc.strerror or exc}") from exc
+    return head
 
 
 def check_container(path: str) -> str:
@@ -49,15 +98,16 @@ def check_container(path: str) -> str:
     Refused here, from PyAV's typed error and stream list rather than from decord's wording:
     data no demuxer recognises, a container without a video stream, and text and still-image
     files (FFmpeg opens those as videos: text through its ANSI-art demuxer, images as
-    one-frame streams, so both decoders would "succeed" on them). "unknown" when PyAV cannot
-    tell for another reason; the decoder then gives the message.
+    one-frame streams, so both decoders would "succeed" on them), playlists, and a frame size
+    out of bounds (``check_declared_size``), before a decoder allocates a frame of it.
+    "unknown" when PyAV cannot tell for another reason; the decoder then gives the message.
     """
     try:
         import av
     except ImportError:
         return "unknown"
     try:
-        container = av.open(path)
+        container = av.open(path, options=dict(OPEN_OPTIONS))
     except Exception as exc:  # PyAV's error zoo: only "no demuxer recognises this" is decided here
         if isinstance(exc, av.error.InvalidDataError):
             raise VideoError(f"cannot open video: {NOT_A_VIDEO}") from exc
@@ -67,12 +117,22 @@ def check_container(path: str) -> str:
         streams = container.streams.video
         if not streams:
             raise VideoError("cannot open video: no video stream")
+        check_declared_size(streams[0])
         return str(streams[0].codec_context.name)
 
 
+def check_declared_size(stream: Any) -> None:
+    """VideoError when a PyAV video ``stream`` declares a frame size out of bounds (0: unknown)."""
+    width, height = int(stream.codec_context.width or 0), int(stream.codec_context.height or 0)
+    if width > 0 and height > 0:
+        check_frame_size(width, height)
+
+
 def refuse_non_video(container: Any) -> None:
-    """VideoError when an open PyAV ``container`` was read by a text or still-image demuxer."""
+    """VideoError when an open PyAV ``container`` was read by a text, still-image or playlist demuxer."""
     formats = set(str(container.format.name).split(","))
+    if formats & _URL_OPENING_FORMATS:
+        raise VideoError(PLAYLIST)
     if formats & _TEXT_FORMATS:
         raise VideoError("not a video file (text)")
     if any(f.endswith("_pipe") or f in _IMAGE_FORMATS for f in formats):
@@ -123,4 +183,13 @@ def check_iso_boxes(name: str) -> None:
             offset = end
 
 
-__all__ = ["check_container", "check_iso_boxes", "readable_file", "refuse_non_video"]
+__all__ = [
+    "OPEN_OPTIONS",
+    "PLAYLIST",
+    "check_container",
+    "check_declared_size",
+    "check_iso_boxes",
+    "readable_file",
+    "refuse_non_video",
+    "refuse_playlist",
+]

@@ -25,6 +25,7 @@ from vidclass.video.base import (
     VideoError,
     VideoInfo,
     check_batch,
+    check_frame_size,
     frame_rate,
     timeline,
     wanted_indices,
@@ -49,8 +50,9 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
     """Open ``path``, read its frame count, rate, timestamps and frame size.
 
     Decodes the first frame (to learn the decoded size and to reject files that open but do
-    not decode). When decord's timestamps are unusable, a constant-rate timeline
-    ``i / fps`` is used instead.
+    not decode, or whose frames are too large or too elongated: ``check_frame_size``; the size
+    the container declares was checked before decord opened it). When decord's timestamps are
+    unusable, a constant-rate timeline ``i / fps`` is used instead.
     """
     name = readable_file(path)
     codec = check_container(name)
@@ -63,6 +65,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
     fps = float(_call(reader.get_avg_fps, "cannot read frame rate"))
     first = _call(reader.next, "cannot decode video")  # (H, W, 3)
     height, width = int(first.shape[0]), int(first.shape[1])
+    check_frame_size(width, height)
     timestamps, duration = timeline(raw_times, fps)
     return VideoInfo(
         path=name,

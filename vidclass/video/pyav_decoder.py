@@ -22,11 +22,12 @@ from vidclass.video.base import (
     VideoError,
     VideoInfo,
     check_batch,
+    check_frame_size,
     frame_rate,
     timeline,
     wanted_indices,
 )
-from vidclass.video.containers import readable_file, refuse_non_video
+from vidclass.video.containers import OPEN_OPTIONS, check_declared_size, readable_file, refuse_non_video
 
 
 def probe(path: str | os.PathLike[str]) -> VideoInfo:
@@ -48,10 +49,13 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
                     width, height = int(frame.width), int(frame.height)
                     if _quarter_turns(frame) % 2:  # shown rotated: report the size as displayed
                         width, height = height, width
+                    check_frame_size(width, height)
                 start = float(frame.time) if frame.time is not None else math.nan
                 step = float(frame.duration * frame.time_base) if frame.duration and frame.time_base else math.nan
                 starts.append(start)
                 ends.append(start + step)
+        except VideoError:
+            raise
         except Exception as exc:  # av.error.* : keep what decoded before the damage
             if not starts:
                 raise VideoError(f"cannot decode video: {_av_reason(exc)}") from exc
@@ -135,7 +139,11 @@ def _quarter_turns(frame: Any) -> int:
 
 
 class _av_open:  # noqa: N801 - used like a function: ``with _av_open(name) as (container, stream)``
-    """Open ``name`` with PyAV on its first video stream, single-threaded; VideoError if not."""
+    """Open ``name`` with PyAV on its first video stream, single-threaded; VideoError if not.
+
+    Only the ``file`` protocol is allowed; playlists, text, still images and a declared frame
+    size out of bounds are refused before any frame is decoded.
+    """
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -144,13 +152,14 @@ class _av_open:  # noqa: N801 - used like a function: ``with _av_open(name) as (
         import av
 
         try:
-            self.container = av.open(self.name)
+            self.container = av.open(self.name, options=dict(OPEN_OPTIONS))
         except Exception as exc:  # av.error.InvalidDataError, ...
             raise VideoError(f"cannot open video: {_av_reason(exc)}") from exc
         try:
             refuse_non_video(self.container)
             if not self.container.streams.video:
                 raise VideoError("no video stream")
+            check_declared_size(self.container.streams.video[0])
         except VideoError:
             self.container.close()
             raise

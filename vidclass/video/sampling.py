@@ -7,6 +7,11 @@ records. The rules follow scenic's ViViT evaluation code:
 - a video shorter than a clip loops (indices wrap modulo the video length);
 - the short side is resized to ``resize_size`` and three crops are taken along the long side
   at offsets ``0, ceil((L - crop) / 2), L - crop``, the short side being centred.
+
+Frame geometry is bounded (``frame_size_problem``): the decoders refuse a frame of more than
+``MAX_FRAME_PIXELS`` pixels or whose long side is over ``MAX_ASPECT_RATIO`` times its short
+side, and ``resized_hw`` plans no resize of such a frame, so the resized frame holds at most
+``MAX_ASPECT_RATIO * short_side**2`` pixels whatever the input.
 """
 
 from __future__ import annotations
@@ -27,6 +32,13 @@ if TYPE_CHECKING:  # base.py imports torch; sampling must not.
 LANDSCAPE_NAMES = ("left", "centre", "right")
 PORTRAIT_NAMES = ("top", "middle", "bottom")
 CENTRE = "centre"
+
+# The frame geometry vidclass decodes. 8192 x 8192 (64 Mpx, 192 MiB as RGB) takes 8K UHD and
+# DCI 8K; 16:1 takes 32:9 monitors, 360-degree panoramas (2:1) and multi-screen video walls. A
+# 1-px-high line of 8000 px, scaled to a 73-px short side, would be 73 x 584,000 px per frame.
+_LARGEST_SIDE = 8192
+MAX_FRAME_PIXELS = _LARGEST_SIDE * _LARGEST_SIDE
+MAX_ASPECT_RATIO = 16
 
 # Timestamps come from decord as float32 seconds: allow this relative slack when comparing
 # a grid time with a frame's start time, so float noise never picks the previous frame.
@@ -201,12 +213,35 @@ def frame_at(timestamps: Sequence[float], time: float) -> int:
     return max(0, bisect_right(timestamps, time + slack) - 1)
 
 
+def frame_size_problem(width: int, height: int) -> str | None:
+    """Why a ``width`` x ``height`` frame is refused, as one line; None when it is not.
+
+    Refused: a frame of more than ``MAX_FRAME_PIXELS`` pixels, or whose long side is more than
+    ``MAX_ASPECT_RATIO`` times its short side (scaling its short side up to the model's size
+    would make the long side absurd: 8000x1 becomes 73x584,000 pixels).
+    """
+    _require(height >= 1 and width >= 1, f"frame size must be positive, got {width}x{height}")
+    if width * height > MAX_FRAME_PIXELS:
+        return f"unsupported frame size {width}x{height} (more pixels than {_LARGEST_SIDE}x{_LARGEST_SIDE})"
+    if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        return f"unsupported frame size {width}x{height} (aspect ratio beyond {MAX_ASPECT_RATIO}:1)"
+    return None
+
+
 def resized_hw(height: int, width: int, short_side: int) -> tuple[int, int]:
     """(height, width) scaled so the short side is ``short_side``; the long side is rounded
-    half up (never below ``short_side``, since it was at least the short side before)."""
+    half up (never below ``short_side``, since it was at least the short side before).
+
+    ``ValueError`` for sides more than ``MAX_ASPECT_RATIO`` apart (the decoders refuse such
+    frames): the result never holds more than ``MAX_ASPECT_RATIO * short_side**2`` pixels.
+    """
     _require(height >= 1 and width >= 1, f"frame size must be positive, got {height}x{width}")
     _require(short_side >= 1, f"short_side must be >= 1, got {short_side}")
     short, long = min(height, width), max(height, width)
+    _require(
+        long <= MAX_ASPECT_RATIO * short,
+        f"frame {height}x{width} (height x width) has an aspect ratio beyond {MAX_ASPECT_RATIO}:1",
+    )
     new_long = (2 * long * short_side + short) // (2 * short)  # round(long * short_side / short)
     return (short_side, new_long) if height <= width else (new_long, short_side)
 
@@ -291,6 +326,8 @@ def _require(ok: bool, message: str) -> None:
 
 
 __all__ = [
+    "MAX_ASPECT_RATIO",
+    "MAX_FRAME_PIXELS",
     "Clip",
     "Crop",
     "View",
@@ -298,6 +335,7 @@ __all__ = [
     "clip_starts",
     "crop_boxes",
     "frame_at",
+    "frame_size_problem",
     "grid_size",
     "plan_views",
     "resized_hw",
