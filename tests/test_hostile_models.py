@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import msgpack
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -23,6 +25,7 @@ from safetensors.torch import load_file, save_file
 import vidclass
 from tests.videos import write_video
 from vidclass.checkpoints import ModelFileError
+from vidclass.checkpoints.convert.common import ConversionError
 from vidclass.cli.main import main
 from vidclass.models import TokenLearnerConfig, ViViT, get_entry, list_models
 from vidclass.protocol import Preprocessing, ViewProtocol
@@ -212,3 +215,128 @@ def test_the_parameter_count_is_computed_without_building_the_model():
         with torch.device("meta"):
             built = sum(p.numel() for p in ViViT(cfg).parameters())
         assert cfg.num_parameters == built, cfg
+
+
+# --------------------------------------------------------------------------- foreign checkpoints
+
+HF_CONFIG = {
+    "model_type": "vivit",
+    "num_frames": 8,
+    "image_size": 32,
+    "tubelet_size": [2, 8, 8],
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "intermediate_size": 64,
+    "id2label": {"0": "left", "1": "right"},
+}
+
+
+@pytest.mark.parametrize(
+    ("config", "named"),
+    [
+        ({**HF_CONFIG, "num_attention_heads": 0}, "num_attention_heads"),
+        ({**HF_CONFIG, "num_attention_heads": 5}, "num_attention_heads"),
+        ({**HF_CONFIG, "num_hidden_layers": "2"}, "num_hidden_layers"),
+        ({**HF_CONFIG, "num_hidden_layers": 10**9}, "num_hidden_layers"),
+        ({**HF_CONFIG, "tubelet_size": 8}, "tubelet_size"),
+        ({**HF_CONFIG, "hidden_act": ["gelu"]}, "hidden_act"),
+        ({**HF_CONFIG, "id2label": ["left", "right"]}, "id2label"),
+        ({**HF_CONFIG, "id2label": {"0": "left", "1": "left"}}, "id2label"),
+        ([HF_CONFIG], "config.json"),
+    ],
+)
+def test_a_hugging_face_config_json_out_of_bounds_is_one_error_line(clip, tmp_path, monkeypatch, config, named):
+    monkeypatch.setenv("VIDCLASS_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "hf"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "model.safetensors").write_bytes(b"")  # the config is refused before the weights are read
+    result = CliRunner().invoke(main, ["predict", "--model", str(folder), str(clip)])
+    assert_one_usage_error(result, str(folder), named)
+    with pytest.raises(ConversionError, match=named):
+        vidclass.checkpoints.convert_source(folder)
+
+
+def _ndarray(array: np.ndarray) -> msgpack.ExtType:
+    return msgpack.ExtType(1, msgpack.packb([list(array.shape), array.dtype.name, array.tobytes()]))
+
+
+@pytest.mark.parametrize(
+    "tree",
+    [
+        {"__msgpack_chunked_array__": True},
+        {"params": {"__msgpack_chunked_array__": True, "shape": 5, "chunks": {}}},
+        {"params": {"w": {"__msgpack_chunked_array__": True, "shape": {"0": 4}, "chunks": {"0": 1}}}},
+        {1: {"a": 2}, "params": {"x": 1}},
+        {"params": {7: _ndarray(np.zeros(3, np.float32))}},
+        {"params": msgpack.ExtType(1, b"\x01")},
+        {"params": msgpack.ExtType(1, msgpack.packb([[10**12], "float32", b"abcd"]))},
+        {"params": msgpack.ExtType(1, msgpack.packb([["x"], "float32", b"abcd"]))},
+        {"params": msgpack.ExtType(1, msgpack.packb([[1], "object", b"abcdabcd"]))},
+        {"params": {"embedding": {"kernel": _ndarray(np.zeros(3, np.float32))}}},
+    ],
+    ids=range(10),
+)
+def test_a_malformed_flax_msgpack_is_one_error_line(clip, tmp_path, monkeypatch, tree):
+    monkeypatch.setenv("VIDCLASS_CACHE", str(tmp_path / "cache"))
+    path = tmp_path / "checkpoint.msgpack"
+    path.write_bytes(msgpack.packb(tree, use_bin_type=True))
+    result = CliRunner().invoke(main, ["predict", "--model", str(path), str(clip)])
+    assert_one_usage_error(result, str(path))
+
+
+def test_a_deeply_nested_msgpack_is_one_error_line(clip, tmp_path, monkeypatch):
+    monkeypatch.setenv("VIDCLASS_CACHE", str(tmp_path / "cache"))
+    path = tmp_path / "checkpoint.msgpack"
+    path.write_bytes(b"\x81\xa1a" * 1000 + b"\xc0")  # {"a": {"a": ... 1000 deep ... None}}
+    result = CliRunner().invoke(main, ["predict", "--model", str(path), str(clip)])
+    assert_one_usage_error(result, str(path))
+
+
+# --------------------------------------------------------------------------- model paths that are no model
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+@pytest.mark.parametrize("command", ["predict", "train", "convert"])
+def test_a_model_path_that_is_a_pipe_or_a_device_is_refused_without_reading_it(clip, dataset, tmp_path, kind, command):
+    """Run in a process of its own with a timeout: opening a FIFO to read it would block."""
+    if kind == "fifo":
+        model = tmp_path / "model.safetensors"
+        os.mkfifo(model)
+    else:
+        model = Path("/dev/zero")
+    args = {
+        "predict": ["predict", "--model", str(model), str(clip)],
+        "train": ["train", str(dataset), "-o", str(tmp_path / "run"), "-m", str(model), "-b", "2"],
+        "convert": ["convert", str(model), "-o", str(tmp_path / "out.safetensors")],
+    }[command]
+    env = {**os.environ, "VIDCLASS_CACHE": str(tmp_path / "cache"), "VIDCLASS_MODEL": ""}
+    done = subprocess.run(
+        [sys.executable, "-m", "vidclass", *args], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == "" and len(done.stderr.splitlines()) == 1, done.stderr
+    assert done.stderr.startswith(f"error: {model}: not a regular file"), done.stderr
+
+
+def _dataset(root: Path, bad: dict[str, str]) -> Path:
+    for label in LABELS:
+        for k in range(3):
+            write_video(root / label / f"{label}_{k}.mp4", num_frames=12, width=40, height=40)
+    for name, content in bad.items():
+        (root / name).write_text(content)
+    return root
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return _dataset(tmp_path_factory.mktemp("data"), {})
+
+
+@pytest.mark.parametrize("spec", ["vivit-tiyn", "no/such/dir", "./nothing.safetensors"])
+def test_train_with_a_bad_model_is_one_error_line(dataset, tmp_path, spec):
+    result = CliRunner().invoke(main, ["train", str(dataset), "-o", str(tmp_path / "run"), "-m", spec, "-b", "2"])
+    assert_one_usage_error(result, spec)
+    assert not (tmp_path / "run").exists()
