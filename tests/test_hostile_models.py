@@ -8,6 +8,7 @@ built; a bad training video is one ``error:`` line, once, and training goes on (
 from __future__ import annotations
 
 import json
+import math
 import os
 import resource
 import struct
@@ -29,6 +30,7 @@ from vidclass.checkpoints.convert.common import ConversionError
 from vidclass.cli.main import main
 from vidclass.models import TokenLearnerConfig, ViViT, get_entry, list_models
 from vidclass.protocol import Preprocessing, ViewProtocol
+from vidclass.training import TrainOptions, train
 
 LABELS = ["left", "right"]
 NAN, INF = float("nan"), float("inf")
@@ -340,3 +342,86 @@ def test_train_with_a_bad_model_is_one_error_line(dataset, tmp_path, spec):
     result = CliRunner().invoke(main, ["train", str(dataset), "-o", str(tmp_path / "run"), "-m", spec, "-b", "2"])
     assert_one_usage_error(result, spec)
     assert not (tmp_path / "run").exists()
+
+
+# --------------------------------------------------------------------------- bad training videos
+
+QUICK = ["--epochs", "2", "-b", "2", "--no-randaugment", "--device", "cpu", "-f", "json", "-m", "vivit-micro"]
+
+
+def test_train_reports_each_bad_video_once_and_exits_1_with_the_model_written(tmp_path):
+    data = _dataset(tmp_path / "data", {"left/broken.mp4": "not a video", "right/empty.mp4": ""})
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["train", str(data), "-o", str(out), "--val-fraction", "0", *QUICK])
+    assert result.exit_code == 1, (result.output, result.exception)
+    lines = error_lines(result.stderr)
+    assert sorted(lines) == sorted(
+        [line for line in lines if line.startswith(f"error: {data / 'left' / 'broken.mp4'}: ")]
+        + [line for line in lines if line.startswith(f"error: {data / 'right' / 'empty.mp4'}: ")]
+    )
+    assert len(lines) == 2, result.stderr  # two epochs, each bad video once
+    doc = json.loads(result.stdout)
+    assert [epoch["failed"] for epoch in doc["epochs"]] == [2, 2]
+    assert vidclass.load_model(out / "model.safetensors").labels == tuple(LABELS)
+
+
+def test_train_reports_a_bad_validation_video_once(dataset, tmp_path):
+    data = dataset
+    val = _dataset(tmp_path / "val", {"right/broken.mp4": "not a video"})
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["train", str(data), "-o", str(out), "--val", str(val), *QUICK])
+    assert result.exit_code == 1, (result.output, result.exception)
+    assert [line.split(": ")[1] for line in error_lines(result.stderr)] == [str(val / "right" / "broken.mp4")]
+    assert [epoch["val_failed"] for epoch in json.loads(result.stdout)["epochs"]] == [1, 1]
+    assert (out / "model.safetensors").is_file()
+
+
+def test_train_with_no_decodable_video_is_one_line_per_video_then_exit_2(tmp_path):
+    data = tmp_path / "data"
+    for label in LABELS:
+        (data / label).mkdir(parents=True)
+        (data / label / "x.mp4").write_text("junk")
+        (data / label / "y.mp4").write_text("junk")
+    result = CliRunner().invoke(main, ["train", str(data), "-o", str(tmp_path / "run"), "--val-fraction", "0", *QUICK])
+    assert result.exit_code == 2, (result.output, result.exception)
+    lines = error_lines(result.stderr)
+    assert len(lines) == 5 and "Traceback" not in result.stderr
+    assert sorted(line.split(": ")[1] for line in lines[:4]) == sorted(str(p) for p in data.rglob("*.mp4"))
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_the_library_hands_each_bad_video_to_on_failure_once(tmp_path):
+    data = _dataset(tmp_path / "data", {"left/broken.mp4": "not a video"})
+    samples = [(str(p), LABELS.index(p.parent.name)) for p in sorted(data.rglob("*.mp4"))]
+    seen: list[tuple[str, str]] = []
+    options = TrainOptions(epochs=2, batch_size=2, val_fraction=0.0, seed=0)
+    result = train(
+        samples,
+        LABELS,
+        tmp_path / "run",
+        "vivit-micro",
+        options,
+        device="cpu",
+        on_failure=lambda p, r: seen.append((p, r)),
+    )
+    broken = str(data / "left" / "broken.mp4")
+    assert [path for path, _ in seen] == [broken] and seen[0][1]
+    assert result.failed == dict(seen)
+    assert all(math.isfinite(r.train_loss) for r in result.records)
+
+
+@pytest.mark.skipif(not os.path.exists(os.path.join(os.path.dirname(sys.executable), "torchrun")), reason="torchrun")
+def test_under_torchrun_rank_0_reports_every_process_s_bad_videos_once(tmp_path):
+    data = _dataset(tmp_path / "data", {"left/broken.mp4": "not a video", "right/empty.mp4": ""})
+    out = tmp_path / "run"
+    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
+    cmd = [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "vidclass", "train", str(data), "-o", str(out)]
+    cmd += ["--val-fraction", "0", "-q", *QUICK]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode != 0  # each process exits 1; torchrun reports that as a failure of its own
+    reported = sorted(line.split(": ")[1] for line in error_lines(done.stderr))
+    assert reported == sorted([str(data / "left" / "broken.mp4"), str(data / "right" / "empty.mp4")]), done.stderr
+    assert vidclass.load_model(out / "model.safetensors").labels == tuple(LABELS)
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["failed"] for r in records] == [2, 2]
