@@ -13,6 +13,11 @@ A message is one line, fit to print after ``error:``.
 
 from __future__ import annotations
 
+import enum
+import math
+import numbers
+from typing import TypeVar, cast
+
 EXIT_OK = 0
 EXIT_FAILED_INPUT = 1
 EXIT_USAGE = 2
@@ -37,6 +42,59 @@ def require(condition: bool, message: str, error: type[Exception] = ValueError) 
         raise error(message)
 
 
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _finite(value: numbers.Real) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+def require_int(value: object, name: str, low: int, high: int) -> int:
+    """``value`` as an ``int`` when it is an integer (a bool is not) from ``low`` to ``high``;
+    else ``ValueError`` naming ``name``: the check of every integer field of a record."""
+    require(
+        isinstance(value, numbers.Integral) and not isinstance(value, bool),
+        f"{name} must be an integer, got {_shown(value)}",
+    )
+    number = int(cast(numbers.Integral, value))
+    require(number >= low, f"{name} must be >= {low}, got {number}")
+    require(number <= high, f"{name} must be <= {high}, got {number}")
+    return number
+
+
+def require_number(
+    value: object, name: str, low: float, high: float, *, above: bool = False, below: bool = False
+) -> float:
+    """``value`` as a ``float`` when it is a finite number (a bool is not) from ``low`` to
+    ``high`` (strictly ``above`` low, strictly ``below`` high); else ``ValueError`` naming ``name``."""
+    require(
+        isinstance(value, numbers.Real) and not isinstance(value, bool) and _finite(value),
+        f"{name} must be a finite number, got {_shown(value)}",
+    )
+    number = float(cast(numbers.Real, value))
+    require(number > low if above else number >= low, f"{name} must be {'>' if above else '>='} {low}, got {number}")
+    require(number < high if below else number <= high, f"{name} must be {'<' if below else '<='} {high}, got {number}")
+    return number
+
+
+Choice = TypeVar("Choice", bound=enum.Enum)
+
+
+def require_choice(value: object, name: str, choices: type[Choice]) -> Choice:
+    """``value`` as a member of the enum ``choices`` (given as the member or its value); else
+    ``ValueError`` naming ``name`` and the choices."""
+    try:
+        return choices(value)
+    except (ValueError, TypeError):
+        names = ", ".join(repr(member.value) for member in choices)
+        raise ValueError(f"{name} must be one of {names}, got {_shown(value)}") from None
+
+
 __all__ = [
     "EXIT_FAILED_INPUT",
     "EXIT_INTERRUPTED",
@@ -45,4 +103,7 @@ __all__ = [
     "InputError",
     "VidclassError",
     "require",
+    "require_choice",
+    "require_int",
+    "require_number",
 ]

@@ -13,7 +13,18 @@ import enum
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from vidclass.errors import require
+from vidclass.errors import require, require_choice, require_int, require_number
+
+# Upper bounds of what a model file may ask for (docs/models.md says why): far above any
+# released ViViT, low enough that no single value asks for unbounded memory or time.
+MAX_FRAMES = 256  # frames per clip
+MAX_FRAME_STRIDE = 256
+MAX_TARGET_FPS = 1000.0
+MAX_IMAGE_SIZE = 1024  # pixels: the crop size, the model's image size
+MAX_RESIZE_SIZE = 1280  # pixels: the short side before cropping (256/224 of the largest crop fits)
+MAX_CLIPS = 32  # temporal clips per video
+MAX_MEAN = 10.0  # |mean|, in units of [0, 1] pixels
+STD_RANGE = (1e-3, 10.0)  # a smaller std would overflow fp16 inputs
 
 
 class Aggregate(str, enum.Enum):
@@ -43,24 +54,24 @@ class Preprocessing:
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
 
     def __post_init__(self) -> None:
-        require(self.num_frames >= 1, "num_frames must be >= 1")
-        require(self.frame_stride >= 1, "frame_stride must be >= 1")
-        require(self.target_fps is None or self.target_fps > 0, "target_fps must be > 0")
-        require(self.crop_size >= 1, "crop_size must be >= 1")
+        _set(self, "num_frames", require_int(self.num_frames, "num_frames", 1, MAX_FRAMES))
+        _set(self, "frame_stride", require_int(self.frame_stride, "frame_stride", 1, MAX_FRAME_STRIDE))
+        if self.target_fps is not None:
+            _set(self, "target_fps", require_number(self.target_fps, "target_fps", 0, MAX_TARGET_FPS, above=True))
+        _set(self, "crop_size", require_int(self.crop_size, "crop_size", 1, MAX_IMAGE_SIZE))
+        _set(self, "resize_size", require_int(self.resize_size, "resize_size", 1, MAX_RESIZE_SIZE))
         require(self.resize_size >= self.crop_size, "resize_size must be >= crop_size")
-        require(len(self.mean) == 3 and len(self.std) == 3, "mean and std need 3 values")
-        require(all(s > 0 for s in self.std), "std values must be > 0")
+        for key, bound in (("mean", (-MAX_MEAN, MAX_MEAN)), ("std", STD_RANGE)):
+            values = getattr(self, key)
+            require(isinstance(values, (list, tuple)) and len(values) == 3, "mean and std need 3 values")
+            _set(self, key, tuple(require_number(v, f"{key}[{i}]", *bound) for i, v in enumerate(values)))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Preprocessing:
-        data = _known(cls, data)
-        for key in ("mean", "std"):
-            if key in data:
-                data[key] = tuple(float(v) for v in data[key])
-        return cls(**data)
+        return cls(**known_fields(cls, data))
 
 
 @dataclass(frozen=True)
@@ -72,9 +83,10 @@ class ViewProtocol:
     aggregate: Aggregate = Aggregate.SOFTMAX
 
     def __post_init__(self) -> None:
-        require(self.clips >= 1, "clips must be >= 1")
-        require(self.crops in (1, 3), "crops must be 1 (centre) or 3 (left, centre, right)")
-        object.__setattr__(self, "aggregate", Aggregate(self.aggregate))
+        _set(self, "clips", require_int(self.clips, "clips", 1, MAX_CLIPS))
+        _set(self, "crops", require_int(self.crops, "crops", 1, 3))
+        require(self.crops != 2, "crops must be 1 (centre) or 3 (left, centre, right)")
+        _set(self, "aggregate", require_choice(self.aggregate, "aggregate", Aggregate))
 
     @property
     def num_views(self) -> int:
@@ -89,17 +101,36 @@ class ViewProtocol:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ViewProtocol:
-        return cls(**_known(cls, data))
+        return cls(**known_fields(cls, data))
 
 
-def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+def _set(record: object, name: str, value: object) -> None:
+    object.__setattr__(record, name, value)  # a frozen record normalising its own field
+
+
+def known_fields(cls: type, data: object, what: str = "") -> dict[str, Any]:
+    """``data`` as keyword arguments of the dataclass ``cls`` (``what``, its name in messages):
+    ``ValueError`` unless it is a dict (a JSON object) of ``cls``'s fields only."""
+    what = what or cls.__name__
     if not isinstance(data, dict):
-        raise ValueError(f"{cls.__name__} must be a JSON object, got {type(data).__name__}")
-    names = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - names)
+        raise ValueError(f"{what} must be a JSON object, got {type(data).__name__}")
+    unknown = sorted(str(key) for key in set(data) - {f.name for f in fields(cls)})
     if unknown:
-        raise ValueError(f"unknown {cls.__name__} field(s): {', '.join(unknown)}")
+        raise ValueError(f"unknown {what} field(s): {', '.join(unknown)}")
     return dict(data)
 
 
-__all__ = ["Aggregate", "Preprocessing", "ViewProtocol"]
+__all__ = [
+    "MAX_CLIPS",
+    "MAX_FRAMES",
+    "MAX_FRAME_STRIDE",
+    "MAX_IMAGE_SIZE",
+    "MAX_MEAN",
+    "MAX_RESIZE_SIZE",
+    "MAX_TARGET_FPS",
+    "STD_RANGE",
+    "Aggregate",
+    "Preprocessing",
+    "ViewProtocol",
+    "known_fields",
+]

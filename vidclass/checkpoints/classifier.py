@@ -8,6 +8,7 @@ hold; a model file stores them as written, so the keys of older files stay as th
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TypeAlias, TypedDict
@@ -82,16 +83,7 @@ class VideoClassifier:
 
     def __post_init__(self) -> None:
         self.labels = tuple(self.labels)
-        if len(self.labels) != self.config.num_classes:
-            raise ValueError(f"{len(self.labels)} labels for a model with {self.config.num_classes} classes")
-        if self.preprocessing.num_frames != self.config.num_frames:
-            raise ValueError(
-                f"preprocessing takes {self.preprocessing.num_frames} frames, the model {self.config.num_frames}"
-            )
-        if self.preprocessing.crop_size != self.config.image_size:
-            raise ValueError(
-                f"preprocessing crops {self.preprocessing.crop_size} px, the model takes {self.config.image_size}"
-            )
+        check_fit(self.config, self.labels, self.preprocessing)
 
     @classmethod
     def build(
@@ -123,6 +115,40 @@ class VideoClassifier:
     @property
     def config(self) -> ViViTConfig:
         return self.model.config
+
+
+def single_line(text: str) -> bool:
+    """Whether ``text`` has no control character or line break (it prints on one line)."""
+    return not any(unicodedata.category(char) in ("Cc", "Zl", "Zp") for char in text)
+
+
+def check_labels(labels: Sequence[object]) -> None:
+    """``ValueError`` unless ``labels`` are distinct, non-empty strings on one line each (a label
+    is printed in tables, CSV and ``error:`` lines, where a line break would forge a line)."""
+    seen: set[str] = set()
+    for i, label in enumerate(labels):
+        if not isinstance(label, str):
+            raise ValueError(f"label {i} must be a string, got {type(label).__name__}")
+        if not label.strip():
+            raise ValueError(f"label {i} is empty")
+        if not single_line(label):
+            raise ValueError(f"label {i} ({label[:40]!r}) holds a control character or line break")
+        if label in seen:
+            raise ValueError(f"label {label[:40]!r} appears more than once")
+        seen.add(label)
+
+
+def check_fit(config: ViViTConfig, labels: Sequence[object], preprocessing: Preprocessing) -> None:
+    """``ValueError`` unless the labels, the preprocessing and the model config fit together."""
+    check_labels(labels)
+    if len(labels) != config.num_classes:
+        raise ValueError(f"{len(labels)} labels for a model with {config.num_classes} classes")
+    if preprocessing.num_frames != config.num_frames:
+        raise ValueError(f"preprocessing takes {preprocessing.num_frames} frames, the model {config.num_frames}")
+    if preprocessing.crop_size != config.image_size:
+        raise ValueError(f"preprocessing crops {preprocessing.crop_size} px, the model takes {config.image_size}")
+    if config.in_channels != 3:
+        raise ValueError(f"the model takes {config.in_channels} channels; video frames are RGB (in_channels 3)")
 
 
 def create_model(
@@ -163,4 +189,4 @@ def create_model(
     )
 
 
-__all__ = ["JSON", "Provenance", "VideoClassifier", "create_model"]
+__all__ = ["JSON", "Provenance", "VideoClassifier", "check_fit", "check_labels", "create_model", "single_line"]

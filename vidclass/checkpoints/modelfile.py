@@ -9,10 +9,13 @@ field by field, never evaluated. No pickles anywhere.
 from __future__ import annotations
 
 import json
+import math
 import os
+import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -21,7 +24,7 @@ from safetensors.torch import save_file
 from ..errors import VidclassError
 from ..models import ViViT, ViViTConfig
 from ..protocol import Preprocessing, ViewProtocol
-from .classifier import Provenance, VideoClassifier
+from .classifier import Provenance, VideoClassifier, check_fit, check_labels, single_line
 
 T = TypeVar("T")
 
@@ -89,36 +92,61 @@ def _open_error(path: Path, exc: Exception) -> ModelFileError:
     return ModelFileError(f"{path}: not a readable safetensors file ({first_line})")
 
 
+def _section(metadata: dict[str, str], key: str, path: Path, read: Callable[[Any], T], kind: type = dict) -> T:
+    """Metadata entry ``key`` parsed as JSON of type ``kind`` and validated by ``read``; any
+    problem is a ``ModelFileError`` naming the file and the entry (and ``read``'s field)."""
+    value: Any = _parse_json(metadata, key, path, kind)
+    try:
+        return read(value)
+    except (ValueError, TypeError) as exc:
+        raise ModelFileError(f"{path}: invalid metadata: {key}: {exc}") from None
+
+
 def _card_from_metadata(metadata: dict[str, str], path: Path) -> ModelCard:
     if metadata.get("format") != FORMAT:
         raise ModelFileError(
-            f"{path}: metadata 'format' is {metadata.get('format')!r}, expected {FORMAT!r} "
+            f"{path}: metadata 'format' is {metadata.get('format')!r:.60}, expected {FORMAT!r} "
             "(convert foreign checkpoints first)"
         )
+    config = _section(metadata, "config", path, ViViTConfig.from_dict)
+    labels = _section(metadata, "labels", path, _labels, list)
+    preprocessing = _section(metadata, "preprocessing", path, Preprocessing.from_dict)
+    protocol = _section(metadata, "protocol", path, ViewProtocol.from_dict)
+    provenance = Provenance()
+    if "provenance" in metadata:  # kept as written, unknown keys too: see Provenance
+        provenance = cast(Provenance, _parse_json(metadata, "provenance", path, dict))
+    name = metadata.get("name") or path.stem
+    if not single_line(name):
+        raise ModelFileError(f"{path}: invalid metadata: name holds a control character or line break")
     try:
-        config = ViViTConfig.from_dict(_parse_json(metadata, "config", path, dict))
-        labels = _parse_json(metadata, "labels", path, list)
-        if not all(isinstance(label, str) for label in labels):
-            raise ValueError("labels must be strings")
-        preprocessing = Preprocessing.from_dict(_parse_json(metadata, "preprocessing", path, dict))
-        protocol = ViewProtocol.from_dict(_parse_json(metadata, "protocol", path, dict))
-        provenance = Provenance()
-        if "provenance" in metadata:  # kept as written, unknown keys too: see Provenance
-            provenance = cast(Provenance, _parse_json(metadata, "provenance", path, dict))
-    except (ValueError, TypeError) as exc:
-        raise ModelFileError(f"{path}: invalid metadata: {exc}") from None
-    if len(labels) != config.num_classes:
-        raise ModelFileError(
-            f"{path}: inconsistent metadata: {len(labels)} labels for a model with {config.num_classes} classes"
-        )
-    return ModelCard(metadata.get("name", path.stem), config, tuple(labels), preprocessing, protocol, provenance)
+        check_fit(config, labels, preprocessing)
+    except ValueError as exc:
+        raise ModelFileError(f"{path}: inconsistent metadata: {exc}") from None
+    return ModelCard(name, config, labels, preprocessing, protocol, provenance)
+
+
+def _labels(value: list[Any]) -> tuple[str, ...]:
+    check_labels(value)
+    return tuple(value)
+
+
+def _regular_file(path: Path) -> Path:
+    """``path`` if it is a regular file (after symlinks); checked before it is opened, so a
+    FIFO, a device such as /dev/zero or a directory is refused without reading from it."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise ModelFileError(f"{path}: no such model file") from None
+        raise ModelFileError(f"{path}: cannot read model file ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(mode):
+        raise ModelFileError(f"{path}: not a regular file")
+    return path
 
 
 def read_model_card(path: str | os.PathLike[str]) -> ModelCard:
     """The validated header of a model file (cheap: no tensor is read)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"{path}: no such model file")
+    path = _regular_file(Path(path))
     try:
         with safe_open(str(path), framework="pt") as f:
             return _card_from_metadata(f.metadata() or {}, path)
@@ -128,20 +156,26 @@ def read_model_card(path: str | os.PathLike[str]) -> ModelCard:
         raise _open_error(path, exc) from None
 
 
-def read_model_file(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> VideoClassifier:
-    """Load and validate a vidclass model file; any problem raises ``ModelFileError``."""
-    path = Path(path)
-    card = read_model_card(path)
-    try:
-        with safe_open(str(path), framework="pt", device=str(device)) as f:
-            tensors = {key: f.get_tensor(key) for key in f.keys()}
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise _open_error(path, exc) from None
+def _is_float(dtype: str) -> bool:
+    return dtype.startswith("F") or dtype == "BF16"  # safetensors' names: F16, BF16, F32, F64, F8_*
+
+
+def _empty_model(path: Path, card: ModelCard, shapes: dict[str, tuple[int, ...]], dtypes: dict[str, str]) -> ViViT:
+    """The network of ``card.config`` on the meta device (no memory), once the file's tensors,
+    from its header alone, are what it needs: first the parameter budget (before the network is
+    built: a config may not imply more than twice the parameters the file stores), then names,
+    shapes and dtypes."""
+    stored = sum(math.prod(shape) for shape in shapes.values())
+    needed = card.config.num_parameters
+    if needed > 2 * stored:
+        raise ModelFileError(
+            f"{path}: the config implies {needed:,} parameters, the file stores {stored:,}: refused before building it"
+        )
     with torch.device("meta"):
         model = ViViT(card.config)
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
+    expected = {key: tuple(ref.shape) for key, ref in model.state_dict().items()}
+    missing = sorted(set(expected) - set(shapes))
+    unexpected = sorted(set(shapes) - set(expected))
     if missing or unexpected:
         parts = []
         if missing:
@@ -149,13 +183,35 @@ def read_model_file(path: str | os.PathLike[str], device: str | torch.device = "
         if unexpected:
             parts.append(f"unexpected tensor(s) {', '.join(unexpected[:5])}{' ...' if len(unexpected) > 5 else ''}")
         raise ModelFileError(f"{path}: tensors do not match the config: {'; '.join(parts)}")
-    for key, ref in expected.items():
-        if tuple(tensors[key].shape) != tuple(ref.shape):
-            raise ModelFileError(
-                f"{path}: tensor {key} has shape {tuple(tensors[key].shape)}, the config needs {tuple(ref.shape)}"
-            )
-        if not tensors[key].is_floating_point():
-            raise ModelFileError(f"{path}: tensor {key} has dtype {tensors[key].dtype}, expected floating point")
+    for key, shape in expected.items():
+        if shapes[key] != shape:
+            raise ModelFileError(f"{path}: tensor {key} has shape {shapes[key]}, the config needs {shape}")
+        if not _is_float(dtypes[key]):
+            raise ModelFileError(f"{path}: tensor {key} has dtype {dtypes[key]}, expected floating point")
+    return model
+
+
+def read_model_file(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> VideoClassifier:
+    """Load and validate a vidclass model file; any problem raises ``ModelFileError``.
+
+    The header is checked whole (metadata, then every tensor's name, shape and dtype against
+    the config) before any tensor is read or the network is built; then every value must be
+    finite."""
+    card = read_model_card(path)
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt", device=str(device)) as f:
+            slices = {key: f.get_slice(key) for key in f.keys()}
+            shapes = {key: tuple(s.get_shape()) for key, s in slices.items()}
+            model = _empty_model(path, card, shapes, {key: s.get_dtype() for key, s in slices.items()})
+            tensors = {key: f.get_tensor(key) for key in shapes}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        if isinstance(exc, ModelFileError):
+            raise
+        raise _open_error(path, exc) from None
+    for key, tensor in tensors.items():
+        if not bool(torch.isfinite(tensor).all()):
+            raise ModelFileError(f"{path}: tensor {key} holds NaN or infinite values")
     model.load_state_dict(tensors, assign=True)
     try:
         return VideoClassifier.build(

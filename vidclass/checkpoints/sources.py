@@ -8,11 +8,13 @@ optional ``huggingface_hub``), or a scenic Flax ``checkpoint`` file.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import logging
 import os
 import re
+import stat
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
@@ -21,7 +23,7 @@ from ..defaults import MODEL_ENV
 from ..models import list_models
 from ..models.config import Variant, ViViTConfig
 from ..protocol import Preprocessing, ViewProtocol
-from .classifier import VideoClassifier
+from .classifier import VideoClassifier, check_fit, check_labels
 from .convert.common import ConversionError
 from .modelfile import FORMAT, SUFFIX, ModelFileError, save_model
 
@@ -54,7 +56,21 @@ def cache_dir() -> Path:
     return base / "vidclass"
 
 
+def refuse_special_file(path: Path, error: type[Exception]) -> None:
+    """``error`` when ``path`` exists but is neither a regular file nor a directory: a FIFO, a
+    device such as /dev/zero, a socket. Checked before anything opens it, since reading one
+    can block forever or never end. A missing path passes: the caller says what it missed."""
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):
+        return
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise error(f"{path}: not a regular file or directory (a pipe, device or socket)")
+
+
 def read_labels_file(path: str | Path) -> list[str]:
+    """One label per line (blank lines skipped); they must be distinct."""
+    refuse_special_file(Path(path), ConversionError)
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
@@ -62,6 +78,10 @@ def read_labels_file(path: str | Path) -> list[str]:
     labels = [line.strip() for line in lines if line.strip()]
     if not labels:
         raise ConversionError(f"{path}: no labels")
+    try:
+        check_labels(labels)
+    except ValueError as exc:
+        raise ConversionError(f"{path}: {exc}") from None
     return labels
 
 
@@ -150,20 +170,24 @@ def _classifier(
 ) -> VideoClassifier:
     from ..models import ViViT
 
-    cfg, state = _retarget(cfg, state, options, origin)
     if options.labels:
         labels = read_labels_file(options.labels)
-    if len(labels) != cfg.num_classes:
-        raise ConversionError(f"{origin}: {len(labels)} labels for a model with {cfg.num_classes} classes")
-    return VideoClassifier.build(
-        ViViT.from_state_dict(cfg, state),
-        labels,
-        default_preprocessing(cfg),
-        ViewProtocol(),
-        name=Path(origin).name or origin,
-        source=origin,
-        provenance={"source": origin, "format": fmt, "conversion": {k: v for k, v in asdict(options).items() if v}},
-    )
+    try:
+        cfg, state = _retarget(cfg, state, options, origin)
+        check_fit(cfg, labels, default_preprocessing(cfg))  # before anything is built
+        return VideoClassifier.build(
+            ViViT.from_state_dict(cfg, state),
+            labels,
+            default_preprocessing(cfg),
+            ViewProtocol(),
+            name=Path(origin).name or origin,
+            source=origin,
+            provenance={"source": origin, "format": fmt, "conversion": {k: v for k, v in asdict(options).items() if v}},
+        )
+    except ConversionError:
+        raise
+    except ValueError as exc:  # the checkpoint's config, labels or preprocessing do not fit together
+        raise ConversionError(f"{origin}: {exc}") from None
 
 
 def convert_huggingface(folder: str | Path, options: ConvertOptions = ConvertOptions()) -> VideoClassifier:
@@ -176,14 +200,21 @@ def convert_huggingface(folder: str | Path, options: ConvertOptions = ConvertOpt
 def convert_scenic(path: str | Path, options: ConvertOptions = ConvertOptions()) -> VideoClassifier:
     from .convert import flax_msgpack, scenic
 
-    params = flax_msgpack.model_params(flax_msgpack.read_tree(path), str(path))
-    cfg = scenic.infer_config(
-        params,
-        variant=options.variant,
-        image_size=options.source_image_size,
-        tokenlearner_location=options.tokenlearner_location,
-    )
-    state = scenic.convert_params(params, cfg, str(path))
+    origin = str(path)
+    params = flax_msgpack.model_params(flax_msgpack.read_tree(path), origin)
+    try:
+        cfg = scenic.infer_config(
+            params,
+            variant=options.variant,
+            image_size=options.source_image_size,
+            tokenlearner_location=options.tokenlearner_location,
+        )
+        state = scenic.convert_params(params, cfg, origin)
+    except ConversionError as exc:
+        raise ConversionError(str(exc) if str(exc).startswith(origin) else f"{origin}: {exc}") from None
+    except (KeyError, IndexError, ValueError) as exc:  # parameters of unexpected ranks or sizes
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+        raise ConversionError(f"{origin}: the parameters do not have the shapes of a ViViT ({reason})") from None
     labels = kinetics_labels(cfg.num_classes)
     if labels is None and not options.labels:
         log.warning("%s: %d classes and no --labels file: naming them class_0..", path, cfg.num_classes)
@@ -214,6 +245,7 @@ def download_hub(repo_id: str) -> Path:
 def convert_source(spec: str | os.PathLike[str], options: ConvertOptions = ConvertOptions()) -> VideoClassifier:
     """Convert any foreign source ``--model`` accepts into a ``VideoClassifier``."""
     path = Path(spec)
+    refuse_special_file(path, ConversionError)
     if path.is_dir():
         return convert_huggingface(path, options)
     if path.is_file():
@@ -282,6 +314,7 @@ def locate_model(spec: str | os.PathLike[str]) -> Path:
     """A vidclass model file for ``spec``: a model file, a bundled name, or a foreign source."""
     path = Path(spec)
     name = str(spec)
+    refuse_special_file(path, ModelFileError)
     if path.is_file() and is_vidclass_file(path):
         return path
     if path.is_file() and path.suffix == SUFFIX:
@@ -299,7 +332,10 @@ def locate_model(spec: str | os.PathLike[str]) -> Path:
             return cached_conversion(spec)
         except ConversionError as exc:
             raise ModelFileError(str(exc)) from None
-    raise ModelFileError(f"{name}: no such model file, bundled model, directory or hub id")
+    known = [*list_models(), *(p.stem for p in bundled_models())]
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    raise ModelFileError(f"{name}: no such model file, bundled model, directory or hub id{hint}")
 
 
 def init_from_image_vit(
@@ -316,7 +352,12 @@ def init_from_image_vit(
     from .convert import image_vit
 
     entry = get_entry(target)
-    cfg = entry.config.replace(num_classes=len(labels))
+    try:
+        cfg = entry.config.replace(num_classes=len(labels))
+        check_fit(cfg, labels, entry.preprocessing)
+    except ValueError as exc:
+        raise ConversionError(f"labels for {target}: {exc}") from None
+    refuse_special_file(Path(source), ConversionError)
     tensors = image_vit.load_image_vit(source)
     state = image_vit.convert_image_vit(
         tensors,

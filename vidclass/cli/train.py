@@ -29,6 +29,7 @@ from vidclass.defaults import (
     TRAIN_WEIGHT_DECAY,
     TRAIN_WORKERS,
 )
+from vidclass.errors import EXIT_FAILED_INPUT
 
 
 def _samples(dataset: Any, classes: list[str], messages: Messages, what: str) -> list[tuple[str, int]]:
@@ -241,6 +242,7 @@ def train_command(
                 log=messages.note,
                 provenance={"dataset": dataset_dir, "classes": len(classes), "videos": len(samples)},
                 on_epoch=on_epoch,
+                on_failure=messages.input_error,
             )
         except (ValueError, FileExistsError, FileNotFoundError) as exc:
             raise CliError.from_exception(exc) from exc
@@ -253,6 +255,8 @@ def train_command(
         document_format(fmt),
         train_tables,
     )
+    if result.failed:  # each was one error line; training went on without it, and the model is written
+        raise click.exceptions.Exit(EXIT_FAILED_INPUT)
 
 
 __all__ = ["train_command"]

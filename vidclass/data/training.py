@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import TypeAlias
 
 import numpy as np
 import torch
@@ -47,12 +48,27 @@ def _sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
 
 MAX_FALLBACKS = 16
 
+Failure: TypeAlias = tuple[str, str]
+"""A video that could not be decoded: (path, one-line reason)."""
+
+
+def failure_reason(exc: BaseException) -> str:
+    """The one-line reason a video failed, worded as predict words it: a ``VideoError``'s
+    message, any other exception's type and message."""
+    from vidclass.video import VideoError
+
+    message = " ".join(str(exc).split())
+    if isinstance(exc, VideoError):
+        return message or "cannot read video"
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
 
 class TrainClips(Dataset):
     """``(clip (3, T, crop, crop) float32, class index, failures)`` per index.
 
     A video that cannot be decoded is replaced by the next one (deterministically), so batches
-    stay full and distributed processes stay in step; ``failures`` counts the skipped files.
+    stay full and distributed processes stay in step; ``failures`` lists each skipped file
+    with its reason. After ``MAX_FALLBACKS`` failures in a row the clip is None.
     """
 
     def __init__(self, samples: Sequence[tuple[str, int]], prep: Preprocessing, augment: Augment, seed: int = 0):
@@ -68,15 +84,16 @@ class TrainClips(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:
-        for failures in range(min(MAX_FALLBACKS, len(self.samples))):
-            position = (index + failures) % len(self.samples)
+    def __getitem__(self, index: int) -> tuple[torch.Tensor | None, int, list[Failure]]:
+        failures: list[Failure] = []
+        for attempt in range(min(MAX_FALLBACKS, len(self.samples))):
+            position = (index + attempt) % len(self.samples)
             path, label = self.samples[position]
             try:
                 return self._clip(path, _sample_rng(self.seed, self.epoch, position)), label, failures
-            except Exception:  # noqa: BLE001 - a bad training video is skipped and counted, not fatal
-                continue
-        raise RuntimeError(f"{MAX_FALLBACKS} training videos in a row from {self.samples[index][0]} cannot be decoded")
+            except Exception as exc:  # noqa: BLE001 - a bad training video is skipped and reported, not fatal
+                failures.append((path, failure_reason(exc)))
+        return None, self.samples[index][1], failures
 
     def _clip(self, path: str, rng: np.random.Generator) -> torch.Tensor:
         from vidclass.video import normalise, plan_training_clip, probe, read_frames, resized_hw
@@ -112,7 +129,8 @@ def _randaugment(video: torch.Tensor, aug: Augment, seed: int) -> torch.Tensor:
 
 
 class EvalClips(Dataset):
-    """The centre clip through the centre crop: ``(clip, class index)``, or ``None`` if unreadable."""
+    """The centre clip through the centre crop: ``(clip, class index, failures)``; the clip is
+    None, and ``failures`` names the video, when it cannot be decoded."""
 
     def __init__(self, samples: Sequence[tuple[str, int]], prep: Preprocessing):
         self.samples = list(samples)
@@ -121,27 +139,29 @@ class EvalClips(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int] | None:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor | None, int, list[Failure]]:
         from vidclass.video import load_views
 
         path, label = self.samples[index]
         try:
             views, _, _ = load_views(path, self.prep, ViewProtocol(clips=1, crops=1))
-        except Exception:  # noqa: BLE001 - counted as failed by the caller
-            return None
-        return views[0], label
+        except Exception as exc:  # noqa: BLE001 - reported by the caller; the others go on
+            return None, label, [(path, failure_reason(exc))]
+        return views[0], label, []
 
 
-def drop_failed(batch: list) -> tuple[torch.Tensor, torch.Tensor, int] | None:
-    """Collate ``(clip, label[, failures])`` items, leaving out ``None`` (an unreadable video);
-    returns (clips, labels, failed) or None when nothing in the batch could be read."""
-    good = [item for item in batch if item is not None]
-    failed = len(batch) - len(good) + sum(item[2] for item in good if len(item) > 2)
+def drop_failed(
+    batch: list[tuple[torch.Tensor | None, int, list[Failure]]],
+) -> tuple[torch.Tensor | None, torch.Tensor | None, list[Failure]]:
+    """Collate ``(clip, label, failures)`` items, leaving out those whose clip is None; returns
+    (clips, labels, every item's failures), with None for clips and labels when no item has a clip."""
+    failures = [failure for item in batch for failure in item[2]]
+    good = [item for item in batch if item[0] is not None]
     if not good:
-        return None
-    clips = torch.stack([item[0] for item in good])
+        return None, None, failures
+    clips = torch.stack([item[0] for item in good if item[0] is not None])
     labels = torch.tensor([item[1] for item in good], dtype=torch.long)
-    return clips, labels, failed
+    return clips, labels, failures
 
 
 def split_validation(labels: Sequence[int], fraction: float, seed: int) -> tuple[list[int], list[int]]:

@@ -8,10 +8,31 @@ Model 4 ``factorized_dot_product``.
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from ..errors import require
+from ..errors import require, require_choice, require_int, require_number
+from ..protocol import MAX_FRAMES, MAX_IMAGE_SIZE, known_fields
+
+# Upper bounds of a config (docs/models.md says why): far above any released ViViT (ViViT-H:
+# 32 layers, 1280 wide, 16 heads, MLP 5120), low enough that no single value asks for
+# unbounded memory or time. Frames and image size share protocol.py's bounds.
+MAX_LAYERS = 128  # num_layers, temporal_layers
+MAX_WIDTH = 8192  # hidden_size, representation_size, bottleneck_dim
+MAX_MLP = 32768  # mlp_dim, temporal_mlp_dim
+MAX_HEADS = 256
+MAX_CLASSES = 100_000
+MAX_CHANNELS = 16
+MAX_TOKENS = 65_536  # tokens per view: (frames / t) * (image / h) * (image / w)
+MAX_LEARNED_TOKENS = 1024  # TokenLearner tokens per frame
+
+
+def _set(record: object, name: str, value: object) -> None:
+    object.__setattr__(record, name, value)  # a frozen record normalising its own field
+
+
+def _rate(record: object, name: str) -> None:
+    _set(record, name, require_number(getattr(record, name), name, 0.0, 1.0, below=True))
 
 
 class Variant(str, enum.Enum):
@@ -54,10 +75,15 @@ class TokenLearnerConfig:
     bottleneck_dim: int = 64  # MLP width of v1.1 and of the fuser (fixed at 64 in scenic)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "version", TokenLearnerVersion(self.version))
-        require(self.num_tokens >= 1, "tokenlearner.num_tokens must be >= 1")
-        require(self.location >= 0, "tokenlearner.location must be >= 0")
-        require(self.bottleneck_dim >= 1, "tokenlearner.bottleneck_dim must be >= 1")
+        _set(self, "version", require_choice(self.version, "tokenlearner.version", TokenLearnerVersion))
+        _set(self, "num_tokens", require_int(self.num_tokens, "tokenlearner.num_tokens", 1, MAX_LEARNED_TOKENS))
+        _set(self, "location", require_int(self.location, "tokenlearner.location", 0, MAX_LAYERS - 1))
+        require(isinstance(self.fuse, bool), f"tokenlearner.fuse must be true or false, got {self.fuse!r:.40}")
+        _set(self, "bottleneck_dim", require_int(self.bottleneck_dim, "tokenlearner.bottleneck_dim", 1, MAX_WIDTH))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TokenLearnerConfig:
+        return cls(**known_fields(cls, data, "tokenlearner"))
 
 
 @dataclass(frozen=True)
@@ -93,28 +119,61 @@ class ViViTConfig:
             ("classifier", Classifier),
             ("attention_order", AttentionOrder),
         ):
-            object.__setattr__(self, name, enum_type(getattr(self, name)))
-        object.__setattr__(self, "tubelet", tuple(int(v) for v in self.tubelet))
-        if isinstance(self.tokenlearner, dict):
-            object.__setattr__(self, "tokenlearner", TokenLearnerConfig(**self.tokenlearner))
+            _set(self, name, require_choice(getattr(self, name), name, enum_type))
+        for name, high in (
+            ("num_classes", MAX_CLASSES),
+            ("num_frames", MAX_FRAMES),
+            ("image_size", MAX_IMAGE_SIZE),
+            ("in_channels", MAX_CHANNELS),
+            ("hidden_size", MAX_WIDTH),
+            ("num_layers", MAX_LAYERS),
+            ("num_heads", MAX_HEADS),
+            ("mlp_dim", MAX_MLP),
+            ("temporal_layers", MAX_LAYERS),
+        ):
+            _set(self, name, require_int(getattr(self, name), name, 1, high))
+        for name, high in (
+            ("temporal_heads", MAX_HEADS),
+            ("temporal_mlp_dim", MAX_MLP),
+            ("representation_size", MAX_WIDTH),
+        ):
+            if getattr(self, name) is not None:
+                _set(self, name, require_int(getattr(self, name), name, 1, high))
+        require(
+            isinstance(self.tubelet, (list, tuple)) and len(self.tubelet) == 3,
+            f"tubelet must be 3 positive integers (t, h, w), got {self.tubelet!r:.40}",
+        )
+        _set(
+            self,
+            "tubelet",
+            tuple(require_int(v, f"tubelet[{i}]", 1, MAX_IMAGE_SIZE) for i, v in enumerate(self.tubelet)),
+        )
+        require(isinstance(self.qkv_bias, bool), f"qkv_bias must be true or false, got {self.qkv_bias!r:.40}")
+        _set(self, "layer_norm_eps", require_number(self.layer_norm_eps, "layer_norm_eps", 1e-12, 1.0))
+        for name in ("dropout", "attention_dropout", "drop_path"):
+            _rate(self, name)
+        if self.tokenlearner is not None and not isinstance(self.tokenlearner, TokenLearnerConfig):
+            _set(self, "tokenlearner", TokenLearnerConfig.from_dict(self.tokenlearner))
         self._validate()
 
     def _validate(self) -> None:
+        """How the fields fit together (each one alone is checked by ``__post_init__``)."""
         t, h, w = self.tubelet
-        require(len(self.tubelet) == 3 and min(self.tubelet) >= 1, "tubelet must be 3 positive ints")
         require(self.num_frames % t == 0, f"num_frames {self.num_frames} is not a multiple of tubelet t={t}")
         require(
             self.image_size % h == 0 and self.image_size % w == 0,
             f"image_size {self.image_size} is not a multiple of tubelet {h}x{w}",
         )
-        require(self.num_classes >= 1, "num_classes must be >= 1")
-        require(self.num_layers >= 1, "num_layers must be >= 1")
-        require(self.hidden_size % self.num_heads == 0, "hidden_size must divide by num_heads")
+        tokens = (self.num_frames // t) * (self.image_size // h) * (self.image_size // w)
+        require(tokens <= MAX_TOKENS, f"the config makes {tokens} tokens per view; at most {MAX_TOKENS} are allowed")
+        require(
+            self.hidden_size % self.num_heads == 0,
+            f"hidden_size {self.hidden_size} must divide by num_heads {self.num_heads}",
+        )
         if self.variant is Variant.FACTORIZED_ENCODER:
-            require(self.temporal_layers >= 1, "temporal_layers must be >= 1")
             require(
                 self.hidden_size % self.heads_temporal == 0,
-                "hidden_size must divide by temporal_heads",
+                f"hidden_size {self.hidden_size} must divide by temporal_heads {self.heads_temporal}",
             )
         if self.variant is Variant.FACTORIZED_DOT_PRODUCT:
             require(self.num_heads % 2 == 0, "Model 4 splits heads between time and space: num_heads must be even")
@@ -155,6 +214,29 @@ class ViViTConfig:
     def has_cls_token(self) -> bool:
         return self.classifier is Classifier.TOKEN
 
+    @property
+    def num_parameters(self) -> int:
+        """How many parameters the network of this config has, counted from the config alone
+        (nothing is built): what a model file must store for it."""
+        d, cls = self.hidden_size, int(self.has_cls_token)
+        t, th, tw = self.tubelet
+        frames, positions = self.grid[0], self.tokens_per_frame
+        total = d * self.in_channels * t * th * tw + d  # tubelet embedding
+        if self.variant is Variant.FACTORIZED_ENCODER:
+            total += 2 * cls * d  # cls_spatial, cls_temporal
+            total += _encoder_parameters(self, Variant.SPACETIME, self.num_layers, self.mlp_dim, positions + cls)
+            total += _encoder_parameters(
+                self, Variant.SPACETIME, self.temporal_layers, self.mlp_dim_temporal, frames + cls, learn=False
+            )
+        else:
+            total += cls * d + _encoder_parameters(
+                self, self.variant, self.num_layers, self.mlp_dim, frames * positions + cls
+            )
+        width = self.representation_size or d
+        if self.representation_size:
+            total += d * width + width  # pre-logits
+        return total + width * self.num_classes + self.num_classes  # head
+
     # Serialisation -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -168,23 +250,36 @@ class ViViTConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ViViTConfig:
-        if not isinstance(data, dict):
-            raise ValueError(f"model config must be a JSON object, got {type(data).__name__}")
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"unknown model config field(s): {', '.join(unknown)}")
-        data = dict(data)
-        tl = data.get("tokenlearner")
-        if tl is not None:
-            if not isinstance(tl, dict):
-                raise ValueError("tokenlearner must be a JSON object or null")
-            tl_names = {f.name for f in fields(TokenLearnerConfig)}
-            tl_unknown = sorted(set(tl) - tl_names)
-            if tl_unknown:
-                raise ValueError(f"unknown tokenlearner field(s): {', '.join(tl_unknown)}")
-            data["tokenlearner"] = TokenLearnerConfig(**tl)
-        return cls(**data)
+        """A config from its ``to_dict`` form (a model file's JSON); unknown fields are refused."""
+        return cls(**known_fields(cls, data, "model config"))
 
     def replace(self, **changes: Any) -> ViViTConfig:
         return replace(self, **changes)
+
+
+def _linear(n_in: int, n_out: int, bias: bool = True) -> int:
+    return n_in * n_out + (n_out if bias else 0)
+
+
+def _encoder_parameters(
+    cfg: ViViTConfig, mixer: Variant, depth: int, mlp_dim: int, rows: int, learn: bool = True
+) -> int:
+    """An ``Encoder`` of ``vivit.py``: position embedding, blocks, final LayerNorm, TokenLearners."""
+    d = cfg.hidden_size
+    norm = 2 * d
+    attention = _linear(d, 3 * d, cfg.qkv_bias) + _linear(d, d)
+    mlp = _linear(d, mlp_dim) + _linear(mlp_dim, d)
+    attentions = 2 if mixer is Variant.FACTORIZED_SELF_ATTENTION else 1
+    block = attentions * (norm + attention) + norm + mlp
+    total = rows * d + depth * block + norm
+    tl = cfg.tokenlearner
+    if learn and tl is not None:
+        s, b = tl.num_tokens, tl.bottleneck_dim
+        learners = depth - tl.location if tl.fuse else 1
+        if tl.version is TokenLearnerVersion.V10:
+            learner = norm + 9 * (d * s + 3 * s * s)  # four bias-free 3x3 convolutions
+        else:
+            learner = norm + _linear(d, b) + _linear(b, s)
+        fuser = 3 * norm + _linear(s, s) + _linear(d, b) + _linear(b, s) if tl.fuse else 0
+        total += learners * (learner + fuser)
+    return total

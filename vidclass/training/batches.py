@@ -1,17 +1,20 @@
-"""What each process trains and validates on: its share of a seeded shuffle, MixUp/CutMix, and
-the validation pass over centre clips, summed across processes."""
+"""What each process trains and validates on: its share of a seeded shuffle, MixUp/CutMix, the
+validation pass over centre clips, summed across processes, and the videos that fail to decode,
+each reported once."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from vidclass.data.training import EvalClips, drop_failed
-from vidclass.distributed import Group
+from vidclass.data.training import EvalClips, Failure, drop_failed
+from vidclass.distributed import Group, Receiver
 from vidclass.training.options import TrainOptions
 
 
@@ -59,8 +62,10 @@ def evaluate_clips(
     amp: torch.dtype | None,
     group: Group,
     num_classes: int,
+    on_failure: Callable[[list[Failure]], None] | None = None,
 ) -> tuple[float | None, float | None, float | None]:
-    """Loss, top-1 and top-5 (None with 5 classes or fewer) on centre clips, across processes."""
+    """Loss, top-1 and top-5 (None with 5 classes or fewer) on centre clips, across processes.
+    A video that cannot be decoded is left out and passed to ``on_failure``."""
     if not samples:
         return None, None, None
     mine = list(samples)[group.rank :: group.world]
@@ -70,14 +75,15 @@ def evaluate_clips(
         num_workers=workers,
         collate_fn=drop_failed,
         worker_init_fn=worker_init,
-    )  # unreadable videos are left out
+    )
     totals = [0.0, 0.0, 0.0, 0.0]  # loss sum, top-1 hits, top-5 hits, count
     model.eval()
     with torch.inference_mode():
-        for batch in loader:
-            if batch is None or batch[0].numel() == 0:
+        for clips, labels, failures in loader:
+            if failures and on_failure is not None:
+                on_failure(failures)
+            if clips is None or labels is None:
                 continue
-            clips, labels, _ = batch
             clips, labels = clips.to(device), labels.to(device)
             with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
                 logits = model(clips).float()
@@ -92,4 +98,49 @@ def evaluate_clips(
     return loss / count, top1 / count, (top5 / count if num_classes > 5 else None)
 
 
-__all__ = ["epoch_indices", "evaluate_clips", "make_mixer", "mix", "worker_init"]
+class FailedVideos:
+    """The videos of a run that fail to decode, each reported once, the first time it fails.
+
+    ``report`` hands a new failure to ``on_failure(path, reason)`` on rank 0; another torchrun
+    process sends it to rank 0 (``Group.send``), whose receiver (``start``) reports it there.
+    ``finish`` waits for every process and gives every process the complete list.
+    """
+
+    def __init__(self, group: Group, on_failure: Callable[[str, str], None] | None) -> None:
+        self.group = group
+        self.on_failure = on_failure
+        self.seen: dict[str, str] = {}  # path -> reason, in the order they were reported
+        self._lock = threading.Lock()  # rank 0's receiver thread reports too
+        self._receiver: Receiver | None = None
+
+    def start(self) -> None:
+        if self.group.main and self.group.world > 1:
+            self._receiver = self.group.receive(self._from_other_rank)
+
+    def _from_other_rank(self, record: dict[str, Any]) -> None:
+        self.report([(str(record["path"]), str(record["error"]))])
+
+    def report(self, failures: Sequence[Failure]) -> None:
+        for path, reason in failures:
+            with self._lock:
+                if path in self.seen:
+                    continue
+                self.seen[path] = reason
+            if not self.group.main:
+                self.group.send({"path": path, "error": reason})
+            elif self.on_failure is not None:
+                self.on_failure(path, reason)
+
+    def finish(self) -> dict[str, str]:
+        """Every process's failures (collective: every process calls it, after its last batch)."""
+        if self.group.world == 1:
+            return dict(self.seen)
+        if self.group.main:
+            if self._receiver is not None:
+                self._receiver.wait()
+        else:
+            self.group.send(None)
+        return dict(self.group.broadcast(self.seen))
+
+
+__all__ = ["FailedVideos", "epoch_indices", "evaluate_clips", "make_mixer", "mix", "worker_init"]

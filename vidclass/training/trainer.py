@@ -28,12 +28,13 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from vidclass.checkpoints import Provenance, VideoClassifier, save_model
-from vidclass.data.training import TrainClips, drop_failed, split_validation
+from vidclass.data.training import MAX_FALLBACKS, Failure, TrainClips, drop_failed, split_validation
 from vidclass.devices import resolve_device
 from vidclass.distributed import Group, launched
+from vidclass.errors import VidclassError
 from vidclass.models import TokenLearnerConfig
 from vidclass.precision import autocast_dtype
-from vidclass.training.batches import epoch_indices, evaluate_clips, make_mixer, mix, worker_init
+from vidclass.training.batches import FailedVideos, epoch_indices, evaluate_clips, make_mixer, mix, worker_init
 from vidclass.training.checkpoint import FINAL, METRICS, refuse_existing_run, resume_checkpoint, save_checkpoint
 from vidclass.training.optim import make_optimizer, make_scheduler
 from vidclass.training.options import TrainOptions
@@ -54,7 +55,8 @@ class EpochRecord:
     val_top5: float | None
     clips_per_second: float
     seconds: float
-    failed: int
+    failed: int  # training videos that failed to decode (each was replaced by the next one)
+    val_failed: int = 0  # validation videos that failed to decode (left out)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,9 +64,17 @@ class EpochRecord:
 
 @dataclass
 class TrainResult:
+    """The final model file, one record per epoch, the model, and the videos that failed to
+    decode in this run (path -> reason; every process's, on every process)."""
+
     model_path: Path
     records: list[EpochRecord]
     classifier: VideoClassifier
+    failed: dict[str, str]
+
+
+class UndecodableDataError(VidclassError):
+    """Training cannot go on: a whole batch of videos in a row could not be decoded."""
 
 
 class Trainer:
@@ -86,6 +96,7 @@ class Trainer:
         on_step: Callable[[int, int, int], None] | None = None,
         on_epoch: Callable[[EpochRecord], None] | None = None,
         log: Callable[[str], None] | None = None,
+        on_failure: Callable[[str, str], None] | None = None,
     ) -> None:
         self.train_samples = train_samples
         self.labels = labels
@@ -100,14 +111,18 @@ class Trainer:
         self.on_step = on_step
         self.on_epoch = on_epoch
         self.log = log
+        self.on_failure = on_failure
 
     # ------------------------------------------------------------------------------- the run
 
     def fit(self) -> TrainResult:
         """Train every remaining epoch; write ``OUT/model.safetensors`` (first process only)."""
         dev = resolve_device(self.device_spec)
-        self.group = Group.from_env(dev, channel=False) if launched() else Group.solo(dev)
+        # Group.from_env opens the channel that sends each process's failed videos to rank 0.
+        self.group = Group.from_env(dev) if launched() else Group.solo(dev)
+        self.failures = FailedVideos(self.group, self.on_failure)
         try:
+            self.failures.start()
             self._setup()
             for epoch in range(self.start_epoch, self.options.epochs):
                 sums, elapsed = self.train_epoch(epoch)
@@ -117,6 +132,7 @@ class Trainer:
                     self._write_epoch(epoch, record)
                 if self.on_epoch is not None and self.group.main:
                     self.on_epoch(record)
+            failed = self.failures.finish()
             final = self.out / FINAL
             if self.group.main:
                 self.classifier.provenance = self._provenance(
@@ -124,7 +140,7 @@ class Trainer:
                 )
                 save_model(self.classifier, final)
             self.group.barrier()
-            return TrainResult(final, self.records, self.classifier)
+            return TrainResult(final, self.records, self.classifier, failed)
         finally:
             self.group.close()
 
@@ -212,9 +228,14 @@ class Trainer:
         started = time.perf_counter()
         sums = [0.0, 0.0, 0.0, 0.0]  # loss sum, top-1 hits, clips, failed
         self.optimizer.zero_grad(set_to_none=True)
-        for i, batch in enumerate(loader):
-            clips, targets, failed = batch
-            sums[3] += failed
+        for i, (clips, targets, failures) in enumerate(loader):
+            sums[3] += len(failures)
+            self.failures.report(failures)
+            if clips is None or targets is None:
+                raise UndecodableDataError(
+                    f"training stopped: no video of a batch could be decoded, nor up to {MAX_FALLBACKS} "
+                    f"videos after each (from {failures[0][0]} on): check the dataset"
+                )
             clips, targets = clips.to(dev), targets.to(dev)
             hard = targets
             if self.mixer is not None:
@@ -245,9 +266,16 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
 
-    def validate(self) -> tuple[float | None, float | None, float | None]:
-        """Validation loss, top-1 and top-5 over every process (None without a validation set)."""
-        return evaluate_clips(
+    def validate(self) -> tuple[float | None, float | None, float | None, int]:
+        """Validation loss, top-1 and top-5 over every process (None without a validation set),
+        and how many validation videos failed to decode."""
+        failed: list[Failure] = []
+
+        def on_failure(failures: list[Failure]) -> None:
+            failed.extend(failures)
+            self.failures.report(failures)
+
+        loss, top1, top5 = evaluate_clips(
             self.net,
             self.val,
             self.classifier.preprocessing,
@@ -257,15 +285,17 @@ class Trainer:
             self.amp,
             self.group,
             len(self.labels),
+            on_failure,
         )
+        return loss, top1, top5, int(self.group.all_sum([float(len(failed))])[0])
 
     # ------------------------------------------------------------------------------- records
 
     def _record(
-        self, epoch: int, sums: list[float], elapsed: float, val: tuple[float | None, float | None, float | None]
+        self, epoch: int, sums: list[float], elapsed: float, val: tuple[float | None, float | None, float | None, int]
     ) -> EpochRecord:
         loss_sum, hits, count, failed = sums
-        val_loss, val_top1, val_top5 = val
+        val_loss, val_top1, val_top5, val_failed = val
         return EpochRecord(
             epoch=epoch + 1,
             step=self.step,
@@ -278,6 +308,7 @@ class Trainer:
             clips_per_second=count / elapsed if elapsed else 0.0,
             seconds=elapsed,
             failed=int(failed),
+            val_failed=val_failed,
         )
 
     def _provenance(self, epochs_trained: int, metrics: dict[str, Any] | None) -> Provenance:
@@ -324,12 +355,15 @@ def train(
     on_step: Callable[[int, int, int], None] | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
     log: Callable[[str], None] | None = None,
+    on_failure: Callable[[str, str], None] | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``(path, class index)`` samples; write ``OUT/model.safetensors``.
 
     Without ``val_samples``, ``options.val_fraction`` of the training samples (stratified,
     seeded) is held out. ``on_step(epoch, step, steps)`` and ``on_epoch(record)`` report
-    progress; only the first process writes files.
+    progress; only the first process writes files. A video that cannot be decoded is passed to
+    ``on_failure(path, reason)`` once, the first time it fails (on the first process, for every
+    process's videos), and training goes on without it; ``TrainResult.failed`` lists them all.
     """
     return Trainer(
         train_samples,
@@ -345,7 +379,8 @@ def train(
         on_step=on_step,
         on_epoch=on_epoch,
         log=log,
+        on_failure=on_failure,
     ).fit()
 
 
-__all__ = ["EpochRecord", "TrainResult", "Trainer", "train"]
+__all__ = ["EpochRecord", "TrainResult", "Trainer", "UndecodableDataError", "train"]

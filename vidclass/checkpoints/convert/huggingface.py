@@ -9,6 +9,7 @@ docs/checkpoints.md (``save_pretrained`` still writes them).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from ...models import Classifier, Variant, ViViTConfig
+from ..classifier import check_labels
 from .common import ConversionError, Source, check_complete, load_pickled_tensors
 
 # Our names <- theirs, per encoder layer (``{i}``). q, k and v are fused into one ``qkv``.
@@ -38,42 +40,67 @@ TOP_RENAMES = {
     "head.bias": "classifier.bias",
 }
 TANH_GELUS = {"gelu_fast", "gelu_new", "gelu_pytorch_tanh"}
+# Our config fields -> the config.json keys they come from, to name theirs in an error.
+HF_KEYS = {
+    "tubelet": "tubelet_size",
+    "in_channels": "num_channels",
+    "num_layers": "num_hidden_layers",
+    "num_heads": "num_attention_heads",
+    "mlp_dim": "intermediate_size",
+    "num_classes": "the id2label count",
+}
 
 
 def config_from_hf(hf: dict[str, Any]) -> ViViTConfig:
-    """Our config for a Hugging Face ``VivitConfig`` dict."""
+    """Our config for a Hugging Face ``VivitConfig`` dict; every value is checked by
+    ``ViViTConfig`` (types, ranges), and any problem is a ``ConversionError``."""
+    if not isinstance(hf, dict):
+        raise ConversionError(f"config.json must be a JSON object, got {type(hf).__name__}")
     if hf.get("model_type") != "vivit":
-        raise ConversionError(f"config.json model_type is {hf.get('model_type')!r}, expected 'vivit'")
+        raise ConversionError(f"config.json model_type is {hf.get('model_type')!r:.40}, expected 'vivit'")
     act = hf.get("hidden_act", "gelu_fast")
-    if act not in TANH_GELUS:
-        raise ConversionError(f"hidden_act {act!r} is not the tanh GELU that ViViT checkpoints use")
+    if not (isinstance(act, str) and act in TANH_GELUS):
+        raise ConversionError(f"hidden_act {act!r:.40} is not the tanh GELU that ViViT checkpoints use")
     labels = labels_from_hf(hf)
-    return ViViTConfig(
-        variant=Variant.SPACETIME,
-        classifier=Classifier.TOKEN,
-        num_classes=len(labels),
-        num_frames=hf.get("num_frames", 32),
-        image_size=hf.get("image_size", 224),
-        tubelet=tuple(hf.get("tubelet_size", (2, 16, 16))),
-        in_channels=hf.get("num_channels", 3),
-        hidden_size=hf.get("hidden_size", 768),
-        num_layers=hf.get("num_hidden_layers", 12),
-        num_heads=hf.get("num_attention_heads", 12),
-        mlp_dim=hf.get("intermediate_size", 3072),
-        qkv_bias=hf.get("qkv_bias", True),
-        layer_norm_eps=hf.get("layer_norm_eps", 1e-6),
-    )
+    try:
+        return ViViTConfig(
+            variant=Variant.SPACETIME,
+            classifier=Classifier.TOKEN,
+            num_classes=len(labels),
+            num_frames=hf.get("num_frames", 32),
+            image_size=hf.get("image_size", 224),
+            tubelet=hf.get("tubelet_size", (2, 16, 16)),
+            in_channels=hf.get("num_channels", 3),
+            hidden_size=hf.get("hidden_size", 768),
+            num_layers=hf.get("num_hidden_layers", 12),
+            num_heads=hf.get("num_attention_heads", 12),
+            mlp_dim=hf.get("intermediate_size", 3072),
+            qkv_bias=hf.get("qkv_bias", True),
+            layer_norm_eps=hf.get("layer_norm_eps", 1e-6),
+        )
+    except ValueError as exc:
+        message = str(exc)
+        for ours, theirs in HF_KEYS.items():
+            message = re.sub(rf"\b{ours}\b", theirs, message)
+        raise ConversionError(f"config.json: {message}") from None
 
 
 def labels_from_hf(hf: dict[str, Any]) -> list[str]:
     id2label = hf.get("id2label") or {}
+    if not isinstance(id2label, dict):
+        raise ConversionError("config.json id2label must be a JSON object (class number -> name)")
     try:
         ids = sorted(int(i) for i in id2label)
-    except ValueError:
+    except (ValueError, TypeError):
         raise ConversionError("config.json id2label has non-integer keys") from None
-    if not ids or ids != list(range(len(ids))):
+    labels = [id2label.get(str(i), id2label.get(i)) for i in ids]
+    if not ids or ids != list(range(len(ids))) or None in labels:
         raise ConversionError("config.json id2label must number the classes 0..N-1")
-    return [str(id2label[str(i)] if str(i) in id2label else id2label[i]) for i in ids]
+    try:
+        check_labels(labels)
+    except ValueError as exc:
+        raise ConversionError(f"config.json id2label: {exc}") from None
+    return [str(label) for label in labels]  # strings: check_labels saw to it
 
 
 def convert_state_dict(tensors: dict[str, torch.Tensor], cfg: ViViTConfig, origin: str = "huggingface") -> dict:
@@ -112,8 +139,10 @@ def convert_directory(folder: str | Path) -> tuple[ViViTConfig, list[str], dict[
         raise ConversionError(f"{folder}: no config.json (not a Hugging Face model directory)")
     try:
         hf = json.loads(config_path.read_text())
+        cfg = config_from_hf(hf)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConversionError(f"{config_path}: not valid JSON ({exc})") from None
-    cfg = config_from_hf(hf)
+    except ConversionError as exc:
+        raise ConversionError(f"{folder}: {exc}") from None
     state = convert_state_dict(read_weights(folder), cfg, origin=str(folder))
     return cfg, labels_from_hf(hf), state
