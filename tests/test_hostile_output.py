@@ -32,8 +32,9 @@ from vidclass.inference import Predictor
 from vidclass.scores import Prediction
 from vidclass.serialize import csv_cell, csv_row
 
-# labels a model file may carry: formulas, escape sequences, line breaks, rich markup
-LABELS = ["=cmd|' /C calc'!A0", "+x", "-1", "@sum", "\x1b[2Jclr", "cr\rlf\nlabel", "[bold]b", "'q"]
+# labels a model file may carry: formulas and rich markup (a model file with control characters
+# or line breaks in a label is refused when loaded: tests/test_hostile_models.py)
+LABELS = ["=cmd|' /C calc'!A0", "+x", "-1", "@sum", "[bold]b", "'q"]
 ESC_NAME = "clr\x1b[2J\x1b]0;pwned\x07.mp4"
 FORMULA_NAMES = ["=HYPERLINK(1).mp4", "+1.mp4", "-x.mp4", "@x.mp4", "\tx.mp4", "\rx.mp4", "'q.mp4"]
 BREAK_NAMES = ["cr\rname.mp4", "lf\nname.mp4", "crlf\r\nname.mp4", 'quote",comma.mp4']
@@ -114,15 +115,14 @@ def test_table_shows_hostile_names_and_labels_escaped_and_markup_literally(run):
         "[bold]x.mp4",
         "[/bold]y.mp4",
         "lf\\nname.mp4",
-        "\\x1b[2Jclr",
-        "cr\\rlf\\nlabel",
+        "[bold]b",
     ):
         assert shown in result.stdout
     assert result.stderr == "error: \\x1b]missing\\x07.mp4: file not found\n"
 
 
 def test_jsonl_keeps_the_exact_names(run):
-    result = run(*PREDICT, ESC_NAME, "lf\nname.mp4", "-k", "8")
+    result = run(*PREDICT, ESC_NAME, "lf\nname.mp4", "-k", str(len(LABELS)))
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["path"] for r in records] == [ESC_NAME, "lf\nname.mp4"]
     assert sorted(item["label"] for item in records[0]["labels"]) == sorted(LABELS)
@@ -190,8 +190,6 @@ def test_csv_cells_that_start_a_formula_get_a_quote(run):
         "'+x",
         "'-1",
         "'@sum",
-        "\x1b[2Jclr",
-        "cr\rlf\nlabel",
         "[bold]b",
         "''q",
     ]
