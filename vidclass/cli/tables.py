@@ -4,14 +4,111 @@ Each function takes the command's JSON document and returns rich renderables for
 ``output.write_document``; where they go, and whether they are coloured, is decided there.
 Cells are plain strings, exact as the document has them: the console shows every string
 through ``output.printable`` (control characters escaped, no markup).
+
+``fit_columns`` shares a terminal's width out among a table's columns, for ``predict``'s
+table (``vidclass.cli.writers``): the columns that carry the answer keep their width, the
+others narrow, then go, in the order they say.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from rich.cells import cell_len
 from rich.table import Table
+
+ELLIPSIS = "\u2026"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One column's claim on the width (in terminal cells, padding and borders aside).
+
+    ``natural``: what its widest cell needs. ``least``: what it narrows to when the table
+    does not fit (``natural`` for a column that never narrows). ``drop``: when it is left out
+    (1 first, then 2, ...; 0: never). ``floor``: what it narrows to when every droppable
+    column is gone and the table still does not fit. ``share``: who gets the room left over
+    first (lower first).
+    """
+
+    natural: int
+    least: int | None = None
+    drop: int = 0
+    floor: int | None = None
+    share: int = 0
+
+    @property
+    def minimum(self) -> int:
+        return min(self.natural, self.natural if self.least is None else self.least)
+
+    @property
+    def last(self) -> int:
+        return min(self.minimum, self.minimum if self.floor is None else self.floor)
+
+
+def table_width(widths: Sequence[int | None]) -> int:
+    """A boxed table's width over columns of these content widths (None: left out): one
+    border between and around the columns, one cell of padding on each side."""
+    shown = [w for w in widths if w is not None]
+    return sum(shown) + 3 * len(shown) + 1
+
+
+def fit_columns(claims: Sequence[Claim], width: int) -> list[int | None]:
+    """Each column's content width (None: left out) for a table at most ``width`` wide.
+
+    Every column at its ``natural`` width when that fits. Else every column at its
+    ``least``, then the droppable columns left out one rank at a time, then the rest at their
+    ``floor``: the first of these that fits is taken. The room over goes back to the columns
+    by ``share``: first up to their ``least``, then up to their ``natural``. When even the last does not fit, that one is returned: the table is wider than
+    ``width``, and no column that never narrows has narrowed.
+    """
+    widths: list[int | None] = [c.natural for c in claims]
+    if table_width(widths) <= width:
+        return widths
+    ranks = sorted({c.drop for c in claims if c.drop})
+    stages: list[list[int | None]] = [[c.minimum for c in claims]]
+    for rank in ranks:
+        stages.append([None if c.drop and c.drop <= rank else c.minimum for c in claims])
+    stages.append([None if c.drop else c.last for c in claims])
+    for widths in stages:
+        if table_width(widths) <= width:
+            break
+    room = width - table_width(widths)
+    order = sorted(range(len(claims)), key=lambda i: claims[i].share)
+    for i, limit in [(i, claims[i].minimum) for i in order] + [(i, claims[i].natural) for i in order]:
+        current = widths[i]
+        if current is not None and room > 0 and current < limit:
+            grow = min(room, limit - current)
+            widths[i] = current + grow
+            room -= grow
+    return widths
+
+
+def ellipsize_left(text: str, width: int) -> str:
+    """``text`` in at most ``width`` cells: whole if it fits, else its end after an ellipsis
+    (a path keeps its file name)."""
+    if cell_len(text) <= width:
+        return text
+    kept: list[str] = []
+    used = cell_len(ELLIPSIS)
+    for char in reversed(text):
+        used += cell_len(char)
+        if used > width:
+            break
+        kept.append(char)
+    return ELLIPSIS + "".join(reversed(kept))
+
+
+def join_fitting(items: Sequence[str], width: int, separator: str = ", ") -> str:
+    """As many of ``items``, from the first, as fit in ``width`` cells joined by
+    ``separator``, with an ellipsis after them when some were left out."""
+    for count in range(len(items), 0, -1):
+        text = separator.join(items[:count]) + (separator + ELLIPSIS if count < len(items) else "")
+        if cell_len(text) <= width:
+            return text
+    return ELLIPSIS if items else ""
 
 
 def models_tables(data: dict[str, Any]) -> Sequence[Any]:
@@ -153,4 +250,15 @@ def _bytes(n: Any) -> str:
     return str(n)
 
 
-__all__ = ["convert_tables", "info_tables", "models_tables", "train_tables"]
+__all__ = [
+    "ELLIPSIS",
+    "Claim",
+    "convert_tables",
+    "ellipsize_left",
+    "fit_columns",
+    "info_tables",
+    "join_fitting",
+    "models_tables",
+    "table_width",
+    "train_tables",
+]

@@ -13,16 +13,21 @@ from __future__ import annotations
 
 import abc
 import math
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
+from rich.cells import cell_len
 from rich.table import Table
 from rich.text import Text
 
 from vidclass.cli.output import dumps, isatty, make_console, printable
+from vidclass.cli.tables import ELLIPSIS, Claim, ellipsize_left, fit_columns, join_fitting, table_width
 from vidclass.serialize import csv_row
 
 if TYPE_CHECKING:  # annotations only: vidclass.scores imports torch
+    from rich.console import JustifyMethod
+
     from vidclass.scores import Prediction
 
 
@@ -122,7 +127,11 @@ class CsvWriter(ResultWriter):
 
 
 class TableWriter(ResultWriter):
-    """A rich table at the end; plain text when the stream is not a terminal."""
+    """A rich table at the end; plain text when the stream is not a terminal.
+
+    On a terminal the table fits its width (``fit_table``), each video on one line: the
+    answer (label, score) is never cut; the other columns give way first (see ``CLAIMS``).
+    """
 
     def begin(self) -> None:
         self.predictions: list[Prediction] = []
@@ -131,37 +140,100 @@ class TableWriter(ResultWriter):
         self.predictions.append(prediction)
 
     def end(self) -> None:
+        console = make_console(self.stream)
+        rows = [_table_row(p) for p in self.predictions]
+        widths = fit_table(rows, console.width)
         table = Table(title=f"{self.model.get('name', '')}", title_justify="left")
-        table.add_column("video", overflow="fold")
-        table.add_column("label")
-        table.add_column("score", justify="right")
-        table.add_column("next", overflow="fold")
-        table.add_column("views", justify="right")
-        table.add_column("duration", justify="right")
-        table.add_column("time", justify="right")
-        for p in self.predictions:  # strings are shown through printable by the console
-            if p.ok:
-                table.add_row(
-                    p.path,
-                    p.label,
-                    _num(p.score, 4),
-                    ", ".join(f"{label} {_num(score, 3)}".rstrip() for label, score in p.labels[1:]),
-                    _num(p.views),
-                    _num(p.duration, 1, "s"),
-                    _num(p.seconds, 2, "s"),
-                )
-            else:
-                table.add_row(
-                    p.path,
-                    Text(printable(f"error: {p.error}"), style="red"),
-                    "",
-                    "",
-                    "",
-                    "",
-                    _num(p.seconds, 2, "s"),
-                )
-        make_console(self.stream).print(table)
+        for (name, justify), width in zip(TABLE_COLUMNS, widths, strict=True):
+            if width is not None:  # a label never wraps (it fits); an error message may
+                table.add_column(name, justify=justify, width=width, no_wrap=name != "label", overflow="fold")
+        for row in rows:
+            table.add_row(*_fitted_cells(row, widths))
+        if table_width(widths) > console.width:  # narrower than the answer: let the terminal wrap
+            table.width = table_width(widths)
+        console.print(table, crop=False)
         self.stream.flush()
+
+
+# name, justify; the order in which they give way on a narrow terminal is in ``fit_table``
+TABLE_COLUMNS: tuple[tuple[str, JustifyMethod], ...] = (
+    ("video", "left"),
+    ("label", "left"),
+    ("score", "right"),
+    ("next", "left"),
+    ("views", "right"),
+    ("duration", "right"),
+    ("time", "right"),
+)
+VIDEO_LEAST = 40  # the path narrows to its file name, unless that is longer than this
+VIDEO_FLOOR = 12  # ... and to this when the table is still too wide
+
+
+def _table_row(p: Prediction) -> list[Any]:
+    """One video's cells, as the console shows them; ``next`` is a list of its entries."""
+    if not p.ok:
+        error = Text(printable(f"error: {p.error}"), style="red")
+        return [printable(p.path), error, "", [], "", "", _num(p.seconds, 2, "s")]
+    return [
+        printable(p.path),
+        printable(p.label or ""),
+        _num(p.score, 4),
+        [printable(f"{label} {_num(score, 3)}".rstrip()) for label, score in p.labels[1:]],
+        _num(p.views),
+        _num(p.duration, 1, "s"),
+        _num(p.seconds, 2, "s"),
+    ]
+
+
+def fit_table(rows: Sequence[list[Any]], width: int) -> list[int | None]:
+    """Predict's column widths (None: left out) for a terminal ``width`` cells wide.
+
+    When the table does not fit, the answer keeps its width (the label column narrows only
+    for error messages, which wrap); the path is cut from the left, down to its file name;
+    ``next`` keeps only its first entries; then ``next``, ``views``, ``duration`` and
+    ``time`` are left out, in that order; then the path narrows further. Room left over goes
+    to the path up to its file name, then to error messages, then to the rest of the path, then
+    to ``next``.
+    """
+
+    def widest(cells: Sequence[str], header: str) -> int:
+        return max([cell_len(header), *(cell_len(cell) for cell in cells)])
+
+    paths = [row[0] for row in rows]
+    labels = [row[1] for row in rows if isinstance(row[1], str)]
+    errors = [row[1].plain for row in rows if isinstance(row[1], Text)]
+    nexts = [row[3] for row in rows]
+    video = widest(paths, "video")
+    names = widest([_file_name(path) for path in paths], "video")
+    label = widest(labels, "label")
+    claims = [
+        Claim(video, least=max(min(names, VIDEO_LEAST), min(video, VIDEO_FLOOR)), floor=VIDEO_FLOOR, share=2),
+        Claim(max(label, widest(errors, "label")), least=label, share=1),
+        Claim(widest([row[2] for row in rows], "score")),
+        Claim(
+            widest([", ".join(items) for items in nexts], "next"),
+            least=widest([join_fitting(items, cell_len(items[0]) + 3) for items in nexts if items], "next"),
+            drop=1,
+            share=3,
+        ),
+        *(
+            Claim(widest([row[i] for row in rows], name), drop=i - 2)
+            for i, (name, _) in enumerate(TABLE_COLUMNS)
+            if i > 3
+        ),
+    ]
+    return fit_columns(claims, width)
+
+
+def _file_name(path: str) -> str:
+    """What is left of ``path`` cut down to its file name: ``…/name``, or the path itself."""
+    name = os.path.basename(path)
+    return path if name == path else ELLIPSIS + path[len(path) - len(name) - 1 :]
+
+
+def _fitted_cells(row: list[Any], widths: Sequence[int | None]) -> list[Any]:
+    cells = [ellipsize_left(row[0], widths[0] or 0), *row[1:3], join_fitting(row[3], widths[3] or 0), *row[4:]]
+    return [cell for cell, width in zip(cells, widths, strict=True) if width is not None]
 
 
 WRITERS: dict[str, type[ResultWriter]] = {
