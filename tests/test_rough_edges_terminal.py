@@ -215,3 +215,22 @@ def test_table_writer_gives_way_with_the_extras_first(monkeypatch, columns):
         assert len(body) <= 4, text  # the error row wraps over two lines at most
     else:  # narrower than the answer needs: the table keeps it, and the terminal wraps
         assert header == ["video", "label", "score"], text
+
+
+# --------------------------------------------------------------------------- -0 / --null
+
+
+def test_null_separated_paths_from_stdin(work):
+    done = run(work, *PREDICT, "-0", "-", "--format", "jsonl", input=os.fsencode(f"{SHORT}\0{ODD}\0\0missing.mp4\0"))
+    assert done.returncode == 1, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(r["path"], r["ok"]) for r in records] == [(SHORT, True), (ODD, True), ("missing.mp4", False)]
+    assert done.stderr == "error: missing.mp4: file not found\n"
+    same = run(work, *PREDICT, "--null", "-", "--format", "jsonl", input=os.fsencode(f"{ODD}\0"))
+    assert same.returncode == 0 and [json.loads(line)["path"] for line in same.stdout.splitlines()] == [ODD]
+
+
+def test_null_without_stdin_is_a_usage_error(work):
+    done = run(work, *PREDICT, "-0", SHORT)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines()[-1] == "Error: -0/--null reads NUL-separated paths from stdin: give - as an input"

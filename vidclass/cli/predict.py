@@ -48,6 +48,7 @@ from vidclass.errors import EXIT_FAILED_INPUT, EXIT_INTERRUPTED, EXIT_OK
     "Default: min(2, CPUs); 0 for a single file, which saves a worker's 1-2 s start-up.",
 )
 @click.option("--recursive", "-r", is_flag=True, help="Take videos from all levels below directories.")
+@click.option("--null", "-0", is_flag=True, help="Paths on stdin (-) are NUL-separated, as find -print0 writes them.")
 @click.option(
     "--format",
     "-f",
@@ -80,6 +81,7 @@ def predict_command(
     workers: int | None,
     timeout: float,
     recursive: bool,
+    null: bool,
     fmt: str | None,
     output: str | None,
     scores: bool,
@@ -97,7 +99,7 @@ def predict_command(
     from vidclass.scores import Prediction
 
     messages = Messages(quiet=quiet)
-    inputs, problems = collect_inputs(paths, recursive)
+    inputs, problems = collect_inputs(paths, recursive, null)
     refuse_input_as_output(output, inputs)  # stdin's paths are all read by now
     classifier = load_classifier(model)
     # one input decodes here by default; a batch in worker processes, where a crash costs one file
