@@ -12,6 +12,7 @@ import os
 import pty
 import re
 import select
+import shutil
 import struct
 import subprocess
 import sys
@@ -234,3 +235,31 @@ def test_null_without_stdin_is_a_usage_error(work):
     done = run(work, *PREDICT, "-0", SHORT)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.splitlines()[-1] == "Error: -0/--null reads NUL-separated paths from stdin: give - as an input"
+
+
+# --------------------------------------------------------------------------- shell completion
+
+
+def test_shell_completion_script_and_completions(work, tmp_path):
+    script = run(work, _VIDCLASS_COMPLETE="bash_source")
+    assert script.returncode == 0 and script.stderr == ""
+    assert "complete -o nosort -F _vidclass_completion vidclass" in script.stdout
+    for shell in ("zsh", "fish"):
+        other = run(work, _VIDCLASS_COMPLETE=f"{shell}_source")
+        assert other.returncode == 0 and "_VIDCLASS_COMPLETE" in other.stdout
+    words = run(work, _VIDCLASS_COMPLETE="bash_complete", COMP_WORDS="vidclass pre", COMP_CWORD="1")
+    assert (words.returncode, words.stdout.split()) == (0, ["plain,predict"])
+    formats = run(work, _VIDCLASS_COMPLETE="bash_complete", COMP_WORDS="vidclass predict --format ", COMP_CWORD="3")
+    assert formats.stdout.split() == ["plain,table", "plain,json", "plain,jsonl", "plain,csv"]
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("no bash to source the script in")
+    shim = tmp_path / "bin" / "vidclass"  # `vidclass` on PATH, as an installed one is
+    shim.parent.mkdir()
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m vidclass "$@"\n')
+    shim.chmod(0o755)
+    line = 'eval "$(_VIDCLASS_COMPLETE=bash_source vidclass)"; COMP_WORDS=(vidclass ev); COMP_CWORD=1; '
+    line += '_vidclass_completion vidclass; echo "${COMPREPLY[@]}"'
+    env = _env(PATH=f"{shim.parent}{os.pathsep}{os.environ['PATH']}")
+    done = subprocess.run([bash, "-c", line], cwd=work, capture_output=True, text=True, env=env, timeout=TIMEOUT)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "eval\n", "")
