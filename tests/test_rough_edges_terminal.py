@@ -263,3 +263,18 @@ def test_shell_completion_script_and_completions(work, tmp_path):
     env = _env(PATH=f"{shim.parent}{os.pathsep}{os.environ['PATH']}")
     done = subprocess.run([bash, "-c", line], cwd=work, capture_output=True, text=True, env=env, timeout=TIMEOUT)
     assert (done.returncode, done.stdout, done.stderr) == (0, "eval\n", "")
+
+
+# --------------------------------------------------------------------------- eval
+
+
+EVAL = ("eval", "--model", "model.safetensors", "--device", "cpu", "--clips", "1", "--crops", "1")
+
+
+def test_eval_progress_bar_shows_the_running_top1(work):
+    status, text, stdout = run_on_terminal(work, *EVAL, "ds", "--format", "json", columns=120, stream="stderr")
+    metrics = json.loads(stdout)
+    assert status == 0 and metrics["counts"]["scored"] == 4, text
+    shown = re.findall(r"top-1 +([0-9.]+)%", text)
+    assert shown, text
+    assert shown[-1] == f"{100 * metrics['top1']:.1f}", text  # the last frame: every video counted

@@ -117,12 +117,15 @@ def metrics_tables(metrics: dict[str, Any]) -> Sequence[Any]:
 
 
 class CliListener(Listener):
-    """An evaluation's progress bar, notes, warnings and per-video errors, on stderr."""
+    """An evaluation's progress bar (with the running top-1), notes, warnings and per-video
+    errors, on stderr."""
 
     def __init__(self, messages: Messages) -> None:
         self.messages = messages
         self._stack = contextlib.ExitStack()
         self._tracker: Any = None
+        self._scored = 0
+        self._correct = 0
 
     def start(self, total: int, done: int, description: str) -> None:
         show = self.messages.show_progress(streaming_to_stdout=False)
@@ -131,9 +134,18 @@ class CliListener(Listener):
     def record(self, record: dict[str, Any]) -> None:
         if record["status"] == "failed":
             self.messages.input_error(str(record["path"]), str(record.get("error") or "failed"))
+        if record["status"] == "scored":
+            self._scored += 1
+            top = record.get("labels") or []  # correct as ``compute_metrics`` counts it
+            self._correct += bool(top) and top[0].get("label") == record.get("true_label")
         if self._tracker is not None:
-            self._tracker.current(str(record["path"]))
+            self._tracker.current(str(record["path"]), self.running_top1())
             self._tracker.advance()
+
+    def running_top1(self) -> str:
+        """The bar's running top-1: over the videos scored so far in this run (on --resume,
+        not the ones scored before)."""
+        return f"top-1 {100 * self._correct / self._scored:5.1f}%" if self._scored else "top-1      -"
 
     def note(self, message: str) -> None:
         self.messages.note(message)

@@ -203,10 +203,11 @@ class Tracker:
         self._bar = bar
         self._task = task
 
-    def current(self, path: str) -> None:
+    def current(self, path: str, status: str = "") -> None:
+        """Show ``path``'s file name, after ``status`` (a running figure) when given."""
         if self._bar is not None:
             name = printable(os.path.basename(path) or path)
-            self._bar.update(self._task, description=name)
+            self._bar.update(self._task, description=f"{printable(status)} {name}" if status else name)
 
     def advance(self) -> None:
         if self._bar is not None:
