@@ -278,3 +278,19 @@ def test_eval_progress_bar_shows_the_running_top1(work):
     shown = re.findall(r"top-1 +([0-9.]+)%", text)
     assert shown, text
     assert shown[-1] == f"{100 * metrics['top1']:.1f}", text  # the last frame: every video counted
+
+
+def test_eval_that_scores_nothing_fails(work, tmp_path):
+    done = run(work, *EVAL, "unknown", "--ignore-unknown", "--format", "json", "-o", str(tmp_path / "o"), "-q")
+    metrics = json.loads(done.stdout)
+    assert (metrics["top1"], metrics["complete"], metrics["counts"]["ignored"]) == (None, True, 2)
+    assert done.returncode == 1
+    message = "error: no video was scored: all 2 were ignored (their labels are not the model's), so there is no top-1"
+    lines = done.stderr.splitlines()
+    assert lines[-1] == message and [line for line in lines if line.startswith("error:")] == [message], done.stderr
+    again = run(work, "report", str(tmp_path / "o"), "--format", "json", "-q")
+    assert (again.returncode, again.stderr) == (1, f"{message}\n")
+    assert json.loads(again.stdout)["top1"] is None
+    empty = run(work, *EVAL, "ds", "--shard", "7/9", "--format", "json", "-q")  # 4 videos: shard 7 has none
+    assert (empty.returncode, empty.stderr) == (1, "error: no video was scored: shard 7/9 holds no videos\n")
+    assert json.loads(empty.stdout)["counts"]["samples"] == 0

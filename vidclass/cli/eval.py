@@ -132,11 +132,12 @@ def eval_command(
     pairs. With --output, each video's result is appended to predictions.jsonl as soon as it
     is done, and --resume continues an interrupted run. Under torchrun the videos are split
     across the processes. Exit status: 0 when every video was scored, 1 when any failed or
-    was missing, 2 for usage errors.
+    was missing, or none was scored (all ignored), 2 for usage errors.
     """
     from vidclass.cli.eval_output import CliListener, metrics_tables
     from vidclass.distributed import env_rank, launched
     from vidclass.evaluation import PREDICTIONS, REPORT_FILES, Listener, evaluate, exit_status
+    from vidclass.evaluation.documents import nothing_scored
 
     distributed = launched()
     main = not distributed or env_rank() == 0
@@ -187,6 +188,9 @@ def eval_command(
     write_document(metrics, document_format(fmt), metrics_tables)
     if output is not None:
         messages.note(f"wrote {', '.join([PREDICTIONS, *REPORT_FILES])} in {output}")
+    problem = nothing_scored(metrics)
+    if problem:
+        messages.error(problem)
     ctx.exit(exit_status(metrics))
 
 

@@ -33,6 +33,7 @@ def report_command(
     """
     from vidclass.cli.eval_output import CliListener, metrics_tables
     from vidclass.evaluation import REPORT_FILES, exit_status, report
+    from vidclass.evaluation.documents import nothing_scored
 
     messages = Messages(quiet=quiet)
     listener = CliListener(messages)
@@ -45,6 +46,9 @@ def report_command(
     write_document(metrics, document_format(fmt), metrics_tables)
     if output is not None:
         messages.note(f"wrote {', '.join(REPORT_FILES)} in {output}")
+    problem = nothing_scored(metrics)
+    if problem:
+        messages.error(problem)
     ctx.exit(exit_status(metrics))
 
 

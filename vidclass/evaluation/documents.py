@@ -72,9 +72,23 @@ def document(command: str, header: dict[str, Any], core: dict[str, Any], **extra
 
 
 def exit_status(metrics: dict[str, Any]) -> int:
-    """0 when every video was scored (ignored ones aside), else 1."""
+    """0 when every video was scored (ignored ones aside) and at least one was, else 1: an
+    evaluation that scored nothing (every video ignored) has no result."""
     counts = metrics["counts"]
-    return 1 if counts["failed"] or counts["missing"] or counts["pending"] else 0
+    return 1 if counts["failed"] or counts["missing"] or counts["pending"] or not counts["scored"] else 0
+
+
+def nothing_scored(metrics: dict[str, Any]) -> str | None:
+    """Why an evaluation with no failed, missing or pending video still failed (it scored
+    none), on one line; None when it scored some, or when those other counts say why."""
+    counts = metrics["counts"]
+    if counts["scored"] or counts["failed"] or counts["missing"] or counts["pending"]:
+        return None
+    if not counts["ignored"]:
+        shard = (metrics.get("dataset") or {}).get("shard")
+        where = f"shard {shard['index']}/{shard['count']}" if shard else "the evaluation"
+        return f"no video was scored: {where} holds no videos"
+    return f"no video was scored: all {counts['ignored']} were ignored (their labels are not the model's), so there is no top-1"
 
 
 def result_fields(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -82,4 +96,4 @@ def result_fields(metrics: dict[str, Any]) -> dict[str, Any]:
     return {key: metrics[key] for key in RESULT_FIELDS}
 
 
-__all__ = ["RESULT_FIELDS", "document", "exit_status", "result_fields", "throughput", "version"]
+__all__ = ["RESULT_FIELDS", "document", "exit_status", "nothing_scored", "result_fields", "throughput", "version"]
