@@ -1,8 +1,10 @@
-"""Hostile inputs against the isolation of decoding: a command killed mid-run (shared memory,
-worker processes), and a model whose scores are not finite.
+"""Hostile inputs against the isolation of decoding: one file whose decoder crashes or hangs
+(``predict`` and ``info``), a command killed mid-run (shared memory, worker processes), the
+decoders' own log lines, and a model whose scores are not finite.
 
 Every input is made here. The commands run as real processes where the failure would take the
-process down (a kill); sabotaged decode jobs come from ``tests.decode_hooks``.
+process down (a crash, a hang, a kill) or where FFmpeg writes to file descriptor 2 itself;
+sabotaged decode jobs come from ``tests.decode_hooks``.
 """
 
 from __future__ import annotations
@@ -11,11 +13,14 @@ import json
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import av
+import numpy as np
 import pytest
 import torch
 
@@ -36,8 +41,85 @@ def work(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("hostile")
     vidclass.save_model(vidclass.create_model("vivit-micro", labels=LABELS, seed=0), root / "model.safetensors")
     write_video(root / "good.mp4", num_frames=30)
-    shutil.copy(root / "good.mp4", root / "hang.mp4")
+    for name in ("crash.mp4", "hang.mp4"):
+        shutil.copy(root / "good.mp4", root / name)
+    _huge_duration_mkv(root / "huge.mkv")
+    _long_video(root / "long.mp4")
+    _garbled_mp4(root / "garbled.mp4")
     return root
+
+
+def _encode(path: Path, container_format: str | None = None, **options: str) -> Path:
+    """30 frames of 64x48 noise, H.264 (a keyframe every 10 frames)."""
+    rng = np.random.default_rng(0)
+    with av.open(str(path), mode="w", format=container_format, options=options) as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.options = {"preset": "ultrafast", "g": "10"}
+        for _ in range(30):
+            image = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def _huge_duration_mkv(path: Path) -> Path:
+    """A Matroska file whose Segment Duration says 1e12 ms (31 years): decord sizes its frame
+    index from it and aborts the process (std::bad_alloc); PyAV reads the 30 frames there are."""
+    data = bytearray(_encode(path, "matroska").read_bytes())
+    at = data.index(b"\x44\x89")  # the Duration element: ID 0x4489, then its size, then a float
+    size = data[at + 2] & 0x7F
+    fmt = {8: ">d", 4: ">f"}[size]
+    data[at + 3 : at + 3 + size] = struct.pack(fmt, 1e12)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _long_video(path: Path, copies: int = 120) -> Path:
+    """8 minutes of flat grey 4K H.264 (12,000 frames, about 3 MB): a 100-frame segment encoded
+    once, its packets muxed ``copies`` times. PyAV decodes from the start, every frame to probe
+    it and again up to the last one sampled: tens of seconds here, for any machine far more
+    than the 1 s timeout the test sets."""
+    segment = path.with_name("segment.mp4")
+    with av.open(str(segment), mode="w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 3840, 2160, "yuv420p"
+        stream.options = {"qp": "51", "preset": "ultrafast", "tune": "zerolatency", "g": "1000"}
+        frame = av.VideoFrame.from_ndarray(np.full((2160 * 3 // 2, 3840), 128, np.uint8), format="yuv420p")
+        for i in range(100):
+            frame.pts = i
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    with av.open(str(segment)) as source:
+        packets = [p for p in source.demux(source.streams.video[0]) if p.size > 0]
+        length = sum(int(p.duration) for p in packets)
+    with av.open(str(path), mode="w", format="mp4") as out:
+        target = None
+        for copy in range(copies):
+            with av.open(str(segment)) as source:  # muxing consumes a packet: demux afresh
+                stream = source.streams.video[0]
+                target = target or out.add_stream_from_template(stream)
+                for packet in source.demux(stream):
+                    if packet.size == 0:
+                        continue
+                    packet.pts, packet.dts = int(packet.pts) + copy * length, int(packet.dts) + copy * length
+                    packet.stream = target
+                    out.mux(packet)
+    segment.unlink()
+    return path
+
+
+def _garbled_mp4(path: Path) -> Path:
+    """An MP4 whose boxes are intact and whose media bytes are noise: FFmpeg logs on decoding it."""
+    data = bytearray(_encode(path, movflags="faststart").read_bytes())
+    start = data.index(b"mdat") + 4
+    data[start:] = np.random.default_rng(1).integers(0, 256, len(data) - start, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+    return path
 
 
 def _env() -> dict[str, str]:
@@ -54,11 +136,86 @@ def _start(cwd: Path, *args: str, sabotaged: bool = False, **popen) -> subproces
     )
 
 
+def _cli(cwd: Path, *args: str, sabotaged: bool = False) -> tuple[int, str, str]:
+    """Exit status, stdout and stderr of ``vidclass ARGS``, failing the test if it hangs."""
+    proc = _start(cwd, *args, sabotaged=sabotaged, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        stdout, stderr = proc.communicate(timeout=HANG_LIMIT)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail(f"vidclass {' '.join(args)} still ran after {HANG_LIMIT} s")
+    finally:
+        _kill_group(proc.pid)
+    return proc.returncode, stdout, stderr
+
+
 def _kill_group(pgid: int) -> None:
     try:
         os.killpg(pgid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def _one_failed_record(code: int, stdout: str, stderr: str, path: str) -> dict:
+    assert code == 1, stderr
+    (record,) = [json.loads(line) for line in stdout.splitlines()]
+    assert record["path"] == path and record["ok"] is False and record["labels"] == [], record
+    assert stderr == f"error: {path}: {record['error']}\n"
+    return record
+
+
+# --------------------------------------------------------------------------- one file, isolated
+
+
+@pytest.mark.parametrize("sabotage", ["crash", "hang"])
+def test_one_file_whose_decoder_crashes_or_hangs_is_one_error_record(work, sabotage):
+    """A single input is decoded in a worker too: its crash or hang is its record, not the process's."""
+    expected = {"crash": "decoder crashed (SIGSEGV)", "hang": "decode timed out after 1 s"}[sabotage]
+    result = _cli(work, *PREDICT, "--timeout", "1", f"{sabotage}.mp4", sabotaged=True)
+    record = _one_failed_record(*result, f"{sabotage}.mp4")
+    assert record["error"] == expected
+
+
+@pytest.mark.parametrize("sabotage", ["crash", "hang"])
+def test_info_on_a_file_whose_decoder_crashes_or_hangs_fails_with_one_line(work, sabotage):
+    expected = {"crash": "decoder crashed (SIGSEGV)", "hang": "decode timed out after 1 s"}[sabotage]
+    code, stdout, stderr = _cli(work, "info", f"{sabotage}.mp4", *MODEL, "--timeout", "1", "-f", "json", sabotaged=True)
+    assert (code, stdout, stderr) == (1, "", f"error: {sabotage}.mp4: {expected}\n")
+
+
+def test_a_file_that_aborts_decord_costs_one_record_and_pyav_reads_it(work):
+    """A real crash: decord aborts the whole process on huge.mkv (std::bad_alloc, SIGABRT)."""
+    record = _one_failed_record(*_cli(work, *PREDICT, "--decoder", "decord", "huge.mkv"), "huge.mkv")
+    assert record["error"].startswith("decoder crashed (")
+    code, stdout, stderr = _cli(work, *PREDICT, "huge.mkv")  # auto: PyAV, in a fresh worker
+    assert (code, stderr) == (0, "")
+    (record,) = [json.loads(line) for line in stdout.splitlines()]
+    assert record["ok"] and record["decoder"] == "pyav" and record["frames"] == 30
+    code, stdout, stderr = _cli(work, "info", "huge.mkv", *MODEL, "-f", "json")
+    assert (code, stderr) == (0, "")
+    assert json.loads(stdout)["frames"] == 30
+
+
+def test_the_timeout_holds_for_a_single_file_that_really_decodes_slowly(work):
+    """A real slow decode, no sabotage: PyAV on 12,000 4K frames, with a 1 s timeout."""
+    args = (*PREDICT, "--decoder", "pyav", "--timeout", "1", "long.mp4")
+    record = _one_failed_record(*_cli(work, *args), "long.mp4")
+    assert record["error"] == "decode timed out after 1 s"
+
+
+# --------------------------------------------------------------------------- decoder log lines
+
+
+@pytest.mark.parametrize("command", ["predict", "info"])
+def test_decoder_log_lines_stay_out_of_stderr_unless_verbose(work, command):
+    args = (*PREDICT, "garbled.mp4") if command == "predict" else ("info", "garbled.mp4", *MODEL, "-f", "json")
+    code, stdout, stderr = _cli(work, *args)
+    assert code == 1
+    (line,) = stderr.splitlines()  # the error line alone: FFmpeg's own lines went nowhere
+    assert line.startswith("error: garbled.mp4: ")
+    code, _, verbose = _cli(work, *args, "--verbose")
+    assert code == 1 and line in verbose.splitlines() and len(verbose.splitlines()) > 1
 
 
 # --------------------------------------------------------------------------- killed mid-run

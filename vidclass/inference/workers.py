@@ -16,9 +16,12 @@ forever holding the GIL, or grow memory. ``WorkerPool`` runs each job in a separ
   server that has imported the caller's ``preload`` modules (the decode queue's: torch and
   decord) but opened nothing: decord deadlocks when readers opened in a parent cross a fork,
   dmlc/decord#294) and ``spawn`` elsewhere.
+  ``prestart(preload)`` starts that server ahead of the first job, so that its imports run
+  while the caller does its own work (loading a model).
   Workers run torch on one thread and ignore SIGINT: Ctrl-C reaches the parent, which
   ``close()``s the pool. Their stderr goes to /dev/null (FFmpeg and decord log there, and
-  the parent reports each failure itself) unless ``$VIDCLASS_WORKER_STDERR`` is set.
+  the parent reports each failure itself) unless the pool is made with ``keep_stderr``
+  (``--verbose``) or ``$VIDCLASS_WORKER_STDERR`` is set.
 - A worker whose parent dies (SIGKILL, SIGTERM) kills itself at once, even mid-job, so a
   killed command leaves no decoder running (one caught in a loop that never releases the GIL
   cannot run the thread that watches, and lingers).
@@ -86,6 +89,20 @@ def context(preload: tuple[str, ...] = ()) -> ForkServerContext | SpawnContext:
     return multiprocessing.get_context("spawn")
 
 
+def prestart(preload: tuple[str, ...] = ()) -> None:
+    """Start the process server (forkserver, on Linux) now, importing ``preload``, without waiting.
+
+    Its imports (seconds, for torch) then run beside the caller's own work, and the first
+    worker forks from a ready server. A pool made later with the same ``preload`` uses it.
+    Elsewhere (spawn) there is no server and this does nothing.
+    """
+    ctx = context(preload)
+    if isinstance(ctx, ForkServerContext):
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
 class WorkerPool:
     """``workers`` processes running submitted jobs; see the module docstring."""
 
@@ -97,12 +114,14 @@ class WorkerPool:
         max_tasks: int = DEFAULT_MAX_TASKS,
         max_rss_growth: int | None = DEFAULT_MAX_RSS_GROWTH,
         preload: tuple[str, ...] = (),
+        keep_stderr: bool = False,
     ) -> None:
         if workers < 1:  # the caller's settings are validated (RunOptions); this is the pool's own rule
             raise ValueError("workers must be >= 1")
         self.timeout = timeout
         self.max_tasks = max_tasks
         self.max_rss_growth = max_rss_growth
+        self.keep_stderr = keep_stderr or bool(os.environ.get(STDERR_ENV))
         self.started = 0  # worker processes started so far (replacements included)
         self.recycled = 0  # workers retired by max_tasks or memory growth
         self._ctx = context(preload)
@@ -221,7 +240,9 @@ class _Slot:
             if self.pool._closed:
                 raise RuntimeError("the worker pool is closed")
             parent, child = self.pool._ctx.Pipe(duplex=True)
-            process = self.pool._ctx.Process(target=_worker_main, args=(child,), daemon=True, name="vidclass-decoder")
+            process = self.pool._ctx.Process(
+                target=_worker_main, args=(child, self.pool.keep_stderr), daemon=True, name="vidclass-decoder"
+            )
             process.start()
             child.close()
             self.process, self.conn, self.tasks, self.base_rss = process, parent, 0, None
@@ -282,11 +303,11 @@ def wait_result(future: Future[Any]) -> Any:
             return future.result()
 
 
-def _worker_main(conn: Any) -> None:
+def _worker_main(conn: Any, keep_stderr: bool) -> None:
     """The worker process: run pickled ``(fn, args)`` jobs until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _die_with_parent()
-    if not os.environ.get(STDERR_ENV):
+    if not keep_stderr:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 2)  # FFmpeg's and decord's own log lines would break "one line per error"
         os.close(devnull)
@@ -358,4 +379,5 @@ __all__ = [
     "WorkerPool",
     "WorkerTimeout",
     "context",
+    "prestart",
 ]
