@@ -1,7 +1,8 @@
 """Sabotage for decode workers, injected by tests only.
 
 ``install(monkeypatch)`` replaces the decode queue's ``decode_job`` (what each worker runs for
-a file) with ``sabotaged_decode_job``, which calls ``sabotage(path, decoder)`` first: a file
+a file) with ``sabotaged_decode_job``, and its ``plan_job`` (what ``vidclass info`` runs) with
+``sabotaged_plan_job``; each calls ``sabotage(path, decoder)`` first: a file
 whose name contains "crash" kills the worker with SIGSEGV, one containing "hang" sleeps for
 an hour. "decordcrash" crashes only when decord would read it (decoder "auto" or "decord"),
 like a file that crashes decord but not PyAV. The workers receive the function by name, so
@@ -18,11 +19,13 @@ import time
 from vidclass.inference import decode_queue
 
 _REAL_DECODE_JOB = decode_queue.decode_job
+_REAL_PLAN_JOB = decode_queue.plan_job
 SABOTAGED_CLI = "import sys; from tests.decode_hooks import main; sys.argv[0] = 'vidclass'; main()"
 
 
 def install(monkeypatch) -> None:
     monkeypatch.setattr(decode_queue, "decode_job", sabotaged_decode_job)
+    monkeypatch.setattr(decode_queue, "plan_job", sabotaged_plan_job)
 
 
 def sabotaged_decode_job(path, prep, protocol, decoder):
@@ -30,10 +33,16 @@ def sabotaged_decode_job(path, prep, protocol, decoder):
     return _REAL_DECODE_JOB(path, prep, protocol, decoder)
 
 
+def sabotaged_plan_job(path, prep, protocol, decoder):
+    sabotage(path, decoder)
+    return _REAL_PLAN_JOB(path, prep, protocol, decoder)
+
+
 def main() -> None:
     from vidclass.cli.main import main as cli
 
     decode_queue.decode_job = sabotaged_decode_job
+    decode_queue.plan_job = sabotaged_plan_job
     cli()
 
 

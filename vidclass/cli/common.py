@@ -133,6 +133,17 @@ def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
 
 
+def verbose_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """-v/--verbose: the decoders' own log lines reach stderr (predict, eval, info)."""
+    return click.option(
+        "--verbose",
+        "-v",
+        is_flag=True,
+        help="Show the decoders' own log lines (FFmpeg, decord) on stderr. Without it the decode "
+        "workers drop them, and stderr holds one error line per failed video.",
+    )(f)
+
+
 def build_run_options(params: dict[str, Any], **changes: Any) -> RunOptions:
     """The one ``RunOptions`` of a command: the values of its options that are run settings
     (``ctx.params``), with ``changes`` applied; a bad combination is a usage error (exit 2)."""
@@ -185,6 +196,7 @@ __all__ = [
     "load_classifier",
     "model_option",
     "run_options",
+    "verbose_option",
     "view_options",
     "workers_type",
 ]

@@ -14,6 +14,7 @@ from vidclass.cli.common import (
     load_classifier,
     model_option,
     run_options,
+    verbose_option,
     view_options,
     workers_type,
 )
@@ -92,6 +93,7 @@ def _shard(ctx: click.Context, param: click.Parameter, value: str | None) -> str
 @click.option("--limit", type=click.IntRange(min=1), metavar="K", help="Evaluate a stratified sample of K videos.")
 @document_format_option(METRICS_FORMATS)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or notes (errors still show).")
+@verbose_option
 @click.pass_context
 def eval_command(
     ctx: click.Context,
@@ -119,6 +121,7 @@ def eval_command(
     limit: int | None,
     fmt: str | None,
     quiet: bool,
+    verbose: bool,
 ) -> None:
     """Evaluate a model on the labelled videos in DATASET.
 

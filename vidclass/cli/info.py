@@ -1,4 +1,9 @@
-"""``vidclass info``: what a video holds, and exactly which frames and pixels ``predict`` uses."""
+"""``vidclass info``: what a video holds, and exactly which frames and pixels ``predict`` uses.
+
+The video is probed in a decode worker process, as ``predict`` decodes (the one decode queue):
+a decoder that crashes or hangs on it fails the command with one ``error:`` line and exit 1,
+within ``--timeout``, and the decoders' own log lines stay out of the terminal unless ``-v``.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from vidclass.cli.common import document_format_option, model_option, view_options
+from vidclass.cli.common import (
+    TIMEOUT,
+    build_run_options,
+    document_format_option,
+    model_option,
+    verbose_option,
+    view_options,
+)
 from vidclass.cli.output import (
     CliError,
     Messages,
@@ -14,10 +26,12 @@ from vidclass.cli.output import (
     write_document,
 )
 from vidclass.cli.tables import info_tables
-from vidclass.errors import EXIT_FAILED_INPUT
+from vidclass.defaults import DEFAULT_TIMEOUT
+from vidclass.errors import EXIT_FAILED_INPUT, EXIT_INTERRUPTED
 
 if TYPE_CHECKING:  # imported for annotations only: vidclass.video imports torch
     from vidclass.protocol import Preprocessing, ViewProtocol
+    from vidclass.video import VideoInfo, ViewPlan
 
 
 def view_settings(model: str | None, messages: Messages) -> tuple[str | None, Preprocessing, ViewProtocol]:
@@ -47,12 +61,10 @@ def view_settings(model: str | None, messages: Messages) -> tuple[str | None, Pr
     return card.name, card.preprocessing, card.protocol
 
 
-def info_document(path: str, name: str | None, prep: Preprocessing, protocol: ViewProtocol) -> dict[str, Any]:
-    """Probe ``path`` and plan its views; raises ``VideoError`` for a bad file."""
-    from vidclass.video import plan_views, probe
-
-    info = probe(path)
-    plan = plan_views(info, prep, protocol)
+def info_document(
+    path: str, info: VideoInfo, plan: ViewPlan, name: str | None, prep: Preprocessing, protocol: ViewProtocol
+) -> dict[str, Any]:
+    """The document ``info`` prints for ``path``, probed (``info``) and planned (``plan``)."""
     return {
         "path": path,
         "frames": info.num_frames,
@@ -76,6 +88,14 @@ def info_document(path: str, name: str | None, prep: Preprocessing, protocol: Vi
 @click.argument("video", type=click.Path())
 @model_option
 @view_options
+@click.option(
+    "--timeout",
+    type=TIMEOUT,
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    help="Seconds the video may take to probe; its worker process is then killed and the video fails.",
+)
+@verbose_option
 @document_format_option()
 @click.pass_context
 def info_command(
@@ -84,6 +104,8 @@ def info_command(
     model: str | None,
     clips: int | None,
     crops: int | None,
+    timeout: float,
+    verbose: bool,
     fmt: str | None,
 ) -> None:
     """Show a video's frames, rate, size and codec, and the views predict would take.
@@ -91,17 +113,27 @@ def info_command(
     Lists each clip's exact frame indices and each crop box (in the resized frame), from the
     model's preprocessing and protocol, as changed by --clips and --crops.
     """
-    from vidclass.inference.decode_queue import one_line
+    from vidclass.inference.decode_queue import DecodeQueue, prestart
 
+    options = build_run_options(ctx.params, workers=1)
+    prestart(options)  # the worker's imports run while the model card is read
     messages = Messages()
     name, prep, protocol = view_settings(model, messages)
     protocol = protocol.override(clips=clips, crops=crops)
+    queue = DecodeQueue(prep, protocol, options)
     try:
-        data = info_document(video, name, prep, protocol)
-    except Exception as exc:  # noqa: BLE001 - a bad video is a failed input: exit 1, one line
-        messages.input_error(video, one_line(exc))
+        probed = queue.plan(video)
+    except KeyboardInterrupt:
+        messages.error("interrupted")
+        ctx.exit(EXIT_INTERRUPTED)
+    finally:
+        queue.close()
+    if probed.error is not None:  # a bad video is a failed input: exit 1, one line
+        messages.input_error(video, probed.error)
         ctx.exit(EXIT_FAILED_INPUT)
-    write_document(data, document_format(fmt), info_tables)
+    write_document(
+        info_document(video, probed.info, probed.plan, name, prep, protocol), document_format(fmt), info_tables
+    )
 
 
 __all__ = ["info_command", "info_document", "view_settings"]

@@ -10,6 +10,7 @@ from vidclass.cli.common import (
     load_classifier,
     model_option,
     run_options,
+    verbose_option,
     view_options,
     workers_type,
 )
@@ -44,9 +45,11 @@ from vidclass.errors import EXIT_FAILED_INPUT, EXIT_INTERRUPTED, EXIT_OK
     "--workers",
     type=workers_type(0),
     default=None,
-    help="Decoding processes, each file isolated with --timeout (0: decode in this process). "
-    "Default: min(2, CPUs); 0 for a single file, which saves a worker's 1-2 s start-up.",
+    help="Decoding processes, each file isolated with --timeout. Default: min(2, CPUs, inputs). "
+    "0 decodes in this process, unprotected: a decoder crash ends the command, --timeout does "
+    "not apply and decoder log lines reach stderr.",
 )
+@verbose_option
 @click.option("--recursive", "-r", is_flag=True, help="Take videos from all levels below directories.")
 @click.option("--null", "-0", is_flag=True, help="Paths on stdin (-) are NUL-separated, as find -print0 writes them.")
 @click.option(
@@ -80,6 +83,7 @@ def predict_command(
     decoder: str,
     workers: int | None,
     timeout: float,
+    verbose: bool,
     recursive: bool,
     null: bool,
     fmt: str | None,
@@ -95,17 +99,21 @@ def predict_command(
     """
     from vidclass.cli.inputs import collect_inputs
     from vidclass.defaults import default_workers
-    from vidclass.inference import CompileError, Predictor
-    from vidclass.scores import Prediction
+    from vidclass.inference.decode_queue import prestart
 
     messages = Messages(quiet=quiet)
     inputs, problems = collect_inputs(paths, recursive, null)
     refuse_input_as_output(output, inputs)  # stdin's paths are all read by now
-    classifier = load_classifier(model)
-    # one input decodes here by default; a batch in worker processes, where a crash costs one file
+    # every input decodes in a worker process, where a crash or hang costs that file alone
     options = build_run_options(
-        ctx.params, workers=workers if workers is not None else 0 if len(inputs) == 1 else default_workers()
+        ctx.params, workers=workers if workers is not None else min(default_workers(), len(inputs))
     )
+    prestart(options)  # the workers' imports run beside this process's torch import and model loading
+
+    from vidclass.inference import CompileError, Predictor
+    from vidclass.scores import Prediction
+
+    classifier = load_classifier(model)
     try:
         predictor = Predictor(classifier, options)
     except (ValueError, CompileError) as exc:

@@ -14,6 +14,7 @@ from typing import Any
 
 from vidclass.checkpoints import ModelSpec, load_classifier
 from vidclass.data.files import expand_paths
+from vidclass.inference.decode_queue import prestart
 from vidclass.inference.options import RunOptions
 from vidclass.inference.predictor import Predictor
 from vidclass.scores import Prediction
@@ -36,9 +37,11 @@ def predict(
     (``device="cpu"``, ``workers=2``, ``precision="bf16"``, ...) build or change one.
     The model is loaded and the options checked before this returns (errors raise here);
     videos are then processed lazily, in input order. Worker processes, if any, end when the
-    iterator is exhausted or closed.
+    iterator is exhausted or closed; they start while the model loads.
     """
-    predictor = Predictor(load_classifier(model), RunOptions.build(options, **changes))
+    options = RunOptions.build(options, **changes)
+    prestart(options)
+    predictor = Predictor(load_classifier(model), options)
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     return _closing(predictor, predictor.predict_many(expand_paths(paths, recursive=recursive)))

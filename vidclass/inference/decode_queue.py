@@ -1,20 +1,26 @@
 """The one decode queue: every video's views, decoded in this process or in worker processes.
 
 ``DecodeQueue.decoded(paths)`` yields each path's views (or the one-line error that replaced
-them) in input order. It owns everything about getting there:
+them) in input order; ``DecodeQueue.plan(path)`` probes one file and plans its views, without
+decoding them (``vidclass info``). It owns everything about getting there:
 
-- **the pool**: with ``workers`` >= 1, decoding and view building run in worker processes
-  (``vidclass.inference.workers.WorkerPool``, started on first use) with a per-file
+- **the pool**: with ``workers`` >= 1, probing, decoding and view building run in worker
+  processes (``vidclass.inference.workers.WorkerPool``, started on first use) with a per-file
   ``timeout``, so a decoder that crashes or hangs costs only its file (``decoder crashed
-  (SIGSEGV)``, ``decode timed out after N s``); ``workers=0`` decodes here;
+  (SIGSEGV)``, ``decode timed out after N s``), and FFmpeg's and decord's own log lines stay
+  out of the terminal unless ``verbose``. ``workers=0`` decodes here, with none of that: the
+  library's default, and ``--workers 0``. ``prestart(options)`` starts the workers' process
+  server early, so that its imports overlap the caller's (the command line calls it before it
+  imports torch and loads the model);
 - **prefetch and look-ahead**: up to ``workers`` videos past the current one are decoding
   while the model runs on it;
 - **the fallback**: with ``decoder="auto"``, a file whose decord worker crashed or hung is
   retried with PyAV in a fresh worker, in the order ``vidclass.video.decoders_for`` gives
   (the same order in which ``load_views`` falls back on a decoder's exception).
 
-Workers run the module-level ``decode_job``; tests replace it (``monkeypatch.setattr`` on this
-module) to make a worker crash or hang. Call ``close()`` to end the workers.
+Workers run the module-level ``decode_job`` (and ``plan_job``); tests replace them
+(``monkeypatch.setattr`` on this module) to make a worker crash or hang. Call ``close()`` to end
+the workers. This module imports neither torch nor a decoder until it decodes.
 """
 
 from __future__ import annotations
@@ -23,21 +29,25 @@ import collections
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from vidclass.inference.options import RunOptions
 from vidclass.inference.workers import WorkerCrashed, WorkerError, WorkerPool, WorkerTimeout, wait_result
+from vidclass.inference.workers import prestart as start_server
 from vidclass.protocol import Preprocessing, ViewProtocol
-from vidclass.video.decoders import decoders_for
 
-# Imported once by the worker processes' fork server: torch first, then this module (and so
-# decord, via vidclass.video), so that each worker starts with them loaded and nothing opened.
-PRELOAD = ("torch", __name__)
+if TYPE_CHECKING:  # imported where used: the command line sets the queue up before torch
+    import torch
+
+# Imported once by the worker processes' fork server: torch first, then the decoders (decord
+# and PyAV, via vidclass.video), then this module, so that each worker starts with them
+# loaded and nothing opened.
+PRELOAD = ("torch", "vidclass.video", __name__)
+
+Job = Callable[[str, Preprocessing, ViewProtocol, str], Any]
 
 
 @dataclass
@@ -74,7 +84,11 @@ class DecodeQueue:
         with self._lock:
             if self._pool is None:
                 self._pool = WorkerPool(
-                    self.workers, timeout=self.options.timeout, max_tasks=self.options.max_tasks, preload=PRELOAD
+                    self.workers,
+                    timeout=self.options.timeout,
+                    max_tasks=self.options.max_tasks,
+                    preload=PRELOAD,
+                    keep_stderr=self.options.verbose,
                 )
             return self._pool
 
@@ -88,7 +102,7 @@ class DecodeQueue:
             return
         for path in paths:
             name = os.fspath(path)
-            future = self._submit(pool, name, self.options.decoder)
+            future = self._submit(pool, decode_job, name, self.options.decoder)
             with self._lock:
                 self._pending.setdefault(name, collections.deque()).append(future)
 
@@ -136,17 +150,38 @@ class DecodeQueue:
             future = queued.popleft() if queued else None
             if queued is not None and not queued:
                 del self._pending[name]
+        result: tuple[torch.Tensor, Any, Any, float] = self._run(decode_job, name, future)
+        return result
+
+    def plan(self, path: str | os.PathLike[str]) -> Decoded:
+        """Probe ``path`` and plan its views (``info`` and ``plan`` set), or the error that stopped it.
+
+        Nothing is decoded past what probing needs; with workers, in a worker, with the timeout.
+        """
+        name = os.fspath(path)
+        start = time.perf_counter()
+        try:
+            info, plan, seconds = self._run(plan_job, name)
+        except Exception as exc:  # noqa: BLE001 - bad input of any kind becomes an error
+            return Decoded(name, seconds=time.perf_counter() - start, error=failure_message(exc))
+        return Decoded(name, plan, info, seconds)
+
+    def _run(self, job: Job, name: str, future: Future[Any] | None = None) -> Any:
+        """``job`` for ``name``: here without workers; else in a worker (``future``, if already
+        submitted), and once more with the next decoder when the first one's worker crashed or hung."""
         pool = self.pool
         if pool is None:  # no workers: decode here
-            return decode_job(name, self.preprocessing, self.protocol, self.options.decoder)
+            return job(name, self.preprocessing, self.protocol, self.options.decoder)
         try:
-            return wait_result(future or self._submit(pool, name, self.options.decoder))
+            return wait_result(future or self._submit(pool, job, name, self.options.decoder))
         except WorkerError:
+            from vidclass.video.decoders import decoders_for
+
             fallbacks = decoders_for(self.options.decoder)[1:]
             if not fallbacks:
                 raise
         # decord crashed or hung (dmlc/decord#373): the next decoder gets the file, in a fresh worker
-        return wait_result(self._submit(pool, name, fallbacks[0].name))
+        return wait_result(self._submit(pool, job, name, fallbacks[0].name))
 
     def close(self) -> None:
         """End the worker processes (queued decodes are dropped); the next decode restarts them."""
@@ -156,9 +191,18 @@ class DecodeQueue:
         if pool is not None:
             pool.close()
 
-    def _submit(self, pool: WorkerPool, name: str, decoder: str) -> Future[Any]:
-        # decode_job is this module's global, read at each call: a test's replacement reaches the workers
-        return pool.submit(decode_job, name, self.preprocessing, self.protocol, decoder)
+    def _submit(self, pool: WorkerPool, job: Job, name: str, decoder: str) -> Future[Any]:
+        # callers pass this module's globals, read at each call: a test's replacement reaches the workers
+        return pool.submit(job, name, self.preprocessing, self.protocol, decoder)
+
+
+def prestart(options: RunOptions) -> None:
+    """With workers, start their process server now, loading torch and the decoders, and return.
+
+    Its imports then run while the caller imports torch and loads a model, instead of after.
+    """
+    if options.workers >= 1:
+        start_server(PRELOAD)
 
 
 def decode_job(
@@ -170,6 +214,15 @@ def decode_job(
     start = time.perf_counter()
     views, plan, info = load_views(path, prep, protocol, decoder=decoder)
     return views, plan, info, time.perf_counter() - start
+
+
+def plan_job(path: str, prep: Preprocessing, protocol: ViewProtocol, decoder: str) -> tuple[Any, Any, float]:
+    """One file's info and view plan, and the seconds they took (what ``DecodeQueue.plan`` runs)."""
+    from vidclass.video import first_that_works, plan_views
+
+    start = time.perf_counter()
+    info = first_that_works(path, decoder, lambda chosen: chosen.probe(path))
+    return info, plan_views(info, prep, protocol), time.perf_counter() - start
 
 
 def failure_message(exc: BaseException) -> str:
@@ -192,4 +245,4 @@ def one_line(exc: BaseException) -> str:
     return f"{kind}: {message}" if message else kind
 
 
-__all__ = ["DecodeQueue", "Decoded", "decode_job", "failure_message", "one_line"]
+__all__ = ["DecodeQueue", "Decoded", "decode_job", "failure_message", "one_line", "plan_job", "prestart"]

@@ -52,6 +52,8 @@ class RunOptions:
     - ``decoder``: ``auto`` (decord, then PyAV when decord fails), ``decord`` or ``pyav``.
     - ``workers``: decode worker processes (0 decodes in this process); ``timeout``: seconds a
       worker may spend on one file (None: no limit); ``max_tasks``: files per worker process.
+    - ``verbose``: let the decoders' own log lines (FFmpeg, decord) through to stderr; by
+      default the workers discard them (see ``vidclass.inference.decode_queue``).
     - ``precision``: ``auto``, ``fp32``, ``bf16`` or ``fp16`` (see ``vidclass.precision``).
     - ``compile``: run the model through ``torch.compile`` (static shapes).
     """
@@ -66,6 +68,7 @@ class RunOptions:
     workers: int = 0
     timeout: float | None = DEFAULT_TIMEOUT
     max_tasks: int = DEFAULT_MAX_TASKS
+    verbose: bool = False
     precision: str = "auto"
     compile: bool = False
 

@@ -5,8 +5,8 @@ The predictor only runs the model and scores: its ``DecodeQueue`` hands it each 
 runs them through the model in batches cut across consecutive videos
 (``vidclass.inference.batching``) and combines each video's per-view logits into one
 probability vector (``vidclass.scores.aggregate``). Bad input never raises: a file that cannot
-be decoded becomes a ``Prediction`` whose ``error`` holds a one-line message, so a batch run
-always completes.
+be decoded, or whose logits are not finite, becomes a ``Prediction`` whose ``error`` holds a
+one-line message, so a batch run always completes.
 
 Every setting comes in one ``RunOptions`` record (or the keywords that build one). As with any
 ``multiprocessing`` code, a script that uses ``workers`` needs an ``if __name__ == "__main__":``
@@ -30,7 +30,7 @@ from vidclass.inference.decode_queue import Decoded, DecodeQueue
 from vidclass.inference.options import RunOptions
 from vidclass.precision import autocast, resolve_precision
 from vidclass.protocol import Preprocessing, ViewProtocol
-from vidclass.scores import Prediction, aggregate, top_labels
+from vidclass.scores import NonFiniteScores, Prediction, aggregate, top_labels
 
 
 class Predictor:
@@ -160,7 +160,11 @@ class Predictor:
         if logits is None:
             return Prediction(path=video.path, error=video.error, seconds=video.seconds, class_names=self.labels)
         started = time.perf_counter()
-        probs = aggregate(logits, self.protocol.aggregate).cpu()
+        try:
+            probs = aggregate(logits, self.protocol.aggregate).cpu()
+        except NonFiniteScores as exc:  # never "ok" with NaN scores: this video fails
+            seconds = video.seconds + model_seconds + (time.perf_counter() - started)
+            return Prediction(path=video.path, error=str(exc), seconds=seconds, class_names=self.labels)
         info = video.info
         return Prediction(
             path=video.path,

@@ -16,20 +16,25 @@ forever holding the GIL, or grow memory. ``WorkerPool`` runs each job in a separ
   server that has imported the caller's ``preload`` modules (the decode queue's: torch and
   decord) but opened nothing: decord deadlocks when readers opened in a parent cross a fork,
   dmlc/decord#294) and ``spawn`` elsewhere.
+  ``prestart(preload)`` starts that server ahead of the first job, so that its imports run
+  while the caller does its own work (loading a model).
   Workers run torch on one thread and ignore SIGINT: Ctrl-C reaches the parent, which
   ``close()``s the pool. Their stderr goes to /dev/null (FFmpeg and decord log there, and
-  the parent reports each failure itself) unless ``$VIDCLASS_WORKER_STDERR`` is set.
+  the parent reports each failure itself) unless the pool is made with ``keep_stderr``
+  (``--verbose``) or ``$VIDCLASS_WORKER_STDERR`` is set.
+- A worker whose parent dies (SIGKILL, SIGTERM) kills itself at once, even mid-job, so a
+  killed command leaves no decoder running (one caught in a loop that never releases the GIL
+  cannot run the thread that watches, and lingers).
 
 One parent-side thread per worker hands jobs over a pipe and waits with the timeout.
-Results travel pickled (protocol 5), except CPU tensors of ``SHM_MIN_BYTES`` or more: those
-go through a POSIX shared-memory block (one copy in, one copy out, instead of pickling
-hundreds of MB through the pipe: ViViT-B's 12 views are 231 MB).
+Replies travel as ``vidclass.inference.handoff`` sends them: pickled, with large tensors in
+anonymous memory files that nothing can leave behind.
 """
 
 from __future__ import annotations
 
-import io
 import multiprocessing
+import multiprocessing.connection
 import os
 import pickle
 import queue
@@ -42,12 +47,13 @@ from multiprocessing.context import ForkServerContext, SpawnContext
 from typing import Any
 
 from vidclass.defaults import DEFAULT_TIMEOUT
+from vidclass.inference import handoff
+from vidclass.inference.handoff import SHM_MIN_BYTES
 
 DEFAULT_MAX_TASKS = 200  # jobs per worker process before it is replaced
 DEFAULT_MAX_RSS_GROWTH = 1 << 30  # bytes of RSS growth since the first job before replacement
 STARTUP_TIMEOUT = 120.0  # seconds a new worker may take to import its modules
 STDERR_ENV = "VIDCLASS_WORKER_STDERR"  # set: workers keep stderr (for debugging decoders)
-SHM_MIN_BYTES = 1 << 20  # tensors this large come back through shared memory
 _STOP = b""
 _Job = tuple[Future, Callable[..., Any], tuple[Any, ...], dict[str, Any]]
 
@@ -83,6 +89,20 @@ def context(preload: tuple[str, ...] = ()) -> ForkServerContext | SpawnContext:
     return multiprocessing.get_context("spawn")
 
 
+def prestart(preload: tuple[str, ...] = ()) -> None:
+    """Start the process server (forkserver, on Linux) now, importing ``preload``, without waiting.
+
+    Its imports (seconds, for torch) then run beside the caller's own work, and the first
+    worker forks from a ready server. A pool made later with the same ``preload`` uses it.
+    Elsewhere (spawn) there is no server and this does nothing.
+    """
+    ctx = context(preload)
+    if isinstance(ctx, ForkServerContext):
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
 class WorkerPool:
     """``workers`` processes running submitted jobs; see the module docstring."""
 
@@ -94,12 +114,14 @@ class WorkerPool:
         max_tasks: int = DEFAULT_MAX_TASKS,
         max_rss_growth: int | None = DEFAULT_MAX_RSS_GROWTH,
         preload: tuple[str, ...] = (),
+        keep_stderr: bool = False,
     ) -> None:
         if workers < 1:  # the caller's settings are validated (RunOptions); this is the pool's own rule
             raise ValueError("workers must be >= 1")
         self.timeout = timeout
         self.max_tasks = max_tasks
         self.max_rss_growth = max_rss_growth
+        self.keep_stderr = keep_stderr or bool(os.environ.get(STDERR_ENV))
         self.started = 0  # worker processes started so far (replacements included)
         self.recycled = 0  # workers retired by max_tasks or memory growth
         self._ctx = context(preload)
@@ -197,10 +219,9 @@ class _Slot:
             self.kill()
             raise WorkerTimeout(self.pool.timeout or 0)
         try:
-            message = conn.recv_bytes()
+            status, value, rss = handoff.recv(conn)
         except (EOFError, OSError):
             raise WorkerCrashed(self.kill()) from None
-        status, value, rss = _Unpickler(io.BytesIO(message)).load()
         self.tasks += 1
         if self.base_rss is None:
             self.base_rss = rss
@@ -219,7 +240,9 @@ class _Slot:
             if self.pool._closed:
                 raise RuntimeError("the worker pool is closed")
             parent, child = self.pool._ctx.Pipe(duplex=True)
-            process = self.pool._ctx.Process(target=_worker_main, args=(child,), daemon=True, name="vidclass-decoder")
+            process = self.pool._ctx.Process(
+                target=_worker_main, args=(child, self.pool.keep_stderr), daemon=True, name="vidclass-decoder"
+            )
             process.start()
             child.close()
             self.process, self.conn, self.tasks, self.base_rss = process, parent, 0, None
@@ -280,10 +303,11 @@ def wait_result(future: Future[Any]) -> Any:
             return future.result()
 
 
-def _worker_main(conn: Any) -> None:
+def _worker_main(conn: Any, keep_stderr: bool) -> None:
     """The worker process: run pickled ``(fn, args)`` jobs until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    if not os.environ.get(STDERR_ENV):
+    _die_with_parent()
+    if not keep_stderr:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 2)  # FFmpeg's and decord's own log lines would break "one line per error"
         os.close(devnull)
@@ -304,72 +328,29 @@ def _worker_main(conn: Any) -> None:
         except Exception as exc:  # noqa: BLE001 - the parent re-raises it
             reply = ("error", exc)
         try:
-            payload = _dumps((*reply, _rss()))
+            handoff.send(conn, (*reply, _rss()))
+        except OSError:  # the parent is gone
+            return
         except Exception as exc:  # noqa: BLE001 - an unpicklable result or exception
-            payload = pickle.dumps(("error", RuntimeError(f"{type(exc).__name__}: {exc}"), _rss()), protocol=5)
-        conn.send_bytes(payload)
+            handoff.send(conn, ("error", RuntimeError(f"{type(exc).__name__}: {exc}"), _rss()))
 
 
-def _dumps(obj: Any) -> bytes:
-    """Pickle ``obj``, moving large CPU tensors into shared-memory blocks the parent frees."""
-    buffer = io.BytesIO()
-    pickler = _Pickler(buffer, protocol=5)
-    try:
-        pickler.dump(obj)
-    except BaseException:
-        for block in pickler.blocks:
-            block.close()
-            block.unlink()
-        raise
-    from multiprocessing import resource_tracker
+def _die_with_parent() -> None:
+    """Kill this worker as soon as the process that started it is gone, whatever it is doing.
 
-    for block in pickler.blocks:
-        resource_tracker.unregister(block._name, "shared_memory")  # the parent's unlink will
-        block.close()  # the parent attaches, copies and unlinks
-    return buffer.getvalue()
+    A parent killed by SIGKILL cannot end its workers; without this, a busy one would decode
+    on (or hang) with no one to report to. ``parent_process().sentinel`` turns ready when the
+    parent's end of the start-up pipe closes, which the kernel does when the parent dies.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
 
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os.kill(os.getpid(), signal.SIGKILL)
 
-class _Pickler(pickle.Pickler):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.blocks: list[Any] = []
-
-    def persistent_id(self, obj: Any) -> Any:
-        torch = sys.modules.get("torch")
-        if torch is None or type(obj) is not torch.Tensor:
-            return None
-        if obj.device.type != "cpu" or obj.requires_grad or obj.nbytes < SHM_MIN_BYTES:
-            return None
-        from multiprocessing import shared_memory
-
-        source = obj.contiguous().view(-1)
-        block = shared_memory.SharedMemory(create=True, size=source.nbytes)
-        self.blocks.append(block)
-        torch.frombuffer(block.buf, dtype=source.dtype, count=source.numel()).copy_(source)
-        return ("shm", block.name, str(source.dtype).removeprefix("torch."), tuple(obj.shape))
-
-
-class _Unpickler(pickle.Unpickler):
-    def persistent_load(self, pid: Any) -> Any:
-        kind, name, dtype, shape = pid
-        if kind != "shm":
-            raise pickle.UnpicklingError(f"unknown persistent id {kind!r}")
-        from multiprocessing import shared_memory
-
-        import torch
-
-        block = shared_memory.SharedMemory(name=name)  # registers it with the tracker (< 3.13) ...
-        try:
-            count = 1
-            for size in shape:
-                count *= size
-            view = torch.frombuffer(block.buf, dtype=getattr(torch, dtype), count=count)
-            tensor = view.clone().view(shape)
-            del view
-        finally:
-            block.close()
-            block.unlink()  # ... and this unregisters it
-        return tensor
+    threading.Thread(target=watch, name="vidclass-parent-watch", daemon=True).start()
 
 
 def _rss() -> int:
@@ -392,9 +373,11 @@ __all__ = [
     "DEFAULT_MAX_RSS_GROWTH",
     "DEFAULT_MAX_TASKS",
     "DEFAULT_TIMEOUT",
+    "SHM_MIN_BYTES",
     "WorkerCrashed",
     "WorkerError",
     "WorkerPool",
     "WorkerTimeout",
     "context",
+    "prestart",
 ]

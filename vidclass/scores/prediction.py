@@ -7,7 +7,12 @@ from typing import Any
 
 import torch
 
+from vidclass.errors import InputError
 from vidclass.protocol import Aggregate
+
+
+class NonFiniteScores(InputError):
+    """A video's logits hold NaN or infinity, so it has no scores (exit 1: that video fails)."""
 
 
 def aggregate(logits: torch.Tensor, mode: Aggregate | str = Aggregate.SOFTMAX) -> torch.Tensor:
@@ -15,12 +20,15 @@ def aggregate(logits: torch.Tensor, mode: Aggregate | str = Aggregate.SOFTMAX) -
 
     ``SOFTMAX``: the mean of the per-view softmax probabilities (the ViViT paper's protocol).
     ``LOGITS``: the softmax of the mean logits (what scenic's evaluation code does).
-    Either way the result sums to 1.
+    Either way the result sums to 1. ``NonFiniteScores`` if any logit is NaN or infinite
+    (broken weights, an fp16 overflow): softmax would spread that over every score.
     """
     if logits.dim() != 2 or logits.shape[0] < 1:
         raise ValueError(f"expected logits of shape (views, classes), got {tuple(logits.shape)}")
     mode = Aggregate(mode)
     logits = logits.float()
+    if not bool(torch.isfinite(logits).all()):
+        raise NonFiniteScores("non-finite scores: the model returned NaN or infinite logits")
     if mode is Aggregate.SOFTMAX:
         return torch.softmax(logits, dim=-1).mean(dim=0)
     return torch.softmax(logits.mean(dim=0), dim=-1)
@@ -91,4 +99,4 @@ class Prediction:
         return record
 
 
-__all__ = ["Aggregate", "Prediction", "aggregate", "top_labels"]
+__all__ = ["Aggregate", "NonFiniteScores", "Prediction", "aggregate", "top_labels"]
