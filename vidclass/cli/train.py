@@ -184,7 +184,7 @@ def train_command(
     """
     from vidclass.data import DatasetError, load_dataset
     from vidclass.data.training import Augment
-    from vidclass.training import EpochRecord, TrainOptions, parse_tokenlearner, train
+    from vidclass.training import EpochRecord, StepRecord, TrainOptions, parse_tokenlearner, train
 
     messages = Messages(quiet=quiet)
     try:
@@ -218,7 +218,15 @@ def train_command(
     except (ValueError, DatasetError) as exc:
         raise CliError.from_exception(exc) from exc
 
-    with messages.progress(epochs, messages.show_progress(False), "training") as tracker:
+    with messages.progress(None, messages.show_progress(False), "training", status=True) as tracker:
+
+        def on_step(record: StepRecord) -> None:
+            tracker.update(
+                (record.epoch - 1) * record.batches + record.batch,
+                epochs * record.batches,
+                f"epoch {record.epoch}/{epochs}",
+                f"loss {record.train_loss:.4f}, {record.clips_per_second:.1f} clips/s",
+            )
 
         def on_epoch(record: EpochRecord) -> None:
             parts = [f"epoch {record.epoch}/{epochs}", f"loss {record.train_loss:.4f}"]
@@ -226,7 +234,6 @@ def train_command(
                 parts.append(f"val top-1 {100 * record.val_top1:.1f}%")
             parts.append(f"{record.clips_per_second:.1f} clips/s")
             messages.note(", ".join(parts))
-            tracker.advance()
 
         try:
             result = train(
@@ -241,6 +248,7 @@ def train_command(
                 device=device,
                 log=messages.note,
                 provenance={"dataset": dataset_dir, "classes": len(classes), "videos": len(samples)},
+                on_step=on_step,
                 on_epoch=on_epoch,
                 on_failure=messages.input_error,
             )

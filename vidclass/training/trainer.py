@@ -18,7 +18,6 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -27,50 +26,28 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from vidclass.checkpoints import Provenance, VideoClassifier, save_model
+from vidclass.checkpoints import Provenance, save_model
 from vidclass.data.training import MAX_FALLBACKS, Failure, TrainClips, drop_failed, split_validation
 from vidclass.devices import resolve_device
 from vidclass.distributed import Group, launched
 from vidclass.errors import VidclassError
 from vidclass.models import TokenLearnerConfig
 from vidclass.precision import autocast_dtype
-from vidclass.training.batches import FailedVideos, epoch_indices, evaluate_clips, make_mixer, mix, worker_init
+from vidclass.training.batches import (
+    FailedVideos,
+    epoch_indices,
+    evaluate_clips,
+    make_mixer,
+    mix,
+    worker_init,
+)
 from vidclass.training.checkpoint import FINAL, METRICS, refuse_existing_run, resume_checkpoint, save_checkpoint
 from vidclass.training.optim import make_optimizer, make_scheduler
 from vidclass.training.options import TrainOptions
+from vidclass.training.records import EpochRecord, StepRecord, TrainResult
 from vidclass.training.surgery import prepare_model
 
 DEFAULT_OPTIONS = TrainOptions()  # frozen: one default shared by every call
-
-
-@dataclass
-class EpochRecord:
-    epoch: int
-    step: int
-    lr: float
-    train_loss: float
-    train_top1: float | None
-    val_loss: float | None
-    val_top1: float | None
-    val_top5: float | None
-    clips_per_second: float
-    seconds: float
-    failed: int  # training videos that failed to decode (each was replaced by the next one)
-    val_failed: int = 0  # validation videos that failed to decode (left out)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class TrainResult:
-    """The final model file, one record per epoch, the model, and the videos that failed to
-    decode in this run (path -> reason; every process's, on every process)."""
-
-    model_path: Path
-    records: list[EpochRecord]
-    classifier: VideoClassifier
-    failed: dict[str, str]
 
 
 class UndecodableDataError(VidclassError):
@@ -93,7 +70,7 @@ class Trainer:
         resume: bool = False,
         device: str = "auto",
         provenance: dict[str, Any] | None = None,
-        on_step: Callable[[int, int, int], None] | None = None,
+        on_step: Callable[[StepRecord], None] | None = None,
         on_epoch: Callable[[EpochRecord], None] | None = None,
         log: Callable[[str], None] | None = None,
         on_failure: Callable[[str, str], None] | None = None,
@@ -254,7 +231,9 @@ class Trainer:
             sums[1] += (logits.argmax(1) == hard).sum().item()
             sums[2] += len(hard)
             if self.on_step is not None and group.main:
-                self.on_step(epoch, i + 1, len(batches))
+                seconds = time.perf_counter() - started
+                rate = sums[2] * group.world / seconds if seconds else 0.0
+                self.on_step(StepRecord(epoch + 1, i + 1, len(batches), self.step, sums[0] / max(sums[2], 1), rate))
         elapsed = time.perf_counter() - started
         return group.all_sum(sums), elapsed
 
@@ -352,7 +331,7 @@ def train(
     resume: bool = False,
     device: str = "auto",
     provenance: dict[str, Any] | None = None,
-    on_step: Callable[[int, int, int], None] | None = None,
+    on_step: Callable[[StepRecord], None] | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
     log: Callable[[str], None] | None = None,
     on_failure: Callable[[str, str], None] | None = None,
@@ -360,10 +339,10 @@ def train(
     """Train ``model`` on ``(path, class index)`` samples; write ``OUT/model.safetensors``.
 
     Without ``val_samples``, ``options.val_fraction`` of the training samples (stratified,
-    seeded) is held out. ``on_step(epoch, step, steps)`` and ``on_epoch(record)`` report
-    progress; only the first process writes files. A video that cannot be decoded is passed to
-    ``on_failure(path, reason)`` once, the first time it fails (on the first process, for every
-    process's videos), and training goes on without it; ``TrainResult.failed`` lists them all.
+    seeded) is held out. ``on_step(record)`` (a ``StepRecord``, after each batch) and
+    ``on_epoch(record)`` report progress; only the first process writes files. A video that cannot be decoded is passed to ``on_failure(path, reason)`` once, the
+    first time it fails (on the first process, for every process's videos), and training goes
+    on without it; ``TrainResult.failed`` lists them all.
     """
     return Trainer(
         train_samples,
@@ -383,4 +362,4 @@ def train(
     ).fit()
 
 
-__all__ = ["EpochRecord", "TrainResult", "Trainer", "UndecodableDataError", "train"]
+__all__ = ["EpochRecord", "StepRecord", "TrainResult", "Trainer", "UndecodableDataError", "train"]

@@ -1,0 +1,93 @@
+"""Issue 14, training feedback, through real ``python -m vidclass train`` processes: how many
+videos train and validate, the splits that are refused, the progress bar's steps, loss and
+throughput, and what ``--resume`` says and allows."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from tests.videos import write_video
+
+ENV = {k: v for k, v in os.environ.items() if k not in ("VIDCLASS_MODEL", "NO_COLOR", "FORCE_COLOR")}
+TINY = ["-m", "vivit-micro", "--device", "cpu", "--no-randaugment", "-f", "json"]
+
+
+def _videos(root, classes, per_class):
+    for c in range(classes):
+        for k in range(per_class):
+            level = 10 + 20 * c + 5 * k
+            write_video(
+                root / f"c{c:02d}" / f"v{k}.mp4",
+                num_frames=16,
+                width=40,
+                height=40,
+                pattern=lambda i, h, w, level=level: np.full((h, w, 3), level + i, dtype=np.uint8),
+            )
+    return root
+
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory):
+    """22 videos, two in each of 11 classes: the dataset of the report."""
+    return _videos(tmp_path_factory.mktemp("pairs"), 11, 2)
+
+
+def vidclass_train(*args, cwd, stderr=subprocess.PIPE):
+    return subprocess.run(
+        [sys.executable, "-m", "vidclass", "train", *map(str, args)],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+        env=ENV,
+        timeout=300,
+    )
+
+
+_CURSOR = re.compile(r"\x1b\[[0-9;?]*[ABCDEFGHJKST]|\r")  # moves and erasures: a new frame
+_STYLE = re.compile(r"\x1b\[[0-9;?]*[a-zA-Z]")
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+def test_the_progress_bar_counts_steps_and_shows_the_running_loss_and_throughput(pairs, tmp_path):
+    # stderr on a terminal (a pseudo-terminal), stdout on a pipe: the bar is drawn on stderr.
+    master, slave = os.openpty()
+    drawn = bytearray()
+
+    def read():
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the child closed the terminal
+                return
+            if not chunk:
+                return
+            drawn.extend(chunk)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    env = {**ENV, "COLUMNS": "200"}
+    cmd = [sys.executable, "-m", "vidclass", "train", str(pairs), "-o", str(tmp_path / "run")]
+    args = ["--epochs", "2", "-b", "8", "--val-fraction", "0", *TINY]
+    with subprocess.Popen([*cmd, *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=slave, env=env) as proc:
+        os.close(slave)
+        out, _ = proc.communicate(timeout=300)
+    reader.join(timeout=30)
+    os.close(master)
+    screen = _STYLE.sub("", _CURSOR.sub("\n", drawn.decode("utf-8", "replace")))
+    assert proc.returncode == 0, screen[-2000:]
+    assert [e["step"] for e in json.loads(out)["epochs"]] == [2, 4]  # 22 videos, batches of 8: 2 a epoch
+    # the bar counts batches over the whole run (2 epochs x 2), with the running loss and clips/s
+    bars = re.findall(r"epoch (\d)/2 .*? (\d)/4 .*?loss (\d+\.\d{4}), (\d+\.\d) clips/s", screen)
+    assert bars, screen[-2000:]
+    assert ("2", "4") in {(epoch, done) for epoch, done, _, _ in bars}
+    assert all(float(loss) > 0 for _, _, loss, _ in bars)
+    assert "note: epoch 2/2, loss " in screen
