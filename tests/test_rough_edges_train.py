@@ -52,6 +52,49 @@ def vidclass_train(*args, cwd, stderr=subprocess.PIPE):
     )
 
 
+def test_the_split_is_printed_and_a_small_dataset_trains_with_the_defaults(pairs, tmp_path):
+    # --val-fraction 0.1 of 22 videos holds out 2 (it used to take one of each class: 11, and
+    # then refuse the 11 left for a batch of 16).
+    done = vidclass_train(pairs, "-o", tmp_path / "run", "--epochs", 1, *TINY, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[0] == "note: 20 videos for training, 2 for validation (--val-fraction 0.1)"
+    [epoch] = json.loads(done.stdout)["epochs"]
+    assert epoch["step"] == 1 and epoch["val_top1"] is not None  # 20 videos: one batch of 16
+
+    given = vidclass_train(pairs, "-o", tmp_path / "val", "--val", pairs, "--epochs", 1, *TINY, cwd=tmp_path)
+    assert given.returncode == 0, given.stderr
+    assert given.stderr.splitlines()[0] == "note: 22 videos for training, 22 for validation (the validation set)"
+    assert json.loads(given.stdout)["epochs"][0]["step"] == 1
+
+
+def test_a_split_that_starves_training_is_refused_with_the_remedy(pairs, tmp_path):
+    done = vidclass_train(pairs, "-o", tmp_path / "run", "-b", 21, *TINY, cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        "error: 20 videos for training, 2 for validation (--val-fraction 0.1): fewer training videos than "
+        "one batch of 21: lower --batch-size, or hold out none (--val-fraction 0) or give a validation set "
+        "(--val DIR)\n"
+    )
+    assert not (tmp_path / "run").exists()
+    none = vidclass_train(pairs, "-o", tmp_path / "run", "-b", 23, "--val-fraction", 0, *TINY, cwd=tmp_path)
+    assert (none.returncode, none.stdout) == (2, "")
+    assert none.stderr == (
+        "error: 22 videos for training, none for validation (--val-fraction 0): fewer training videos than "
+        "one batch of 23: lower --batch-size\n"
+    )
+
+
+def test_a_split_that_leaves_validation_empty_is_refused_with_the_remedy(tmp_path):
+    singles = _videos(tmp_path / "singles", 3, 1)  # nothing to hold out: a class keeps its last video
+    done = vidclass_train(singles, "-o", tmp_path / "run", "-b", 2, "--epochs", 1, *TINY, cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        "error: --val-fraction 0.1 holds out no video: every class has a single one, and a class's last video "
+        "is never held out: pass --val-fraction 0 to train without validation, or --val DIR\n"
+    )
+    assert not (tmp_path / "run").exists()
+
+
 _CURSOR = re.compile(r"\x1b\[[0-9;?]*[ABCDEFGHJKST]|\r")  # moves and erasures: a new frame
 _STYLE = re.compile(r"\x1b\[[0-9;?]*[a-zA-Z]")
 
@@ -91,3 +134,16 @@ def test_the_progress_bar_counts_steps_and_shows_the_running_loss_and_throughput
     assert ("2", "4") in {(epoch, done) for epoch, done, _, _ in bars}
     assert all(float(loss) > 0 for _, _, loss, _ in bars)
     assert "note: epoch 2/2, loss " in screen
+
+
+def test_the_hold_out_is_a_fraction_of_the_videos_and_never_the_last_of_a_class():
+    from vidclass.data.training import split_validation
+
+    pairs = [c for c in range(11) for _ in range(2)]
+    train, val = split_validation(pairs, 0.1, seed=0)
+    assert (len(train), len(val)) == (20, 2) and len({pairs[i] for i in val}) == 2
+    assert split_validation(pairs, 0.1, seed=0) == (train, val)
+    labels = [0, 0, 1, 1, 2]
+    train, val = split_validation(labels, 0.9, seed=0)  # 5 asked for; each class keeps one
+    assert sorted(labels[i] for i in val) == [0, 1] and len(train) == 3
+    assert split_validation([0, 1, 2], 0.5, seed=0) == ([0, 1, 2], [])

@@ -75,7 +75,7 @@ def _samples(dataset: Any, classes: list[str], messages: Messages, what: str) ->
     type=click.FloatRange(0, 1, max_open=True),
     default=TRAIN_VAL_FRACTION,
     show_default=True,
-    help="Without --val: the stratified, seeded fraction of each class held out (0: none).",
+    help="Without --val: the fraction of the videos held out for validation, stratified and seeded (0: none).",
 )
 @click.option("--epochs", type=click.IntRange(min=1), default=TRAIN_EPOCHS, show_default=True)
 @click.option(

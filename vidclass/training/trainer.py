@@ -27,7 +27,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from vidclass.checkpoints import Provenance, save_model
-from vidclass.data.training import MAX_FALLBACKS, Failure, TrainClips, drop_failed, split_validation
+from vidclass.data.training import MAX_FALLBACKS, Failure, TrainClips, drop_failed
 from vidclass.devices import resolve_device
 from vidclass.distributed import Group, launched
 from vidclass.errors import VidclassError
@@ -39,6 +39,7 @@ from vidclass.training.batches import (
     evaluate_clips,
     make_mixer,
     mix,
+    split_samples,
     worker_init,
 )
 from vidclass.training.checkpoint import FINAL, METRICS, refuse_existing_run, resume_checkpoint, save_checkpoint
@@ -128,17 +129,10 @@ class Trainer:
     def _setup(self) -> None:
         options, group, out = self.options, self.group, self.out
         self.device = group.device
-        samples = list(self.train_samples)
-        val_samples = self.val_samples
-        if val_samples is None and options.val_fraction > 0:
-            train_idx, val_idx = split_validation([label for _, label in samples], options.val_fraction, options.seed)
-            val_samples = [samples[i] for i in val_idx]
-            samples = [samples[i] for i in train_idx]
-        self.val = list(val_samples or [])
         if options.batch_size % group.world:
             raise ValueError(f"batch size {options.batch_size} does not split across {group.world} processes")
-        if len(samples) < options.batch_size:
-            raise ValueError(f"{len(samples)} training videos for a batch of {options.batch_size}: lower --batch-size")
+        samples, self.val, note = split_samples(self.train_samples, self.val_samples, options)
+        self._say(note)
 
         self.classifier, self.origin = prepare_model(self.model_spec, self.labels, options, self.tokenlearner)
         fresh = self.origin.get("newly_initialised")
@@ -339,8 +333,11 @@ def train(
     """Train ``model`` on ``(path, class index)`` samples; write ``OUT/model.safetensors``.
 
     Without ``val_samples``, ``options.val_fraction`` of the training samples (stratified,
-    seeded) is held out. ``on_step(record)`` (a ``StepRecord``, after each batch) and
-    ``on_epoch(record)`` report progress; only the first process writes files. A video that cannot be decoded is passed to ``on_failure(path, reason)`` once, the
+    seeded) is held out (``vidclass.data.training.split_validation``); ValueError when that
+    leaves no validation video, or fewer training videos than one batch. ``on_step(record)``
+    (a ``StepRecord``, after each batch) and ``on_epoch(record)`` report progress, and ``log``
+    gets notes (how many videos train and validate; resuming); only the first process writes
+    files. A video that cannot be decoded is passed to ``on_failure(path, reason)`` once, the
     first time it fails (on the first process, for every process's videos), and training goes
     on without it; ``TrainResult.failed`` lists them all.
     """
