@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from tests.videos import write_video
+from vidclass.training import lr_factor
 
 ENV = {k: v for k, v in os.environ.items() if k not in ("VIDCLASS_MODEL", "NO_COLOR", "FORCE_COLOR")}
 TINY = ["-m", "vivit-micro", "--device", "cpu", "--no-randaugment", "-f", "json"]
@@ -134,6 +135,52 @@ def test_the_progress_bar_counts_steps_and_shows_the_running_loss_and_throughput
     assert ("2", "4") in {(epoch, done) for epoch, done, _, _ in bars}
     assert all(float(loss) > 0 for _, _, loss, _ in bars)
     assert "note: epoch 2/2, loss " in screen
+
+
+def test_resume_names_each_option_that_differs(pairs, tmp_path):
+    run = tmp_path / "run"
+    first = vidclass_train(pairs, "-o", run, "--epochs", 1, "-b", 8, "--val-fraction", 0, *TINY, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    other = ["--epochs", 1, "-b", 4, "--val-fraction", 0, "--lr", "0.001", "--hflip"]
+    done = vidclass_train(pairs, "-o", run, "--resume", *other, *TINY, "-q", cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        f"error: --resume: the run in {run} started with other options: --batch-size 4 (the run: 8), "
+        "--lr 0.001 (the run: 0.0005), --hflip on (the run: off): resume with the run's options "
+        "(only --epochs may change), or train into another folder\n"
+    )
+
+
+def test_resume_with_more_epochs_trains_a_finished_run_on(pairs, tmp_path):
+    run = tmp_path / "run"
+    recipe = ["-b", 8, "--val-fraction", 0, "--warmup-epochs", 0, *TINY]
+    first = vidclass_train(pairs, "-o", run, "--epochs", 1, *recipe, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    [one] = json.loads(first.stdout)["epochs"]
+    assert one["step"] == 2 and one["lr"] == pytest.approx(1e-6)  # 22 videos, batches of 8; the schedule's end
+
+    more = vidclass_train(pairs, "-o", run, "--epochs", 3, "--resume", *recipe, cwd=tmp_path)
+    assert more.returncode == 0, more.stderr
+    notes = more.stderr.splitlines()
+    assert notes[:3] == [
+        "note: 22 videos for training, none for validation (--val-fraction 0)",
+        "note: resuming after epoch 1 (step 2)",
+        "note: --epochs 1 -> 3: the learning rate follows the cosine schedule for 3 epochs from step 2",
+    ]
+    epochs = json.loads(more.stdout)["epochs"]
+    assert [(e["epoch"], e["step"]) for e in epochs] == [(1, 2), (2, 4), (3, 6)]
+    assert epochs[0] == one  # the finished epoch, as it was
+    # the cosine schedule recomputed for 3 epochs (6 steps), picked up at step 2
+    assert epochs[1]["lr"] == pytest.approx(5e-4 * lr_factor(4, 6, 0, 1e-6 / 5e-4))
+    assert epochs[2]["lr"] == pytest.approx(1e-6)
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3]
+
+    fewer = vidclass_train(pairs, "-o", run, "--epochs", 2, "--resume", *recipe, "-q", cwd=tmp_path)
+    assert (fewer.returncode, fewer.stdout) == (2, "")
+    assert (
+        fewer.stderr == f"error: --epochs 2: the run in {run} has trained 3 epochs already: pass --epochs 3 or more\n"
+    )
 
 
 def test_the_hold_out_is_a_fraction_of_the_videos_and_never_the_last_of_a_class():

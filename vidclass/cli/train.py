@@ -139,7 +139,10 @@ def _samples(dataset: Any, classes: list[str], messages: Messages, what: str) ->
 )
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 @click.option(
-    "--resume", is_flag=True, help="Continue the run in --output from its last checkpoint, with the same options."
+    "--resume",
+    is_flag=True,
+    help="Continue the run in --output from its last checkpoint, with the same options; only --epochs may "
+    "change (raise it to train a finished run further).",
 )
 @document_format_option()
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or per-epoch lines.")

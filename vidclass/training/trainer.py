@@ -7,7 +7,10 @@ hardware has it, and DistributedDataParallel under ``torchrun`` (``vidclass.dist
 Every epoch ends with a checkpoint (``vidclass.training.checkpoint``), so ``resume=True``
 continues exactly where it stopped: per-sample random draws are seeded by (seed, epoch, index)
 and the torch RNG is reseeded at each epoch start, so the resumed run takes the same batches,
-augmentations and dropout masks as an uninterrupted one.
+augmentations and dropout masks as an uninterrupted one. A resumed run may change ``epochs``
+only (to no fewer than it has trained): the cosine schedule is then recomputed for the new
+total and picks up at the saved step, so raising the epochs of a finished run lifts the
+learning rate from its floor to where the longer schedule has it at that step.
 """
 
 from __future__ import annotations
@@ -151,6 +154,11 @@ class Trainer:
             self.records = [EpochRecord(**r) for r in state["records"]]
             self.origin = state["origin"]
             self._say(f"resuming after epoch {state['epoch'] + 1} (step {self.step})")
+            if state["options"]["epochs"] != options.epochs:
+                self._say(
+                    f"--epochs {state['options']['epochs']} -> {options.epochs}: the learning rate follows "
+                    f"the cosine schedule for {options.epochs} epochs from step {self.step}"
+                )
         elif group.main:
             refuse_existing_run(out)
         self.scheduler = make_scheduler(
