@@ -142,7 +142,7 @@ def test_resume_names_each_option_that_differs(pairs, tmp_path):
     first = vidclass_train(pairs, "-o", run, "--epochs", 1, "-b", 8, "--val-fraction", 0, *TINY, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     other = ["--epochs", 1, "-b", 4, "--val-fraction", 0, "--lr", "0.001", "--hflip"]
-    done = vidclass_train(pairs, "-o", run, "--resume", *other, *TINY, "-q", cwd=tmp_path)
+    done = vidclass_train(pairs, "-o", run, "--resume", *other, *TINY, cwd=tmp_path)
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr == (
         f"error: --resume: the run in {run} started with other options: --batch-size 4 (the run: 8), "
@@ -176,7 +176,7 @@ def test_resume_with_more_epochs_trains_a_finished_run_on(pairs, tmp_path):
     lines = (run / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3]
 
-    fewer = vidclass_train(pairs, "-o", run, "--epochs", 2, "--resume", *recipe, "-q", cwd=tmp_path)
+    fewer = vidclass_train(pairs, "-o", run, "--epochs", 2, "--resume", *recipe, cwd=tmp_path)
     assert (fewer.returncode, fewer.stdout) == (2, "")
     assert (
         fewer.stderr == f"error: --epochs 2: the run in {run} has trained 3 epochs already: pass --epochs 3 or more\n"

@@ -134,13 +134,13 @@ class Trainer:
         self.device = group.device
         if options.batch_size % group.world:
             raise ValueError(f"batch size {options.batch_size} does not split across {group.world} processes")
-        samples, self.val, note = split_samples(self.train_samples, self.val_samples, options)
-        self._say(note)
+        samples, self.val, split = split_samples(self.train_samples, self.val_samples, options)
+        notes = [split]  # said once every check has passed
 
         self.classifier, self.origin = prepare_model(self.model_spec, self.labels, options, self.tokenlearner)
         fresh = self.origin.get("newly_initialised")
         if fresh:
-            self._say(f"newly initialised: {', '.join(fresh[:8])}{' ...' if len(fresh) > 8 else ''}")
+            notes.append(f"newly initialised: {', '.join(fresh[:8])}{' ...' if len(fresh) > 8 else ''}")
         self.net = self.classifier.model.to(self.device)
         self.optimizer = make_optimizer(self.net, options)
         self.per_rank = options.batch_size // group.world
@@ -153,14 +153,16 @@ class Trainer:
             self.start_epoch, self.step = state["epoch"] + 1, state["step"]
             self.records = [EpochRecord(**r) for r in state["records"]]
             self.origin = state["origin"]
-            self._say(f"resuming after epoch {state['epoch'] + 1} (step {self.step})")
+            notes.append(f"resuming after epoch {state['epoch'] + 1} (step {self.step})")
             if state["options"]["epochs"] != options.epochs:
-                self._say(
+                notes.append(
                     f"--epochs {state['options']['epochs']} -> {options.epochs}: the learning rate follows "
                     f"the cosine schedule for {options.epochs} epochs from step {self.step}"
                 )
         elif group.main:
             refuse_existing_run(out)
+        for note in notes:
+            self._say(note)
         self.scheduler = make_scheduler(
             self.optimizer,
             options,
