@@ -165,7 +165,11 @@ class Messages:
         return not (streaming_to_stdout and isatty(stdout()))
 
     @contextlib.contextmanager
-    def progress(self, total: int, enabled: bool, description: str = "") -> Iterator[Tracker]:
+    def progress(
+        self, total: int | None, enabled: bool, description: str = "", status: bool = False
+    ) -> Iterator[Tracker]:
+        """A bar of ``total`` (None: not known yet) units; ``status``: a text column after it,
+        which ``Tracker.update`` sets."""
         if not enabled:
             yield Tracker(None, None)
             return
@@ -179,20 +183,25 @@ class Messages:
             TimeRemainingColumn,
         )
 
-        bar = Progress(
+        columns = [
             SpinnerColumn(),
             TextColumn("{task.description}", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
+        ]
+        if status:
+            columns.append(TextColumn("{task.fields[status]}", markup=False))
+        bar = Progress(
+            *columns,
             console=self.console,
             transient=True,
             redirect_stdout=False,
             redirect_stderr=False,
         )
         with bar:
-            task = bar.add_task(printable(description), total=total)
+            task = bar.add_task(printable(description), total=total, status="")
             yield Tracker(bar, task)
 
 
@@ -212,6 +221,17 @@ class Tracker:
     def advance(self) -> None:
         if self._bar is not None:
             self._bar.advance(self._task)
+
+    def update(self, completed: int, total: int | None, description: str, status: str = "") -> None:
+        """Set the bar: ``completed`` of ``total``, its description and status text."""
+        if self._bar is not None:
+            self._bar.update(
+                self._task,
+                completed=completed,
+                total=total,
+                description=printable(description),
+                status=printable(status),
+            )
 
 
 class CliError(click.ClickException):

@@ -75,7 +75,7 @@ def _samples(dataset: Any, classes: list[str], messages: Messages, what: str) ->
     type=click.FloatRange(0, 1, max_open=True),
     default=TRAIN_VAL_FRACTION,
     show_default=True,
-    help="Without --val: the stratified, seeded fraction of each class held out (0: none).",
+    help="Without --val: the fraction of the videos held out for validation, stratified and seeded (0: none).",
 )
 @click.option("--epochs", type=click.IntRange(min=1), default=TRAIN_EPOCHS, show_default=True)
 @click.option(
@@ -139,7 +139,10 @@ def _samples(dataset: Any, classes: list[str], messages: Messages, what: str) ->
 )
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 @click.option(
-    "--resume", is_flag=True, help="Continue the run in --output from its last checkpoint, with the same options."
+    "--resume",
+    is_flag=True,
+    help="Continue the run in --output from its last checkpoint, with the same options; only --epochs may "
+    "change (raise it to train a finished run further).",
 )
 @document_format_option()
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or per-epoch lines.")
@@ -184,7 +187,7 @@ def train_command(
     """
     from vidclass.data import DatasetError, load_dataset
     from vidclass.data.training import Augment
-    from vidclass.training import EpochRecord, TrainOptions, parse_tokenlearner, train
+    from vidclass.training import EpochRecord, StepRecord, TrainOptions, parse_tokenlearner, train
 
     messages = Messages(quiet=quiet)
     try:
@@ -218,7 +221,15 @@ def train_command(
     except (ValueError, DatasetError) as exc:
         raise CliError.from_exception(exc) from exc
 
-    with messages.progress(epochs, messages.show_progress(False), "training") as tracker:
+    with messages.progress(None, messages.show_progress(False), "training", status=True) as tracker:
+
+        def on_step(record: StepRecord) -> None:
+            tracker.update(
+                (record.epoch - 1) * record.batches + record.batch,
+                epochs * record.batches,
+                f"epoch {record.epoch}/{epochs}",
+                f"loss {record.train_loss:.4f}, {record.clips_per_second:.1f} clips/s",
+            )
 
         def on_epoch(record: EpochRecord) -> None:
             parts = [f"epoch {record.epoch}/{epochs}", f"loss {record.train_loss:.4f}"]
@@ -226,7 +237,6 @@ def train_command(
                 parts.append(f"val top-1 {100 * record.val_top1:.1f}%")
             parts.append(f"{record.clips_per_second:.1f} clips/s")
             messages.note(", ".join(parts))
-            tracker.advance()
 
         try:
             result = train(
@@ -241,6 +251,7 @@ def train_command(
                 device=device,
                 log=messages.note,
                 provenance={"dataset": dataset_dir, "classes": len(classes), "videos": len(samples)},
+                on_step=on_step,
                 on_epoch=on_epoch,
                 on_failure=messages.input_error,
             )

@@ -165,19 +165,40 @@ def drop_failed(
 
 
 def split_validation(labels: Sequence[int], fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """Indices (train, val): a stratified, seeded ``fraction`` of each class held out (at least
-    one per class with two or more samples)."""
+    """Indices (train, val): a stratified, seeded ``fraction`` of the samples held out.
+
+    ``round(fraction * N)`` samples (at least one) are held out, spread over the classes in
+    proportion to their sizes (largest remainders first, ties broken by the seed), so a class
+    too small for its share may have none in validation. A class's last sample is never held
+    out; when every class has a single sample, nothing is (the caller decides what that means).
+    """
     if not 0 < fraction < 1:
         raise ValueError(f"validation fraction must be in (0, 1), got {fraction}")
     rng = np.random.default_rng([seed, 7919])
-    train, val = [], []
     by_class: dict[int, list[int]] = {}
     for i, label in enumerate(labels):
         by_class.setdefault(label, []).append(i)
-    for label in sorted(by_class):
-        members = by_class[label]
-        order = [members[j] for j in rng.permutation(len(members))]
-        held = max(1, round(len(members) * fraction)) if len(members) > 1 else 0
-        val.extend(order[:held])
-        train.extend(order[held:])
+    classes = sorted(by_class)
+    orders = {c: [by_class[c][j] for j in rng.permutation(len(by_class[c]))] for c in classes}
+    held = _held_per_class({c: len(by_class[c]) for c in classes}, fraction, seed)
+    train, val = [], []
+    for c in classes:
+        val.extend(orders[c][: held[c]])
+        train.extend(orders[c][held[c] :])
     return sorted(train), sorted(val)
+
+
+def _held_per_class(sizes: dict[int, int], fraction: float, seed: int) -> dict[int, int]:
+    """How many samples each class gives to validation (see ``split_validation``)."""
+    total = sum(sizes.values())
+    room = {c: n - 1 for c, n in sizes.items()}  # a class keeps at least one training sample
+    wanted = min(max(1, math.floor(total * fraction + 0.5)), sum(room.values()))
+    quota = {c: n * wanted / total for c, n in sizes.items()}
+    held = {c: min(math.floor(quota[c]), room[c]) for c in sizes}
+    tie = dict(zip(sizes, np.random.default_rng([seed, 7919, 1]).permutation(len(sizes)).tolist(), strict=True))
+    order = sorted(sizes, key=lambda c: (math.floor(quota[c]) - quota[c], tie[c]))  # largest remainder first
+    while sum(held.values()) < wanted:  # ends: wanted is at most the room there is
+        for c in order:
+            if sum(held.values()) < wanted and held[c] < room[c]:
+                held[c] += 1
+    return held

@@ -6,6 +6,7 @@
 - ``checkpoint``: the run's files, the per-epoch checkpoint and resuming from it;
 - ``optim``: AdamW and the warm-up/cosine schedule;
 - ``batches``: each process's share of the data, MixUp/CutMix, the validation pass;
+- ``records``: what a run reports: ``StepRecord``, ``EpochRecord``, ``TrainResult``;
 - ``trainer``: ``Trainer`` (the loop) and ``train``.
 
 Several processes under ``torchrun`` go through ``vidclass.distributed``.
@@ -13,12 +14,14 @@ Several processes under ``torchrun`` go through ``vidclass.distributed``.
 
 from vidclass.training.optim import lr_factor
 from vidclass.training.options import KERNEL_INITS, TrainOptions
+from vidclass.training.records import EpochRecord, StepRecord, TrainResult
 from vidclass.training.surgery import parse_tokenlearner, prepare_model
-from vidclass.training.trainer import EpochRecord, Trainer, TrainResult, train
+from vidclass.training.trainer import Trainer, train
 
 __all__ = [
     "KERNEL_INITS",
     "EpochRecord",
+    "StepRecord",
     "TrainOptions",
     "TrainResult",
     "Trainer",

@@ -1,6 +1,6 @@
-"""What each process trains and validates on: its share of a seeded shuffle, MixUp/CutMix, the
-validation pass over centre clips, summed across processes, and the videos that fail to decode,
-each reported once."""
+"""What each process trains and validates on: the training/validation split, its share of a
+seeded shuffle, MixUp/CutMix, the validation pass over centre clips, summed across processes,
+and the videos that fail to decode, each reported once."""
 
 from __future__ import annotations
 
@@ -13,9 +13,43 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from vidclass.data.training import EvalClips, Failure, drop_failed
+from vidclass.data.training import EvalClips, Failure, drop_failed, split_validation
 from vidclass.distributed import Group, Receiver
 from vidclass.training.options import TrainOptions
+
+Samples = list[tuple[str, int]]
+
+
+def split_samples(
+    samples: Sequence[tuple[str, int]], val_samples: Sequence[tuple[str, int]] | None, options: TrainOptions
+) -> tuple[Samples, Samples, str]:
+    """The training and validation samples, and a note saying how many of each and whence.
+
+    Without ``val_samples``, ``options.val_fraction`` is held out (``split_validation``).
+    ValueError, naming the remedy, for a hold-out that leaves validation empty (every class has
+    a single video) or fewer training videos than one batch.
+    """
+    train, fraction = list(samples), options.val_fraction
+    if val_samples is not None:
+        val, whence = list(val_samples), "the validation set"
+    elif fraction > 0:
+        train_idx, val_idx = split_validation([label for _, label in train], fraction, options.seed)
+        val, train = [train[i] for i in val_idx], [train[i] for i in train_idx]
+        whence = f"--val-fraction {fraction:g}"
+        if not val:
+            raise ValueError(
+                f"{whence} holds out no video: every class has a single one, and a class's last video "
+                "is never held out: pass --val-fraction 0 to train without validation, or --val DIR"
+            )
+    else:
+        val, whence = [], "--val-fraction 0"
+    note = f"{len(train)} videos for training, {len(val) or 'none'} for validation ({whence})"
+    if len(train) < options.batch_size:
+        remedy = "lower --batch-size"
+        if val_samples is None and fraction > 0:
+            remedy += ", or hold out none (--val-fraction 0) or give a validation set (--val DIR)"
+        raise ValueError(f"{note}: fewer training videos than one batch of {options.batch_size}: {remedy}")
+    return train, val, note
 
 
 def epoch_indices(n: int, epoch: int, seed: int, group: Group) -> list[int]:
@@ -143,4 +177,4 @@ class FailedVideos:
         return dict(self.group.broadcast(self.seen))
 
 
-__all__ = ["FailedVideos", "epoch_indices", "evaluate_clips", "make_mixer", "mix", "worker_init"]
+__all__ = ["FailedVideos", "epoch_indices", "evaluate_clips", "make_mixer", "mix", "split_samples", "worker_init"]

@@ -66,15 +66,66 @@ def load_checkpoint(out: Path, optimizer: torch.optim.Optimizer) -> tuple[VideoC
     return classifier, state
 
 
+RESUMABLE = frozenset({"epochs"})  # the options a resumed run may change: --epochs trains on, or stops sooner
+_FLAGS = {"augment.hflip": "--hflip", "augment.randaugment": "--no-randaugment", "min_lr": "min_lr"}
+
+
+def _flat(options: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for name, value in options.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{name}."))
+        else:
+            flat[prefix + name] = value
+    return flat
+
+
+def _shown(name: str, value: Any) -> str:
+    if name == "augment.randaugment":  # the command line's switch is --no-randaugment
+        value = not value
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if value is None:
+        return "unset"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def option_changes(saved: dict[str, Any], options: TrainOptions) -> list[str]:
+    """Each option of ``options`` that differs from ``saved`` (a run's ``TrainOptions.to_dict``,
+    as JSON stored it) other than the ``RESUMABLE`` ones, as ``--flag NEW (the run: OLD)``; an
+    option without a flag of ``vidclass train`` is named by its field."""
+    old, new = _flat(saved), _flat(json.loads(json.dumps(options.to_dict())))
+    changes = []
+    for name in [*new, *(n for n in old if n not in new)]:
+        if name in RESUMABLE or old.get(name) == new.get(name):
+            continue
+        flag = _FLAGS.get(name) or (name if "." in name else "--" + name.replace("_", "-"))
+        changes.append(f"{flag} {_shown(name, new.get(name))} (the run: {_shown(name, old.get(name))})")
+    return changes
+
+
 def resume_checkpoint(
     out: Path, optimizer: torch.optim.Optimizer, labels: Sequence[str], options: TrainOptions
 ) -> tuple[VideoClassifier, dict[str, Any]]:
-    """``load_checkpoint``, refused unless the run it continues had these classes and options."""
+    """``load_checkpoint``, refused unless the run it continues had these classes and options
+    (but for ``RESUMABLE`` ones) and has not trained more epochs than ``options.epochs``."""
     loaded, state = load_checkpoint(out, optimizer)
     if loaded.labels != tuple(labels):
         raise ValueError("the checkpoint was trained on other classes than this dataset")
-    if state["options"] != json.loads(json.dumps(options.to_dict())):
-        raise ValueError("resume with the options the run started with (they are in OUT/checkpoint/state.json)")
+    changes = option_changes(state["options"], options)
+    if changes:
+        raise ValueError(
+            f"--resume: the run in {out} started with other options: {', '.join(changes)}: resume with "
+            "the run's options (only --epochs may change), or train into another folder"
+        )
+    trained = state["epoch"] + 1
+    if options.epochs < trained:
+        raise ValueError(
+            f"--epochs {options.epochs}: the run in {out} has trained {trained} epochs already: pass --epochs {trained} "
+            "or more"
+        )
     return loaded, state
 
 
@@ -88,7 +139,9 @@ __all__ = [
     "CHECKPOINT",
     "FINAL",
     "METRICS",
+    "RESUMABLE",
     "load_checkpoint",
+    "option_changes",
     "refuse_existing_run",
     "resume_checkpoint",
     "save_checkpoint",

@@ -7,7 +7,10 @@ hardware has it, and DistributedDataParallel under ``torchrun`` (``vidclass.dist
 Every epoch ends with a checkpoint (``vidclass.training.checkpoint``), so ``resume=True``
 continues exactly where it stopped: per-sample random draws are seeded by (seed, epoch, index)
 and the torch RNG is reseeded at each epoch start, so the resumed run takes the same batches,
-augmentations and dropout masks as an uninterrupted one.
+augmentations and dropout masks as an uninterrupted one. A resumed run may change ``epochs``
+only (to no fewer than it has trained): the cosine schedule is then recomputed for the new
+total and picks up at the saved step, so raising the epochs of a finished run lifts the
+learning rate from its floor to where the longer schedule has it at that step.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -27,50 +29,29 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from vidclass.checkpoints import Provenance, VideoClassifier, save_model
-from vidclass.data.training import MAX_FALLBACKS, Failure, TrainClips, drop_failed, split_validation
+from vidclass.checkpoints import Provenance, save_model
+from vidclass.data.training import MAX_FALLBACKS, Failure, TrainClips, drop_failed
 from vidclass.devices import resolve_device
 from vidclass.distributed import Group, launched
 from vidclass.errors import VidclassError
 from vidclass.models import TokenLearnerConfig
 from vidclass.precision import autocast_dtype
-from vidclass.training.batches import FailedVideos, epoch_indices, evaluate_clips, make_mixer, mix, worker_init
+from vidclass.training.batches import (
+    FailedVideos,
+    epoch_indices,
+    evaluate_clips,
+    make_mixer,
+    mix,
+    split_samples,
+    worker_init,
+)
 from vidclass.training.checkpoint import FINAL, METRICS, refuse_existing_run, resume_checkpoint, save_checkpoint
 from vidclass.training.optim import make_optimizer, make_scheduler
 from vidclass.training.options import TrainOptions
+from vidclass.training.records import EpochRecord, StepRecord, TrainResult
 from vidclass.training.surgery import prepare_model
 
 DEFAULT_OPTIONS = TrainOptions()  # frozen: one default shared by every call
-
-
-@dataclass
-class EpochRecord:
-    epoch: int
-    step: int
-    lr: float
-    train_loss: float
-    train_top1: float | None
-    val_loss: float | None
-    val_top1: float | None
-    val_top5: float | None
-    clips_per_second: float
-    seconds: float
-    failed: int  # training videos that failed to decode (each was replaced by the next one)
-    val_failed: int = 0  # validation videos that failed to decode (left out)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class TrainResult:
-    """The final model file, one record per epoch, the model, and the videos that failed to
-    decode in this run (path -> reason; every process's, on every process)."""
-
-    model_path: Path
-    records: list[EpochRecord]
-    classifier: VideoClassifier
-    failed: dict[str, str]
 
 
 class UndecodableDataError(VidclassError):
@@ -93,7 +74,7 @@ class Trainer:
         resume: bool = False,
         device: str = "auto",
         provenance: dict[str, Any] | None = None,
-        on_step: Callable[[int, int, int], None] | None = None,
+        on_step: Callable[[StepRecord], None] | None = None,
         on_epoch: Callable[[EpochRecord], None] | None = None,
         log: Callable[[str], None] | None = None,
         on_failure: Callable[[str, str], None] | None = None,
@@ -151,22 +132,15 @@ class Trainer:
     def _setup(self) -> None:
         options, group, out = self.options, self.group, self.out
         self.device = group.device
-        samples = list(self.train_samples)
-        val_samples = self.val_samples
-        if val_samples is None and options.val_fraction > 0:
-            train_idx, val_idx = split_validation([label for _, label in samples], options.val_fraction, options.seed)
-            val_samples = [samples[i] for i in val_idx]
-            samples = [samples[i] for i in train_idx]
-        self.val = list(val_samples or [])
         if options.batch_size % group.world:
             raise ValueError(f"batch size {options.batch_size} does not split across {group.world} processes")
-        if len(samples) < options.batch_size:
-            raise ValueError(f"{len(samples)} training videos for a batch of {options.batch_size}: lower --batch-size")
+        samples, self.val, split = split_samples(self.train_samples, self.val_samples, options)
+        notes = [split]  # said once every check has passed
 
         self.classifier, self.origin = prepare_model(self.model_spec, self.labels, options, self.tokenlearner)
         fresh = self.origin.get("newly_initialised")
         if fresh:
-            self._say(f"newly initialised: {', '.join(fresh[:8])}{' ...' if len(fresh) > 8 else ''}")
+            notes.append(f"newly initialised: {', '.join(fresh[:8])}{' ...' if len(fresh) > 8 else ''}")
         self.net = self.classifier.model.to(self.device)
         self.optimizer = make_optimizer(self.net, options)
         self.per_rank = options.batch_size // group.world
@@ -179,9 +153,16 @@ class Trainer:
             self.start_epoch, self.step = state["epoch"] + 1, state["step"]
             self.records = [EpochRecord(**r) for r in state["records"]]
             self.origin = state["origin"]
-            self._say(f"resuming after epoch {state['epoch'] + 1} (step {self.step})")
+            notes.append(f"resuming after epoch {state['epoch'] + 1} (step {self.step})")
+            if state["options"]["epochs"] != options.epochs:
+                notes.append(
+                    f"--epochs {state['options']['epochs']} -> {options.epochs}: the learning rate follows "
+                    f"the cosine schedule for {options.epochs} epochs from step {self.step}"
+                )
         elif group.main:
             refuse_existing_run(out)
+        for note in notes:
+            self._say(note)
         self.scheduler = make_scheduler(
             self.optimizer,
             options,
@@ -254,7 +235,9 @@ class Trainer:
             sums[1] += (logits.argmax(1) == hard).sum().item()
             sums[2] += len(hard)
             if self.on_step is not None and group.main:
-                self.on_step(epoch, i + 1, len(batches))
+                seconds = time.perf_counter() - started
+                rate = sums[2] * group.world / seconds if seconds else 0.0
+                self.on_step(StepRecord(epoch + 1, i + 1, len(batches), self.step, sums[0] / max(sums[2], 1), rate))
         elapsed = time.perf_counter() - started
         return group.all_sum(sums), elapsed
 
@@ -352,7 +335,7 @@ def train(
     resume: bool = False,
     device: str = "auto",
     provenance: dict[str, Any] | None = None,
-    on_step: Callable[[int, int, int], None] | None = None,
+    on_step: Callable[[StepRecord], None] | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
     log: Callable[[str], None] | None = None,
     on_failure: Callable[[str, str], None] | None = None,
@@ -360,10 +343,13 @@ def train(
     """Train ``model`` on ``(path, class index)`` samples; write ``OUT/model.safetensors``.
 
     Without ``val_samples``, ``options.val_fraction`` of the training samples (stratified,
-    seeded) is held out. ``on_step(epoch, step, steps)`` and ``on_epoch(record)`` report
-    progress; only the first process writes files. A video that cannot be decoded is passed to
-    ``on_failure(path, reason)`` once, the first time it fails (on the first process, for every
-    process's videos), and training goes on without it; ``TrainResult.failed`` lists them all.
+    seeded) is held out (``vidclass.data.training.split_validation``); ValueError when that
+    leaves no validation video, or fewer training videos than one batch. ``on_step(record)``
+    (a ``StepRecord``, after each batch) and ``on_epoch(record)`` report progress, and ``log``
+    gets notes (how many videos train and validate; resuming); only the first process writes
+    files. A video that cannot be decoded is passed to ``on_failure(path, reason)`` once, the
+    first time it fails (on the first process, for every process's videos), and training goes
+    on without it; ``TrainResult.failed`` lists them all.
     """
     return Trainer(
         train_samples,
@@ -383,4 +369,4 @@ def train(
     ).fit()
 
 
-__all__ = ["EpochRecord", "TrainResult", "Trainer", "UndecodableDataError", "train"]
+__all__ = ["EpochRecord", "StepRecord", "TrainResult", "Trainer", "UndecodableDataError", "train"]
