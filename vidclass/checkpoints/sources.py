@@ -23,7 +23,7 @@ from ..models import list_models
 from ..models.config import Variant, ViViTConfig
 from ..protocol import Preprocessing, ViewProtocol
 from .classifier import VideoClassifier, check_fit, check_labels
-from .convert.common import ConversionError
+from .convert.common import ConversionError, sniff_format
 from .hints import MODEL_SUFFIXES, configuration_without_weights, unknown_model
 from .modelfile import FORMAT, SUFFIX, ModelFileError, save_model
 
@@ -33,6 +33,17 @@ CACHE_ENV = "VIDCLASS_CACHE"
 CACHE_VERSION = 1  # bump when a converter's output changes, to invalidate cached files
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 KINETICS = {400: "kinetics400", 600: "kinetics600"}
+MODEL_SOURCES = (
+    "vidclass reads vidclass model files (.safetensors) and converts Hugging Face ViViT folders and hub ids "
+    "and scenic Flax checkpoints"
+)
+NOT_A_MODEL = {  # what a file that is no model source is, from convert.common.sniff_format
+    "text": "a text file, not a model",
+    "pytorch": "a PyTorch weights file: for a Hugging Face ViViT, pass the folder that holds it and config.json",
+    "safetensors": "a safetensors file with no vidclass metadata: for a Hugging Face ViViT, pass the folder "
+    "that holds it and config.json",
+    "unknown": "not a model file",
+}
 
 
 @dataclass(frozen=True)
@@ -250,6 +261,9 @@ def convert_source(spec: str | os.PathLike[str], options: ConvertOptions = Conve
     if path.is_file():
         if is_vidclass_file(path):
             raise ConversionError(f"{path} is already a vidclass model file")
+        kind = sniff_format(path)
+        if kind != "msgpack":  # a scenic checkpoint is a msgpack map
+            raise ConversionError(f"{path}: {NOT_A_MODEL[kind]}; {MODEL_SOURCES}")
         return convert_scenic(path, options)
     if looks_like_hub_id(str(spec)):
         return convert_huggingface(download_hub(str(spec)), options)
