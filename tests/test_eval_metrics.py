@@ -257,7 +257,8 @@ def test_disagreeing_duplicates_and_other_models_are_refused(tmp_path):
     assert result.exit_code == 2
     assert result.stderr == (
         f"error: {alien}: made with a different model than {good} (the same labels, other weights: fingerprint"
-        ' "ffff", not "0123"); report merges the results of one evaluation: report each model\'s files on their own\n'
+        ' "ffff" instead of "0123"); report merges the files of one evaluation: report each evaluation\'s files on'
+        " their own\n"
     )
     views = write(tmp_path / "e.jsonl", header(protocol={"clips": 1, "crops": 1, "aggregate": "softmax"}), RECORDS)
     with pytest.raises(PredictionsError, match="different protocol"):

@@ -24,6 +24,7 @@ import vidclass
 from tests.videos import write_video
 from vidclass.checkpoints import read_model_card
 from vidclass.checkpoints.sources import bundled_default
+from vidclass.evaluation.records import PredictionsError, check_compatible
 
 ROOT = Path(__file__).resolve().parents[1]
 NOT_FOUND = "no such model file, bundled model, directory or hub id"
@@ -218,8 +219,31 @@ def test_report_of_two_models_says_what_differs_and_what_to_do(two_models_result
     done = run(a.parent, "report", "A", "B")
     assert usage_error(done) == (
         f"error: {Path('B', 'predictions.jsonl')}: made with a different model than {Path('A', 'predictions.jsonl')}"
-        " (3 labels, not 2); report merges the results of one evaluation: report each model's files on their own"
+        " (3 labels instead of 2); report merges the files of one evaluation: report each evaluation's files on their"
+        " own"
     )
     alone = run(a.parent, "report", "A", "-f", "json")  # each on its own works
     assert alone.returncode == 0, alone.stderr
     assert json.loads(alone.stdout)["counts"]["scored"] == 2
+
+
+@pytest.mark.parametrize(
+    ("field", "a", "b", "shown"),
+    [
+        ("model.labels", ["left", "right"], ["left", "up"], 'label 2 is "up" instead of "right"'),
+        ("model.labels", ["left", "right"], ["right", "left"], "the same labels in another order"),
+        ("protocol", {"clips": 4, "crops": 3}, {"clips": 1, "crops": 3}, "clips 1 instead of 4"),
+        ("limit", 10, 20, "20 instead of 10"),
+    ],
+)
+def test_what_differs_between_two_evaluations_is_said_in_words(field, a, b, shown):
+    first, other = {"model": {}}, {"model": {}}
+    for header, value in ((first, a), (other, b)):
+        if field.startswith("model."):
+            header["model"][field.split(".")[1]] = value
+        else:
+            header[field] = value
+    with pytest.raises(PredictionsError) as raised:
+        check_compatible(first, other, "B", [field], than="A", remedy="do this")
+    thing = "model" if field.startswith("model.") else field
+    assert str(raised.value) == f"B: made with a different {thing} than A ({shown}); do this"

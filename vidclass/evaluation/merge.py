@@ -51,7 +51,7 @@ def report(
                 headers[-1],
                 pf.path,
                 than=files[0].path,
-                remedy="report merges the results of one evaluation: report each model's files on their own",
+                remedy="report merges the files of one evaluation: report each evaluation's files on their own",
             )
     header = headers[0]
     merged = merge_records(record for pf in files for record in pf.records)

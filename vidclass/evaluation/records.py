@@ -231,20 +231,20 @@ def check_compatible(
 
 
 def _differ(name: str, a: Any, b: Any) -> str:
-    """What differs between two values of header field ``name``, shortly."""
+    """What ``b`` holds instead of ``a`` in header field ``name``, shortly."""
     if name == "model.labels" and isinstance(a, list) and isinstance(b, list):
         if len(a) != len(b):
-            return f"{len(b)} labels, not {len(a)}"
+            return f"{len(b)} labels instead of {len(a)}"
         if sorted(map(str, a)) == sorted(map(str, b)):
             return "the same labels in another order"
         i = next(i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y)
-        return f"label {i + 1} is {_short(b)}, not {_short(a)}"
+        return f"label {i + 1} is {_short(b[i])} instead of {_short(a[i])}"
     if name == "model.fingerprint":
-        return f"the same labels, other weights: fingerprint {_short(b)}, not {_short(a)}"
+        return f"the same labels, other weights: fingerprint {_short(b)} instead of {_short(a)}"
     if isinstance(a, dict) and isinstance(b, dict):
         keys = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
-        return ", ".join(f"{k} {_short(b.get(k))}, not {_short(a.get(k))}" for k in keys[:4])
-    return f"{_short(b)}, not {_short(a)}"
+        return ", ".join(f"{k} {_short(b.get(k))} instead of {_short(a.get(k))}" for k in keys[:4])
+    return f"{_short(b)} instead of {_short(a)}"
 
 
 def _normal(value: Any) -> Any:
