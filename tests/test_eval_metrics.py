@@ -254,7 +254,12 @@ def test_disagreeing_duplicates_and_other_models_are_refused(tmp_path):
     other_model["model"] = {**other_model["model"], "fingerprint": "ffff"}
     alien = write(tmp_path / "d.jsonl", other_model, RECORDS)
     result = CliRunner().invoke(main, ["report", str(good), str(alien)])
-    assert result.exit_code == 2 and "made with a different model fingerprint" in result.stderr
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: {alien}: made with a different model than {good} (the same labels, other weights: fingerprint"
+        ' "ffff" instead of "0123"); report merges the files of one evaluation: report each evaluation\'s files on'
+        " their own\n"
+    )
     views = write(tmp_path / "e.jsonl", header(protocol={"clips": 1, "crops": 1, "aggregate": "softmax"}), RECORDS)
     with pytest.raises(PredictionsError, match="different protocol"):
         report([good, views])

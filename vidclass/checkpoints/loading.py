@@ -13,7 +13,8 @@ from typing import TypeAlias
 from ..defaults import MODEL_ENV
 from . import sources
 from .classifier import VideoClassifier
-from .modelfile import NoModelError, read_model_file
+from .hints import from_environment
+from .modelfile import ModelFileError, NoModelError, read_model_file
 
 # What ``model=`` accepts across the library (and ``--model`` on the command line, as a string).
 ModelSpec: TypeAlias = "VideoClassifier | str | os.PathLike[str] | None"
@@ -29,7 +30,7 @@ def load_classifier(spec: ModelSpec = None) -> VideoClassifier:
     checkpoint), from None (the default model), or a classifier already loaded (returned as is).
 
     Raises ``NoModelError`` when None is given and there is no default model; loading errors
-    (``ModelFileError``) propagate.
+    (``ModelFileError``) propagate, naming ``$VIDCLASS_MODEL`` when the model came from it.
     """
     if spec is None:
         spec = sources.default_model()
@@ -38,6 +39,11 @@ def load_classifier(spec: ModelSpec = None) -> VideoClassifier:
                 f"no model given, ${MODEL_ENV} is not set and there is no bundled {sources.bundled_default()}; "
                 "pass --model NAME_OR_FILE"
             )
+        if os.environ.get(MODEL_ENV):
+            try:
+                return load_model(spec)
+            except ModelFileError as exc:
+                raise from_environment(exc) from None
     if isinstance(spec, (str, os.PathLike)):
         return load_model(os.fspath(spec))
     return spec

@@ -8,7 +8,6 @@ optional ``huggingface_hub``), or a scenic Flax ``checkpoint`` file.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import logging
@@ -24,7 +23,8 @@ from ..models import list_models
 from ..models.config import Variant, ViViTConfig
 from ..protocol import Preprocessing, ViewProtocol
 from .classifier import VideoClassifier, check_fit, check_labels
-from .convert.common import ConversionError
+from .convert.common import ConversionError, sniff_format
+from .hints import MODEL_SUFFIXES, configuration_without_weights, unknown_model
 from .modelfile import FORMAT, SUFFIX, ModelFileError, save_model
 
 log = logging.getLogger(__name__)
@@ -32,8 +32,18 @@ log = logging.getLogger(__name__)
 CACHE_ENV = "VIDCLASS_CACHE"
 CACHE_VERSION = 1  # bump when a converter's output changes, to invalidate cached files
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-FILE_SUFFIXES = {".safetensors", ".bin", ".pt", ".pth", ".msgpack", ".json", ".ckpt"}
 KINETICS = {400: "kinetics400", 600: "kinetics600"}
+MODEL_SOURCES = (
+    "vidclass reads vidclass model files (.safetensors) and converts Hugging Face ViViT folders and hub ids "
+    "and scenic Flax checkpoints"
+)
+NOT_A_MODEL = {  # what a file that is no model source is, from convert.common.sniff_format
+    "text": "a text file, not a model",
+    "pytorch": "a PyTorch weights file: for a Hugging Face ViViT, pass the folder that holds it and config.json",
+    "safetensors": "a safetensors file with no vidclass metadata: for a Hugging Face ViViT, pass the folder "
+    "that holds it and config.json",
+    "unknown": "not a model file",
+}
 
 
 @dataclass(frozen=True)
@@ -111,7 +121,7 @@ def looks_like_hub_id(spec: str) -> bool:
     """``org/name`` (or ``hf:org/name``) that is not a path with a model-file suffix."""
     if spec.startswith("hf:"):
         return True
-    return bool(HUB_ID.match(spec)) and Path(spec).suffix not in FILE_SUFFIXES
+    return bool(HUB_ID.match(spec)) and Path(spec).suffix not in MODEL_SUFFIXES
 
 
 # --- conversion ------------------------------------------------------------------------------
@@ -251,6 +261,9 @@ def convert_source(spec: str | os.PathLike[str], options: ConvertOptions = Conve
     if path.is_file():
         if is_vidclass_file(path):
             raise ConversionError(f"{path} is already a vidclass model file")
+        kind = sniff_format(path)
+        if kind != "msgpack":  # a scenic checkpoint is a msgpack map
+            raise ConversionError(f"{path}: {NOT_A_MODEL[kind]}; {MODEL_SOURCES}")
         return convert_scenic(path, options)
     if looks_like_hub_id(str(spec)):
         return convert_huggingface(download_hub(str(spec)), options)
@@ -323,19 +336,13 @@ def locate_model(spec: str | os.PathLike[str]) -> Path:
     if not path.exists() and os.sep not in name and bundled.is_file():
         return bundled
     if not path.exists() and name in list_models():
-        raise ModelFileError(
-            f"{name!r} is a model configuration with no weights here; pass a model file, or make one "
-            f"with vidclass.create_model({name!r}, labels=[...]) and vidclass.save_model"
-        )
-    if path.exists() or looks_like_hub_id(name):
+        raise configuration_without_weights(name, bundled_models(), DEFAULT_MODEL_NAME)
+    if path.exists() or (looks_like_hub_id(name) and not Path(name + SUFFIX).is_file()):
         try:
             return cached_conversion(spec)
         except ConversionError as exc:
             raise ModelFileError(str(exc)) from None
-    known = [*list_models(), *(p.stem for p in bundled_models())]
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f" (did you mean {close[0]}?)" if close else ""
-    raise ModelFileError(f"{name}: no such model file, bundled model, directory or hub id{hint}")
+    raise unknown_model(name, bundled_models())
 
 
 def init_from_image_vit(

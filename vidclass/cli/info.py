@@ -7,6 +7,7 @@ within ``--timeout``, and the decoders' own log lines stay out of the terminal u
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -26,7 +27,7 @@ from vidclass.cli.output import (
     write_document,
 )
 from vidclass.cli.tables import info_tables
-from vidclass.defaults import DEFAULT_TIMEOUT
+from vidclass.defaults import DEFAULT_TIMEOUT, MODEL_ENV
 from vidclass.errors import EXIT_FAILED_INPUT, EXIT_INTERRUPTED
 
 if TYPE_CHECKING:  # imported for annotations only: vidclass.video imports torch
@@ -41,9 +42,11 @@ def view_settings(model: str | None, messages: Messages) -> tuple[str | None, Pr
     and no default model, the defaults of ``Preprocessing()`` and ``ViewProtocol()``.
     """
     from vidclass.checkpoints import ModelFileError, default_model, locate_model, read_model_card
+    from vidclass.checkpoints.hints import from_environment
     from vidclass.models import get_entry, list_models
     from vidclass.protocol import Preprocessing, ViewProtocol
 
+    from_env = model is None and bool(os.environ.get(MODEL_ENV))
     model = model if model is not None else default_model()
     if model is None:
         messages.note(
@@ -57,7 +60,7 @@ def view_settings(model: str | None, messages: Messages) -> tuple[str | None, Pr
         if model in list_models():  # a configuration without weights: its settings are known
             entry = get_entry(model)
             return model, entry.preprocessing, entry.protocol
-        raise CliError.from_exception(exc) from exc
+        raise CliError.from_exception(from_environment(exc) if from_env else exc) from exc
     return card.name, card.preprocessing, card.protocol
 
 

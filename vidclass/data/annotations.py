@@ -30,7 +30,9 @@ def read_text(path: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise DatasetError(f"{path}: not UTF-8 text") from exc
+        raise DatasetError(
+            f"{path}: not an annotation file (not UTF-8 text): the dataset must be a folder or a UTF-8 annotation file"
+        ) from exc
 
 
 def _data_lines(text: str) -> list[tuple[int, str]]:

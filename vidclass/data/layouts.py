@@ -87,6 +87,11 @@ def load_dataset(
     if not os.path.exists(root_name):
         raise DatasetError(f"{root_name}: no such file or directory")
     if os.path.isfile(root_name):
+        if is_video_name(root_name):
+            raise DatasetError(
+                f"{root_name}: a video, not a dataset: the dataset must be a folder (of class folders) or an "
+                "annotation file (to classify videos, use vidclass predict)"
+            )
         if annotations is not None:
             raise DatasetError(f"{root_name} is a file; give a dataset folder with --annotations, or the file alone")
         annotations = root_name

@@ -46,7 +46,13 @@ def report(
     for pf in files:
         headers.append(_checked_header(pf, listener))
         if len(headers) > 1:
-            check_compatible(headers[0], headers[-1], pf.path)
+            check_compatible(
+                headers[0],
+                headers[-1],
+                pf.path,
+                than=files[0].path,
+                remedy="report merges the files of one evaluation: report each evaluation's files on their own",
+            )
     header = headers[0]
     merged = merge_records(record for pf in files for record in pf.records)
     if merged.conflicts:

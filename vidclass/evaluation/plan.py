@@ -285,7 +285,14 @@ def _open_predictions(plan: Plan, request: Request, listener: Listener) -> dict[
             if previous.header is None:  # only a torn header was there
                 writer.truncate()
             else:
-                check_compatible(previous.header, plan.header, f"--resume {path}", RESUME_FIELDS)
+                check_compatible(  # the file (its values shown first) against this run
+                    plan.header,
+                    previous.header,
+                    f"--resume {path}",
+                    RESUME_FIELDS,
+                    than="this run",
+                    remedy="resume with the same model and options, or start again with --overwrite or another --output",
+                )
                 merged = merge_records(previous.records)
                 if merged.conflicts:
                     raise conflict_error(merged.conflicts, merged.records)

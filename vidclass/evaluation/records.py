@@ -210,14 +210,41 @@ def _get(header: dict[str, Any], dotted: str) -> Any:
 
 
 def check_compatible(
-    first: dict[str, Any], other: dict[str, Any], where: str, fields: Sequence[str] = COMPATIBLE_FIELDS
+    first: dict[str, Any],
+    other: dict[str, Any],
+    where: str,
+    fields: Sequence[str] = COMPATIBLE_FIELDS,
+    *,
+    than: str = "the first header",
+    remedy: str = "a predictions file holds one evaluation: report its parts on their own",
 ) -> None:
-    """PredictionsError when ``other`` was made with another model, protocol or preprocessing."""
+    """PredictionsError when ``other`` was made with another model, protocol or preprocessing
+    (or, with ``fields``, another limit or shard) than ``first``: one line saying at ``where``
+    what differs from ``than`` and, in ``remedy``, what to do."""
     for name in fields:
         a, b = _normal(_get(first, name)), _normal(_get(other, name))
         if a != b:
-            shown = "labels differ" if name == "model.labels" else f"{_short(a)} vs {_short(b)}"
-            raise PredictionsError(f"{where}: made with a different {name.replace('model.', 'model ')} ({shown})")
+            thing = {"model.labels": "model", "model.fingerprint": "model"}.get(name, name.split(".")[0])
+            raise PredictionsError(
+                f"{where}: made with a different {thing} than {than} ({_differ(name, a, b)}); {remedy}"
+            )
+
+
+def _differ(name: str, a: Any, b: Any) -> str:
+    """What ``b`` holds instead of ``a`` in header field ``name``, shortly."""
+    if name == "model.labels" and isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return f"{len(b)} labels instead of {len(a)}"
+        if sorted(map(str, a)) == sorted(map(str, b)):
+            return "the same labels in another order"
+        i = next(i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y)
+        return f"label {i + 1} is {_short(b[i])} instead of {_short(a[i])}"
+    if name == "model.fingerprint":
+        return f"the same labels, other weights: fingerprint {_short(b)} instead of {_short(a)}"
+    if isinstance(a, dict) and isinstance(b, dict):
+        keys = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+        return ", ".join(f"{k} {_short(b.get(k))} instead of {_short(a.get(k))}" for k in keys[:4])
+    return f"{_short(b)} instead of {_short(a)}"
 
 
 def _normal(value: Any) -> Any:

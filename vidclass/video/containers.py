@@ -2,8 +2,8 @@
 naming no other file, of a frame size that can be decoded.
 
 ``readable_file`` gives clearer messages than the decoders for a missing, directory, unreadable
-or empty file, refuses playlists (``refuse_playlist``) and runs ``check_iso_boxes`` (an MP4/MOV
-cut short inside or after its index). ``check_container`` refuses, from PyAV's typed error,
+or empty file, refuses playlists (``refuse_playlist``) and text (``refuse_text``), and runs
+``check_iso_boxes`` (an MP4/MOV cut short inside or after its index). ``check_container`` refuses, from PyAV's typed error,
 demuxer and stream list, what is no video at all: data no demuxer recognises, no video stream,
 text and still images, playlists, and a declared frame size out of bounds. Each failure is a
 one-line ``VideoError``.
@@ -27,6 +27,7 @@ from typing import Any
 from vidclass.video.base import NOT_A_VIDEO, VideoError, check_frame_size
 
 PLAYLIST = "not a video file (a playlist)"
+TEXT = "not a video file (text)"
 # What PyAV opens files with: no protocol but local files, should a demuxer open another URL.
 OPEN_OPTIONS = {"protocol_whitelist": "file"}
 # Demuxers that open other files or URLs named in the file they read.
@@ -61,6 +62,7 @@ def readable_file(path: str | os.PathLike[str]) -> str:
     if empty:
         raise VideoError("empty file")
     refuse_playlist(name)
+    refuse_text(name)
     check_iso_boxes(name)
     return name
 
@@ -75,6 +77,32 @@ def refuse_playlist(name: str) -> None:
     text = _text_head(name).removeprefix(b"\xef\xbb\xbf").lstrip()  # a UTF-8 byte order mark
     if text.startswith(_PLAYLIST_STARTS) or _PLAYLIST_MARKS.search(text):
         raise VideoError(PLAYLIST)
+
+
+def refuse_text(name: str) -> None:
+    """VideoError when the file starts as text: its first ``_SNIFF_CHUNK`` bytes (or all of it)
+    are UTF-8 of printable characters, white space and escapes (ANSI art), with no NUL byte.
+
+    A video container starts with binary fields (a NUL byte or bytes that are no UTF-8 within its
+    first bytes), except YUV4MPEG2 (``.y4m``): a text header, then raw frames, which may happen
+    to read as text. Without this, FFmpeg opens a text file named ``.txt`` as ANSI art (a
+    one-frame "video" that decord then fails on) and PyAV calls it an unknown format.
+    """
+    try:
+        with open(name, "rb") as handle:
+            head = handle.read(_SNIFF_CHUNK)
+    except OSError as exc:
+        raise VideoError(f"cannot read file: {exc.strerror or exc}") from exc
+    if head.startswith(b"YUV4MPEG2"):
+        return
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:  # a character cut at the end of the read is no sign of binary data
+        if len(head) < _SNIFF_CHUNK or exc.start < len(head) - 3:
+            return
+        text = head[: exc.start].decode("utf-8")
+    if all(c.isprintable() or c in "\t\n\r\f\v\x1b" for c in text.removeprefix("\ufeff")):
+        raise VideoError(TEXT)
 
 
 def _text_head(name: str) -> bytes:
@@ -134,7 +162,7 @@ def refuse_non_video(container: Any) -> None:
     if formats & _URL_OPENING_FORMATS:
         raise VideoError(PLAYLIST)
     if formats & _TEXT_FORMATS:
-        raise VideoError("not a video file (text)")
+        raise VideoError(TEXT)
     if any(f.endswith("_pipe") or f in _IMAGE_FORMATS for f in formats):
         raise VideoError("a still image, not a video")
 
@@ -186,10 +214,12 @@ def check_iso_boxes(name: str) -> None:
 __all__ = [
     "OPEN_OPTIONS",
     "PLAYLIST",
+    "TEXT",
     "check_container",
     "check_declared_size",
     "check_iso_boxes",
     "readable_file",
     "refuse_non_video",
     "refuse_playlist",
+    "refuse_text",
 ]

@@ -62,6 +62,29 @@ def check_complete(state: Mapping[str, torch.Tensor], cfg: ViViTConfig, origin: 
     return {k: v.detach().to(torch.float32).contiguous() for k, v in state.items()}
 
 
+def sniff_format(path: str | Path) -> str:
+    """What a checkpoint file is, from its first bytes: ``msgpack`` (a map: a Flax checkpoint),
+    ``safetensors``, ``pytorch`` (a zip, or a pickle), ``text``, or ``unknown``."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
+    except OSError as exc:
+        raise ConversionError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if head[:4] == b"PK\x03\x04" or (len(head) > 1 and head[0] == 0x80 and 2 <= head[1] <= 5):
+        return "pytorch"  # a pickle starts with \x80 and its protocol: not a msgpack empty map
+    if head and (0x80 <= head[0] <= 0x8F or head[0] in (0xDE, 0xDF)):
+        return "msgpack"
+    if len(head) > 8 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") >= 2:
+        return "safetensors"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:  # a character cut at the end of the read is no sign of binary data
+        if len(head) < 4096 or exc.start < len(head) - 3:
+            return "unknown"
+        text = head[: exc.start].decode("utf-8")
+    return "text" if text and all(c.isprintable() or c in "\t\n\r\f\v" for c in text) else "unknown"
+
+
 def _is_tensor_dict(data: object) -> bool:
     return isinstance(data, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in data.items())
 
