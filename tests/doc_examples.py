@@ -28,7 +28,9 @@ The rules (docs/development.md#the-examples-are-tests says the same for writers)
 - A fenced ``pycon`` block is a doctest (``>>>`` and ``...`` prompts, output compared exactly,
   no option flags). A page's ``pycon`` blocks run after its console examples, in one
   namespace, in the same folder.
-- Blocks of any other kind (``sh``, ``python``, ``json``, ``text``) are not run.
+- Blocks of any other kind (``sh``, ``python``, ``json``, ``text``) are not run. In ``sh``
+  blocks, each ``vidclass`` command is parsed (``sh_commands``): its command and option names
+  must exist.
 """
 
 from __future__ import annotations
@@ -231,3 +233,29 @@ def run_doctests(page: Path) -> str | None:
     runner = doctest.DocTestRunner(optionflags=doctest.REPORT_UDIFF)
     result = runner.run(test, out=report.write, clear_globs=True)
     return report.getvalue() if result.failed else None
+
+
+SHELL_OPERATORS = {"|", "||", "&&", ";", "&"}
+REDIRECTS = {">", ">>", "<", "2>", "&>"}
+
+
+def sh_commands(text: str) -> list[tuple[int, list[str]]]:
+    """The ``vidclass`` command lines in a page's ``sh`` blocks: (line, arguments after
+    ``vidclass``), with comments, pipes and redirections taken off."""
+    found: list[tuple[int, list[str]]] = []
+    for block in blocks(text):
+        if block.kind != "sh":
+            continue
+        for k, line in enumerate(block.lines):
+            lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+            lexer.whitespace_split = True
+            lexer.commenters = "#"
+            words, command = list(lexer), []
+            for i, word in enumerate([*words, ";"]):
+                if word in SHELL_OPERATORS or (i and words[i - 1] in REDIRECTS):
+                    if command[:1] == ["vidclass"]:
+                        found.append((block.line + k, command[1:]))
+                    command = []
+                elif word not in REDIRECTS:
+                    command.append(word)
+    return found

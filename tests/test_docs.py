@@ -17,9 +17,10 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+import click
 import pytest
 
-from tests.doc_examples import blocks, console_steps, line_pattern, matches, run_doctests, run_steps
+from tests.doc_examples import blocks, console_steps, line_pattern, matches, run_doctests, run_steps, sh_commands
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -123,6 +124,55 @@ def test_page_examples(page, workshop, monkeypatch):
     failures = run_doctests(page)
     if failures:
         pytest.fail(failures, pytrace=False)
+
+
+def parse_vidclass(args: list[str]) -> None:
+    """Parses ``vidclass ARGS`` as the command line would, without running it or checking values
+    (the files an ``sh`` example names are not there); a ``click.UsageError`` if it cannot."""
+    from vidclass.cli.main import main
+
+    name = args[0] if args else ""
+    command = main.get_command(click.Context(main), name)
+    if command is None:
+        raise click.UsageError(f"no such command {name!r}")
+    parser = command.make_parser(click.Context(command, info_name=name))
+    parser.parse_args(list(args[1:]))  # option names and arity only: values are converted later
+
+
+@pytest.mark.parametrize("page", PAGES, ids=page_id)
+def test_sh_examples_name_real_commands_and_options(page):
+    """``sh`` blocks are not run (a download, hours of training), but each ``vidclass`` line in
+    them must parse: a renamed command or option fails here."""
+    for line, args in sh_commands(page.read_text(encoding="utf-8")):
+        try:
+            parse_vidclass(args)
+        except click.UsageError as exc:
+            pytest.fail(f"{page.name}:{line}: vidclass {' '.join(args)}: {exc.format_message()}", pytrace=False)
+
+
+def test_sh_lines_are_read_as_a_shell_would():
+    page = "```sh\nfind x | vidclass predict - > r.jsonl  # a comment\nvidclass eval d -o out && vidclass report out\n```\n"
+    assert sh_commands(page) == [(2, ["predict", "-"]), (3, ["eval", "d", "-o", "out"]), (3, ["report", "out"])]
+    parse_vidclass(["predict", "-", "--precision", "fp32"])
+    with pytest.raises(click.UsageError):
+        parse_vidclass(["predict", "--no-such-option", "x.mp4"])
+    with pytest.raises(click.UsageError):
+        parse_vidclass(["predicts", "x.mp4"])
+
+
+def test_every_option_is_on_its_commands_page():
+    from vidclass.cli.main import main
+
+    ctx = click.Context(main)
+    for name in main.list_commands(ctx):
+        page = ROOT / "docs" / "commands" / f"{name}.md"
+        assert page.is_file(), f"no page for vidclass {name}"
+        text = page.read_text(encoding="utf-8")
+        for param in main.get_command(ctx, name).params:
+            names = [o for o in (*param.opts, *getattr(param, "secondary_opts", ())) if o.startswith("--")]
+            if names and param.name != "help":
+                mentioned = any(re.search(rf"(?<![\w-]){re.escape(o)}(?![\w-])", text) for o in names)
+                assert mentioned, f"{page.name} does not mention {names}"
 
 
 # --------------------------------------------------------------------------- the rules themselves
