@@ -4,7 +4,7 @@ VIDCLASS := $(VENV)/bin/vidclass
 PYTHON ?= python3
 BUILD ?= build
 
-.PHONY: install test lint bench soak default-model clean
+.PHONY: install test lint docs bench soak default-model clean
 
 install: $(VENV)/.installed
 
@@ -21,6 +21,11 @@ lint: install
 	$(VENV)/bin/ruff check vidclass tests benchmarks
 	$(VENV)/bin/ruff format --check vidclass tests benchmarks
 	$(VENV)/bin/mypy
+
+# The manual (docs/, mkdocs.yml) as a site in $(BUILD)/site. --strict: a broken link or anchor,
+# or a page missing from the nav, fails the build. Offline: nothing is fetched.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict -d $(BUILD)/site
 
 # Side-by-side benchmarks (about 11 minutes on 2 idle cores, 1-2 more the first time, which
 # generates the test clips into $(BUILD)/bench-clips); rewrites BENCHMARKS.md's results.

@@ -400,6 +400,22 @@ def test_models_json(run, work, clf):
     assert table.exit_code == 0 and "vivit-micro" in table.stdout and "\x1b[" not in table.stdout
 
 
+def test_models_table_names_files_in_its_folder_and_sizes_them_in_binary_units(run, work, clf):
+    path = work / "weights" / "vivit-micro.safetensors"
+    vidclass.save_model(clf, path)
+    size = path.stat().st_size
+    try:
+        table = run("models", "--format", "table")
+    finally:
+        path.unlink()
+    assert table.exit_code == 0, table.output
+    assert f"model files in {work / 'weights'}" in table.stdout
+    row = next(line for line in table.stdout.splitlines() if "vivit-micro.safetensors" in line)
+    cells = [c.strip() for c in row.strip("│ ").split("│")]
+    assert cells[0] == "vivit-micro.safetensors"  # the name: the folder is the title, once
+    assert cells[3] == (f"{size / 1024:.1f} KiB" if size < 2**20 else f"{size / 2**20:.1f} MiB")  # 1024-based
+
+
 def test_info_prints_the_sampler_indices_and_crop_boxes(run, clf):
     result = run("info", "a.mp4", "--model", "model.safetensors", "--format", "json")
     assert result.exit_code == 0, result.output

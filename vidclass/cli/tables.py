@@ -12,6 +12,7 @@ others narrow, then go, in the order they say.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -127,9 +128,9 @@ def models_tables(data: dict[str, Any]) -> Sequence[Any]:
     files = Table(title=f"model files in {data['weights_dir']}", title_justify="left")
     for column in ("file", "model", "labels", "size"):
         files.add_column(column, justify="right" if column in ("labels", "size") else "left")
-    for row in data["files"]:
+    for row in data["files"]:  # the folder is the title; a row names its file
         files.add_row(
-            row["path"],
+            os.path.basename(row["path"]),
             str(row.get("model") or ""),
             "" if row.get("num_labels") is None else str(row["num_labels"]),
             _bytes(row.get("bytes")),
@@ -241,10 +242,11 @@ def _params(n: Any) -> str:
 
 
 def _bytes(n: Any) -> str:
+    """A size in binary units: 4,542,868 bytes is 4.3 MiB."""
     if not isinstance(n, int):
         return ""
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return str(n)
