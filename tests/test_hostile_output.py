@@ -381,7 +381,7 @@ def test_a_closed_pipe_stays_quiet(work):
     finally:
         os.close(write)
     assert proc.stderr.decode() == ""
-    assert proc.returncode == 1
+    assert proc.returncode == 0  # the reader wanted no more: no failed input (issue 14)
 
 
 def test_a_streamed_file_is_cut_back_to_whole_records_when_writing_fails(tmp_path):
@@ -431,12 +431,11 @@ def test_sigterm_mid_run_leaves_the_old_json_file_byte_identical(work):
             assert proc.poll() is None and time.monotonic() < deadline, "predict did not start"
             time.sleep(0.05)
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == -signal.SIGTERM
+        assert proc.wait(timeout=60) == 143  # handled since issue 14: 128 + SIGTERM, after the clean-up
     finally:
         proc.kill()
     assert old.read_bytes() == before
-    for leftover in work.glob("x.json.*.partial"):
-        leftover.unlink()
+    assert list(work.glob("x.json.*.partial")) == []
 
 
 def test_a_completed_run_replaces_the_json_file_and_keeps_its_mode(run, work):

@@ -22,6 +22,7 @@ EXIT_OK = 0
 EXIT_FAILED_INPUT = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 
 class VidclassError(Exception):
@@ -99,6 +100,7 @@ __all__ = [
     "EXIT_FAILED_INPUT",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
+    "EXIT_TERMINATED",
     "EXIT_USAGE",
     "InputError",
     "VidclassError",

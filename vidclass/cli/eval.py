@@ -19,8 +19,9 @@ from vidclass.cli.common import (
     workers_type,
 )
 from vidclass.cli.output import CliError, Messages, document_format, write_document
+from vidclass.cli.signals import stop_status, stop_word
 from vidclass.defaults import DEFAULT_TOP_K, LAYOUTS
-from vidclass.errors import EXIT_INTERRUPTED, EXIT_OK, VidclassError
+from vidclass.errors import EXIT_OK, VidclassError
 
 
 def _shard(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -174,16 +175,14 @@ def eval_command(
         if not main:
             ctx.exit(error.exit_code)
         raise error from exc
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: one line, exit 130 or 143
         listener.finish()
-        if main:
-            where = (
-                f"; results so far are in {os.path.join(output, PREDICTIONS)}: add --resume to continue"
-                if output
-                else ""
-            )
-            messages.error(f"interrupted{where}")
-        ctx.exit(EXIT_INTERRUPTED)
+        if not main:
+            ctx.exit(stop_status(exc))
+        where = (
+            f"; results so far are in {os.path.join(output, PREDICTIONS)}: add --resume to continue" if output else ""
+        )
+        raise CliError.from_exception(exc, f"{stop_word(exc)}{where}") from None
     if not main:
         # Rank 0 reports and sets the exit status; a non-zero exit here would make torchrun
         # stop rank 0 before it has printed.

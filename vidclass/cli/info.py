@@ -28,7 +28,7 @@ from vidclass.cli.output import (
 )
 from vidclass.cli.tables import info_tables
 from vidclass.defaults import DEFAULT_TIMEOUT, MODEL_ENV
-from vidclass.errors import EXIT_FAILED_INPUT, EXIT_INTERRUPTED
+from vidclass.errors import EXIT_FAILED_INPUT
 
 if TYPE_CHECKING:  # imported for annotations only: vidclass.video imports torch
     from vidclass.protocol import Preprocessing, ViewProtocol
@@ -126,9 +126,6 @@ def info_command(
     queue = DecodeQueue(prep, protocol, options)
     try:
         probed = queue.plan(video)
-    except KeyboardInterrupt:
-        messages.error("interrupted")
-        ctx.exit(EXIT_INTERRUPTED)
     finally:
         queue.close()
     if probed.error is not None:  # a bad video is a failed input: exit 1, one line

@@ -5,16 +5,25 @@ Each command's module is imported only when the command runs or its help is show
 imports torch only when the command runs; ``vidclass --help`` lists the commands from their
 summaries in ``COMMANDS`` and imports none of them. Help pages and usage errors thus come
 without the seconds that importing torch takes.
+
+How every command ends when it is stopped is decided here, in ``LazyGroup`` (with
+``vidclass.cli.signals`` for what comes before click is imported): Ctrl-C and SIGTERM, at any
+moment, are one ``error:`` line and exit 130 or 143, after the command's ``finally`` blocks
+have run; a closed pipe on the output is exit 0, quietly.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import importlib
+from collections.abc import Iterator
 from typing import Any
 
 import click
 
-from vidclass.errors import VidclassError
+from vidclass.cli import signals
+from vidclass.errors import EXIT_OK, VidclassError
 
 # name -> (module, attribute, summary). The summary is the first paragraph of the command's
 # help, for the list in ``vidclass --help`` (tests/test_startup.py checks that they agree).
@@ -79,13 +88,27 @@ class LazyGroup(click.Group):
                 self.get_command(ctx, name)
         return super().resolve_command(ctx, args)
 
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except VidclassError as exc:  # one the command did not turn into a CliError itself
-            from vidclass.cli.output import CliError
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """The ``vidclass`` process (the console script, ``python -m vidclass``): SIGTERM is
+        handled like Ctrl-C from here on (``signals.handled``). Click's test runner calls
+        ``main`` instead, and leaves the signals as they are."""
+        with signals.handled():
+            return super().__call__(*args, **kwargs)
 
-            raise CliError.from_exception(exc) from exc
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        with _how_it_ends():
+            return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _how_it_ends():
+            try:
+                return super().invoke(ctx)
+            except VidclassError as exc:  # one the command did not turn into a CliError itself
+                from vidclass.cli.output import CliError
+
+                raise CliError.from_exception(exc) from exc
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         self._listing = True
@@ -93,6 +116,28 @@ class LazyGroup(click.Group):
             super().format_commands(ctx, formatter)
         finally:
             self._listing = False
+
+
+@contextlib.contextmanager
+def _how_it_ends() -> Iterator[None]:
+    """Ctrl-C or SIGTERM (``signals.Terminated``): one ``error:`` line, exit 130 or 143 (its
+    ``CliError``), once the command has unwound. A closed pipe (EPIPE, ``| head -1``): exit 0 and
+    nothing more, whether the command was writing results or a message; what is still buffered
+    for stdout and stderr is dropped, so that the exit adds no complaint of its own. Click's own
+    handling would print "Aborted!" and exit 1 for both."""
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        from vidclass.cli.output import CliError
+
+        raise CliError.from_exception(exc) from None
+    except OSError as exc:
+        if exc.errno != errno.EPIPE:
+            raise
+        from vidclass.cli.output import discard, stderr, stdout
+
+        discard(stdout(), stderr())
+        raise click.exceptions.Exit(EXIT_OK) from None
 
 
 def _show_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:

@@ -16,7 +16,10 @@
   off, so ``[bold]`` is printed as it is. This holds for stderr whether or not it is a terminal
   (logs get cat'ed); JSON output keeps the exact values (JSON escapes control characters).
 - A result that cannot be written (a full disk, ``-o /dev/full``) is one ``error:`` line and
-  exit 2 (``ResultStream``); a closed pipe (``| head -1``) ends the command quietly.
+  exit 2 (``ResultStream``); a closed pipe (``| head -1``) ends the command quietly with exit 0
+  (``vidclass.cli.main``).
+- Ctrl-C and SIGTERM are one line, ``error: interrupted`` (exit 130) or ``error: terminated``
+  (exit 143): ``CliError.from_exception`` of the ``KeyboardInterrupt``.
 
 The output itself is built elsewhere, on the consoles and in the JSON made here: ``predict``'s
 results, in each ``--format``, by the writers in ``vidclass.cli.writers``; the other commands'
@@ -38,6 +41,7 @@ import click
 from rich.console import Console
 from rich.text import Text
 
+from vidclass.cli.signals import stop_status, stop_word
 from vidclass.errors import EXIT_USAGE, VidclassError
 from vidclass.serialize import json_dumps, utf8
 
@@ -246,8 +250,11 @@ class CliError(click.ClickException):
     @classmethod
     def from_exception(cls, exc: BaseException, message: str | None = None) -> CliError:
         """``exc``, raised by the library, as the command's failure: the one place where an error
-        becomes an exit status. A ``VidclassError`` keeps its ``exit_code``; any other exception
-        is a usage error. The message is ``message``, else the exception's text on one line."""
+        becomes an exit status. A ``VidclassError`` keeps its ``exit_code``; Ctrl-C is 130 and
+        SIGTERM 143 (``signals.stop_status``); any other exception is a usage error. The message
+        is ``message``, else the exception's text on one line (``interrupted``, ``terminated``)."""
+        if isinstance(exc, KeyboardInterrupt):  # Ctrl-C, or SIGTERM (signals.Terminated)
+            return cls(stop_word(exc) if message is None else message, stop_status(exc))
         exit_code = exc.exit_code if isinstance(exc, VidclassError) else EXIT_USAGE
         return cls(" ".join(str(exc).split()) if message is None else message, exit_code)
 
@@ -277,8 +284,9 @@ def document_format(fmt: str | None) -> str:
 
 class ResultStream:
     """The text stream results go to. A write that fails (a full disk, ``/dev/full``) is one
-    ``CliError`` (exit 2) naming where; a closed pipe (EPIPE) is left to click, which ends the
-    command quietly, as ``vidclass predict ... | head -1`` expects."""
+    ``CliError`` (exit 2) naming where; a closed pipe (EPIPE) is left to the command line's
+    entry (``vidclass.cli.main``), which ends the command quietly with exit 0, as
+    ``vidclass predict ... | head -1`` expects."""
 
     def __init__(self, raw: IO[str], where: str) -> None:
         self.raw = raw
@@ -314,13 +322,18 @@ class ResultStream:
         return getattr(self.raw, "encoding", None) or "utf-8"
 
 
-def _discard_stdout() -> None:
-    """After stdout failed: send what is still buffered for it to /dev/null, so that the exit
-    adds no second complaint (the way Python's docs handle a closed pipe)."""
-    with contextlib.suppress(AttributeError, OSError, ValueError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, stdout().fileno())
-        os.close(devnull)
+def discard(*streams: IO[str]) -> None:
+    """After writing failed (a full disk, a closed pipe): send what is still buffered for these
+    streams, and anything written to them later, to /dev/null, so that the exit adds no second
+    complaint (the way Python's docs handle a closed pipe). A stream with no file descriptor
+    (click's test runner) is left as it is."""
+    for stream in streams:
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, stream.fileno())
+            finally:
+                os.close(devnull)
 
 
 @contextlib.contextmanager
@@ -332,7 +345,7 @@ def stdout_results() -> Iterator[IO[str]]:
         yield cast(IO[str], stream)
     except CliError:
         if stream.failed:
-            _discard_stdout()
+            discard(stdout())
         raise
 
 
@@ -357,6 +370,7 @@ __all__ = [
     "CliError",
     "Messages",
     "ResultStream",
+    "discard",
     "document_format",
     "dumps",
     "isatty",

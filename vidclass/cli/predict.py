@@ -16,9 +16,10 @@ from vidclass.cli.common import (
 )
 from vidclass.cli.output import RESULT_FORMATS, CliError, Messages, result_format
 from vidclass.cli.results import open_results, refuse_input_as_output
+from vidclass.cli.signals import Terminated
 from vidclass.cli.writers import WRITERS
 from vidclass.defaults import DECODERS, DEFAULT_TOP_K
-from vidclass.errors import EXIT_FAILED_INPUT, EXIT_INTERRUPTED, EXIT_OK
+from vidclass.errors import EXIT_FAILED_INPUT, EXIT_OK
 
 
 @click.command("predict")
@@ -122,7 +123,7 @@ def predict_command(
     fmt = result_format(fmt, output)
     writer_class = WRITERS[fmt]
     failed = 0
-    interrupted = False
+    interrupted: KeyboardInterrupt | None = None
     # json and table are written at the end: into a temporary file, renamed over --output
     with predictor, open_results(output, atomic=not writer_class.streaming) as stream:
         writer = writer_class(stream, predictor.describe(), scores=scores)
@@ -144,12 +145,13 @@ def predict_command(
                         failed += 1
                         messages.input_error(prediction.path, prediction.error or "failed")
                     tracker.advance()
-        except KeyboardInterrupt:
-            interrupted = True  # what was done so far is written, as a valid document
+        except KeyboardInterrupt as exc:
+            if isinstance(exc, Terminated):  # SIGTERM abandons the run: a json or table --output keeps its old content
+                raise
+            interrupted = exc  # Ctrl-C: what was done so far is written, as a valid document
         writer.end()
-    if interrupted:
-        messages.error("interrupted")
-        ctx.exit(EXIT_INTERRUPTED)
+    if interrupted is not None:  # one line, exit 130
+        raise CliError.from_exception(interrupted) from None
     if show:  # a summary only where the bar was: piped stderr holds just the error lines
         messages.note(f"{len(inputs) - failed} of {len(inputs)} videos classified")
     ctx.exit(EXIT_FAILED_INPUT if failed else EXIT_OK)

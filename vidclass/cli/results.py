@@ -55,7 +55,8 @@ def open_results(output: str | None, atomic: bool = False) -> Iterator[IO[str]]:
     ``atomic`` (``json`` and ``table``, written at the end): a regular file is written under a
     temporary name beside it (``NAME.PID.partial``) and renamed over ``output`` only when the
     command completes, so ``output`` holds its old content or the complete new one, never a part
-    (a SIGTERM or a full disk leaves the old file; only a kill can leave the temporary). The
+    (a full disk or a SIGTERM leaves the old file and removes the temporary; Ctrl-C during the
+    run writes the results finished so far, whole; only SIGKILL can leave the temporary). The
     streamed formats write ``output`` in place, one whole record at a time; a write that fails
     cuts the file back to the records written whole before it.
     """

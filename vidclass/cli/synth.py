@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from vidclass.cli.output import CliError, Messages
-from vidclass.errors import EXIT_FAILED_INPUT, EXIT_INTERRUPTED
+from vidclass.errors import EXIT_FAILED_INPUT
 from vidclass.synth import CLASSES, TWINS, SynthOptions, generate
 from vidclass.synth.generator import OutputExistsError, check_options, default_workers
 
@@ -152,9 +152,6 @@ def synth_command(
         raise CliError(f"{out_dir}: folder is not empty (pass --overwrite to replace a generated set)") from None
     except NotADirectoryError:
         raise CliError(f"{out_dir}: not a directory") from None
-    except KeyboardInterrupt:
-        messages.error("interrupted")
-        ctx.exit(EXIT_INTERRUPTED)
     except OSError as exc:
         where = exc.filename or out_dir
         raise CliError(f"{where}: {exc.strerror or exc}", exit_code=EXIT_FAILED_INPUT) from exc

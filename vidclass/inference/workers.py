@@ -18,8 +18,9 @@ forever holding the GIL, or grow memory. ``WorkerPool`` runs each job in a separ
   dmlc/decord#294) and ``spawn`` elsewhere.
   ``prestart(preload)`` starts that server ahead of the first job, so that its imports run
   while the caller does its own work (loading a model).
-  Workers run torch on one thread and ignore SIGINT: Ctrl-C reaches the parent, which
-  ``close()``s the pool. Their stderr goes to /dev/null (FFmpeg and decord log there, and
+  Workers run torch on one thread; the server and its workers keep SIGINT and SIGTERM
+  blocked (``start_server``): Ctrl-C and a SIGTERM to the process group reach the parent
+  alone, which ``close()``s the pool. Their stderr goes to /dev/null (FFmpeg and decord log there, and
   the parent reports each failure itself) unless the pool is made with ``keep_stderr``
   (``--verbose``) or ``$VIDCLASS_WORKER_STDERR`` is set.
 - A worker whose parent dies (SIGKILL, SIGTERM) kills itself at once, even mid-job, so a
@@ -96,11 +97,25 @@ def prestart(preload: tuple[str, ...] = ()) -> None:
     worker forks from a ready server. A pool made later with the same ``preload`` uses it.
     Elsewhere (spawn) there is no server and this does nothing.
     """
-    ctx = context(preload)
-    if isinstance(ctx, ForkServerContext):
-        from multiprocessing import forkserver
+    start_server(context(preload))
 
+
+def start_server(ctx: ForkServerContext | SpawnContext) -> None:
+    """Start ``ctx``'s process server if it is not running (forkserver; spawn has none), with
+    SIGINT and SIGTERM blocked: the server and every worker forked from it keep them blocked, so
+    Ctrl-C (sent to the whole process group) and a SIGTERM to the group reach the command alone,
+    which ends its workers itself; the server, importing torch for seconds, would otherwise print
+    a traceback. Blocked in this thread for the start only: a signal then is delayed, not lost."""
+    if not isinstance(ctx, ForkServerContext):
+        return
+    from multiprocessing import forkserver, resource_tracker
+
+    resource_tracker.ensure_running()  # first: starting it unblocks both signals when done
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
         forkserver.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 class WorkerPool:
@@ -239,6 +254,7 @@ class _Slot:
                 return self.conn
             if self.pool._closed:
                 raise RuntimeError("the worker pool is closed")
+            start_server(self.pool._ctx)  # if it is not running yet (or any more)
             parent, child = self.pool._ctx.Pipe(duplex=True)
             process = self.pool._ctx.Process(
                 target=_worker_main, args=(child, self.pool.keep_stderr), daemon=True, name="vidclass-decoder"
@@ -380,4 +396,5 @@ __all__ = [
     "WorkerTimeout",
     "context",
     "prestart",
+    "start_server",
 ]

@@ -1,0 +1,204 @@
+"""Rough edges a new user hits at the command line: Ctrl-C, SIGTERM and a closed pipe at any
+moment, the bundled model's note, ``info`` on a model, one ``-j/--workers`` for predict and
+eval, and where ``predict -o`` wrote. Each runs ``python -m vidclass`` in a subprocess (on a
+pseudo-terminal where the behaviour is a terminal's) and checks its exit status, its stderr
+lines and its parsed output.
+
+The signal tests send the signal at fixed moments after the start (from Python's own start-up
+to mid-run) to a command given far more work than it can finish by then; a command that had
+ended before its signal fails the test as mis-sized rather than passing it. Ctrl-C goes to the
+whole process group, as a terminal sends it; SIGTERM to the command's process, as ``kill``
+sends it, and once to the group.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import vidclass
+from tests.videos import write_video
+
+LABELS = ["moving left", "moving right", "still"]
+MODEL = ("--model", "model.safetensors", "--device", "cpu")
+MANY = ["a.mp4"] * 1000  # far more work than a command finishes in the seconds before its signal
+TIMEOUT = 180
+STOPS = {signal.SIGINT: (130, "error: interrupted"), signal.SIGTERM: (143, "error: terminated")}
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("cli")
+    vidclass.save_model(vidclass.create_model("vivit-micro", labels=LABELS, seed=3), root / "model.safetensors")
+    write_video(root / "a.mp4", num_frames=8, width=48, height=48)
+    for label in LABELS:  # a dataset of hard links: many videos, no disk
+        (root / "ds" / label).mkdir(parents=True)
+        for i in range(100):
+            os.link(root / "a.mp4", root / "ds" / label / f"v{i:03d}.mp4")
+    return root
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("VIDCLASS_MODEL", "FORCE_COLOR", "COLUMNS", "LINES")}
+    return {**env, "NO_COLOR": "1", "OMP_NUM_THREADS": "1", **extra}
+
+
+def _command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "vidclass", *args]
+
+
+def start(work: Path, *args: str, **popen) -> subprocess.Popen:
+    """``vidclass ARGS`` in a process group of its own, with the default Ctrl-C a terminal gives
+    (a runner started in the background hands its children SIGINT ignored)."""
+    return subprocess.Popen(
+        _command(*args),
+        cwd=work,
+        env=_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=popen.pop("stdout", subprocess.PIPE),
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        **popen,
+    )
+
+
+def stop(proc: subprocess.Popen, sig: int, group: bool | None = None) -> tuple[str, str]:
+    """Send ``sig`` (to the process group: Ctrl-C by default; to the process: SIGTERM by default)
+    to a command still running; its (stdout, stderr) once it has ended."""
+    assert proc.poll() is None, f"the command ended (exit {proc.returncode}) before its signal: give it more work"
+    try:
+        (os.killpg if (sig == signal.SIGINT if group is None else group) else os.kill)(proc.pid, sig)
+        return proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def group_members(pgid: int) -> list[int]:
+    """The processes still in process group ``pgid`` (workers, the fork server)."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                members.append(int(entry))
+    return members
+
+
+def assert_gone(pgid: int) -> None:
+    deadline = time.monotonic() + 10
+    while group_members(pgid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert group_members(pgid) == []  # no worker or fork server left behind
+
+
+def records(stdout: str) -> list[dict]:
+    """predict's JSON lines: every line whole."""
+    return [json.loads(line) for line in stdout.splitlines()]
+
+
+def wait_for(check, what: str, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while not check():
+        assert proc.poll() is None, f"the command ended before {what}: {proc.communicate()}"
+        assert time.monotonic() < deadline, f"no {what}"
+        time.sleep(0.05)
+
+
+# --------------------------------------------------------------------------- Ctrl-C and SIGTERM
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("moment", [0.1, 0.5, 1.0, 2.0])
+def test_predict_stopped_during_start_up_says_one_line(work, sig, moment):
+    """From Python's imports to the fork server's (torch, seconds) and the model's loading:
+    click's "Aborted!" and exit 1, or the fork server's KeyboardInterrupt traceback, no more."""
+    proc = start(work, "predict", *MODEL, *MANY)
+    time.sleep(moment)
+    out, err = stop(proc, sig)
+    status, line = STOPS[sig]
+    assert (proc.returncode, err) == (status, line + "\n")
+    records(out)  # whatever was done is whole
+    assert_gone(proc.pid)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_predict_stopped_mid_run_keeps_its_whole_results(work, sig):
+    proc = start(work, "predict", *MODEL, *MANY)
+    first = proc.stdout.readline()  # a video is done, and 999 are not
+    out, err = stop(proc, sig)
+    status, line = STOPS[sig]
+    assert (proc.returncode, err) == (status, line + "\n")
+    assert [r["path"] for r in records(first + out)] == MANY[: len(records(first + out))]
+    assert_gone(proc.pid)
+
+
+@pytest.mark.parametrize("group", [False, True], ids=["process", "group"])
+def test_sigterm_during_predict_to_a_json_file_leaves_no_partial_file(work, group):
+    """SIGTERM ran no clean-up and left ``x.json.PID.partial``; now the command unwinds as on
+    Ctrl-C: the temporary is removed, the old x.json kept as it was, the workers ended."""
+    target = work / "x.json"
+    target.write_text("old\n")
+    proc = start(work, "predict", *MODEL, *MANY, "-o", "x.json")
+    wait_for(lambda: list(work.glob("x.json.*.partial")), "temporary result file", proc)
+    out, err = stop(proc, signal.SIGTERM, group=group)  # to the group, as `timeout` and service managers do
+    assert (proc.returncode, out, err) == (143, "", "error: terminated\n")
+    assert list(work.glob("x.json.*")) == []
+    assert target.read_text() == "old\n"
+    assert_gone(proc.pid)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("info", "a.mp4", "--model", "model.safetensors"),
+        ("eval", "ds", *MODEL, "--format", "json"),
+        ("train", "ds", "-m", "vivit-micro", "--epochs", "1000", "--device", "cpu", "-o", "run"),
+        ("synth", "run", "--per-class", "100", "--workers", "2"),
+    ],
+    ids=["info", "eval", "train", "synth"],
+)
+def test_other_commands_stopped_during_start_up_say_one_line(work, tmp_path, args, sig):
+    proc = start(work, *[str(tmp_path / "run") if a == "run" else a for a in args])
+    time.sleep(0.5)
+    out, err = stop(proc, sig)
+    status, line = STOPS[sig]
+    assert (proc.returncode, out, err) == (status, "", line + "\n")
+    assert_gone(proc.pid)
+
+
+def test_eval_stopped_mid_run_says_how_to_go_on(work, tmp_path):
+    out_dir = tmp_path / "out"
+    proc = start(work, "eval", "ds", *MODEL, "-o", str(out_dir), "--format", "json")
+    predictions = out_dir / "predictions.jsonl"
+    wait_for(lambda: predictions.exists() and predictions.read_text().count("\n") >= 2, "first record", proc)
+    out, err = stop(proc, signal.SIGINT)
+    assert (proc.returncode, out) == (130, "")
+    assert err == f"error: interrupted; results so far are in {predictions}: add --resume to continue\n"
+    assert_gone(proc.pid)
+
+
+# --------------------------------------------------------------------------- a closed pipe
+
+
+def test_predict_into_a_closed_pipe_ends_quietly_with_exit_0(work):
+    """``vidclass predict ... | head -1``: the reader wanted one line; that is no failed input."""
+    proc = start(work, "predict", *MODEL, *MANY)
+    first = proc.stdout.readline()
+    proc.stdout.close()  # what head does after its line
+    err = proc.stderr.read()
+    assert (proc.wait(timeout=TIMEOUT), err) == (0, "")
+    assert records(first)[0]["path"] == "a.mp4"
