@@ -54,6 +54,13 @@ def _command(*args: str) -> list[str]:
     return [sys.executable, "-m", "vidclass", *args]
 
 
+def run(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``vidclass ARGS`` with stdout and stderr piped."""
+    return subprocess.run(
+        _command(*args), cwd=work, capture_output=True, text=True, env=_env(), timeout=TIMEOUT, stdin=subprocess.DEVNULL
+    )
+
+
 def start(work: Path, *args: str, **popen) -> subprocess.Popen:
     """``vidclass ARGS`` in a process group of its own, with the default Ctrl-C a terminal gives
     (a runner started in the background hands its children SIGINT ignored)."""
@@ -202,3 +209,35 @@ def test_predict_into_a_closed_pipe_ends_quietly_with_exit_0(work):
     err = proc.stderr.read()
     assert (proc.wait(timeout=TIMEOUT), err) == (0, "")
     assert records(first)[0]["path"] == "a.mp4"
+
+
+# --------------------------------------------------------------------------- -j/--workers
+
+
+def _option_help(command: str, option: str) -> str:
+    text = run(Path.cwd(), command, "--help").stdout
+    lines = text.splitlines()
+    start_at = next(i for i, line in enumerate(lines) if line.lstrip().startswith(option))
+    block = [lines[start_at]]
+    for line in lines[start_at + 1 :]:
+        if line.lstrip().startswith("-") or not line.startswith(" " * 10):
+            break
+        block.append(line)
+    return " ".join(" ".join(block).split())
+
+
+def test_workers_is_one_option_with_one_default_in_predict_and_eval(work, tmp_path):
+    predict_help = _option_help("predict", "-j, --workers N")
+    assert predict_help == _option_help("eval", "-j, --workers N")
+    assert "Default: min(2, CPUs)" in predict_help
+    cpus = len(os.sched_getaffinity(0))
+    for args, workers in [(["a.mp4"], 1), (["a.mp4"] * 3, min(2, cpus)), (["-j", "0", "a.mp4"], 0)]:
+        result = run(work, "predict", *MODEL, "--format", "json", *args)
+        assert (result.returncode, result.stderr) == (0, ""), args
+        assert json.loads(result.stdout)["model"]["workers"] == workers, args
+    (tmp_path / "small" / "still").mkdir(parents=True)
+    os.link(work / "a.mp4", tmp_path / "small" / "still" / "a.mp4")
+    for workers in ("0", "2"):
+        result = run(work, "eval", str(tmp_path / "small"), *MODEL, "-j", workers, "--format", "json")
+        assert (result.returncode, result.stderr) == (0, ""), workers
+        assert json.loads(result.stdout)["counts"]["scored"] == 1

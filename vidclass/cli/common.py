@@ -55,9 +55,31 @@ TOP_K = click.IntRange(1, MAX_TOP_K)
 TIMEOUT = Seconds(MAX_TIMEOUT)
 
 
-def workers_type(low: int) -> click.IntRange:
-    """--workers: ``low`` (0 for predict, 1 for eval) to ``MAX_WORKERS``."""
-    return click.IntRange(low, MAX_WORKERS)
+def workers_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """-j/--workers: predict's and eval's one option for the decode worker processes, with one
+    default (``resolve_workers``)."""
+    return click.option(
+        "--workers",
+        "-j",
+        type=click.IntRange(0, MAX_WORKERS),
+        metavar="N",
+        help="Videos decoded at the same time, each in a worker process of its own (one video too), "
+        "where a decoder crash or hang costs that video alone and --timeout holds; eval also runs "
+        "that many through the model at once, sharing the CPU cores out. Default: min(2, CPUs). "
+        "0 decodes in this process, unprotected: a decoder crash ends the command, --timeout does "
+        "not apply and decoder log lines reach stderr.",
+    )(f)
+
+
+def resolve_workers(workers: int | None, videos: int | None = None) -> int:
+    """``--workers`` as given, else the default: min(2, the CPUs this process may use)
+    (``vidclass.defaults.default_workers``), and no more than ``videos`` when that is known. So
+    one video, too, decodes in a worker by default."""
+    if workers is not None:
+        return workers
+    from vidclass.defaults import default_workers
+
+    return default_workers() if videos is None else min(default_workers(), videos)
 
 
 def load_classifier(model: str | None) -> VideoClassifier:
@@ -197,6 +219,7 @@ __all__ = [
     "model_option",
     "run_options",
     "verbose_option",
+    "resolve_workers",
     "view_options",
-    "workers_type",
+    "workers_option",
 ]

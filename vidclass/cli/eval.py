@@ -13,10 +13,11 @@ from vidclass.cli.common import (
     document_format_option,
     load_classifier,
     model_option,
+    resolve_workers,
     run_options,
     verbose_option,
     view_options,
-    workers_type,
+    workers_option,
 )
 from vidclass.cli.output import CliError, Messages, document_format, write_document
 from vidclass.cli.signals import stop_status, stop_word
@@ -60,14 +61,7 @@ def _shard(ctx: click.Context, param: click.Parameter, value: str | None) -> str
 @model_option
 @view_options
 @run_options
-@click.option(
-    "--workers",
-    "-j",
-    type=workers_type(1),
-    default=1,
-    show_default=True,
-    help="Videos decoded and run at the same time, overlapping decoding with the model; on a CPU the cores are shared out among them.",
-)
+@workers_option
 @click.option(
     "--top-k",
     "-k",
@@ -111,7 +105,7 @@ def eval_command(
     device: str,
     precision: str,
     compile: bool,
-    workers: int,
+    workers: int | None,
     timeout: float,
     top_k: int,
     output: str | None,
@@ -143,6 +137,7 @@ def eval_command(
     from vidclass.evaluation import PREDICTIONS, REPORT_FILES, Listener, evaluate, exit_status
     from vidclass.evaluation.documents import nothing_scored
 
+    workers = resolve_workers(workers)
     distributed = launched()
     main = not distributed or env_rank() == 0
     messages = Messages(quiet=quiet or not main)
@@ -167,7 +162,8 @@ def eval_command(
             overwrite=overwrite,
             save_scores=save_scores,
             listener=listener,
-            options=build_run_options(ctx.params),
+            options=build_run_options(ctx.params, workers=max(1, workers)),
+            isolate=workers > 0,  # -j 0: one video at a time, decoded in this process
         )
     except VidclassError as exc:
         listener.finish()

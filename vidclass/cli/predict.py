@@ -9,10 +9,11 @@ from vidclass.cli.common import (
     build_run_options,
     load_classifier,
     model_option,
+    resolve_workers,
     run_options,
     verbose_option,
     view_options,
-    workers_type,
+    workers_option,
 )
 from vidclass.cli.output import RESULT_FORMATS, CliError, Messages, result_format
 from vidclass.cli.results import open_results, refuse_input_as_output
@@ -42,14 +43,7 @@ from vidclass.errors import EXIT_FAILED_INPUT, EXIT_OK
     show_default=True,
     help="auto: decord, then PyAV for files decord fails on.",
 )
-@click.option(
-    "--workers",
-    type=workers_type(0),
-    default=None,
-    help="Decoding processes, each file isolated with --timeout. Default: min(2, CPUs, inputs). "
-    "0 decodes in this process, unprotected: a decoder crash ends the command, --timeout does "
-    "not apply and decoder log lines reach stderr.",
-)
+@workers_option
 @verbose_option
 @click.option("--recursive", "-r", is_flag=True, help="Take videos from all levels below directories.")
 @click.option("--null", "-0", is_flag=True, help="Paths on stdin (-) are NUL-separated, as find -print0 writes them.")
@@ -99,16 +93,13 @@ def predict_command(
     to stderr. Exit status: 0 when every video worked, 1 when any failed, 2 for usage errors.
     """
     from vidclass.cli.inputs import collect_inputs
-    from vidclass.defaults import default_workers
     from vidclass.inference.decode_queue import prestart
 
     messages = Messages(quiet=quiet)
     inputs, problems = collect_inputs(paths, recursive, null)
     refuse_input_as_output(output, inputs)  # stdin's paths are all read by now
     # every input decodes in a worker process, where a crash or hang costs that file alone
-    options = build_run_options(
-        ctx.params, workers=workers if workers is not None else min(default_workers(), len(inputs))
-    )
+    options = build_run_options(ctx.params, workers=resolve_workers(workers, len(inputs)))
     prestart(options)  # the workers' imports run beside this process's torch import and model loading
 
     from vidclass.inference import CompileError, Predictor
