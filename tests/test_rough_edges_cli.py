@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import re
+import select
 import signal
 import subprocess
 import sys
@@ -30,6 +33,7 @@ LABELS = ["moving left", "moving right", "still"]
 MODEL = ("--model", "model.safetensors", "--device", "cpu")
 MANY = ["a.mp4"] * 1000  # far more work than a command finishes in the seconds before its signal
 TIMEOUT = 180
+ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>78]")
 STOPS = {signal.SIGINT: (130, "error: interrupted"), signal.SIGTERM: (143, "error: terminated")}
 
 
@@ -122,6 +126,38 @@ def wait_for(check, what: str, proc: subprocess.Popen) -> None:
         assert proc.poll() is None, f"the command ended before {what}: {proc.communicate()}"
         assert time.monotonic() < deadline, f"no {what}"
         time.sleep(0.05)
+
+
+def on_terminal(work: Path, *args: str, stream: str) -> tuple[int, str, str]:
+    """``vidclass ARGS`` with ``stream`` ("stdout" or "stderr") on a pseudo-terminal and the other
+    piped: (exit status, the terminal's text without escape sequences, the other stream)."""
+    master, slave = pty.openpty()
+    other = subprocess.PIPE
+    streams = {"stdout": slave, "stderr": other} if stream == "stdout" else {"stdout": other, "stderr": slave}
+    proc = subprocess.Popen(_command(*args), cwd=work, env=_env(TERM="xterm"), stdin=subprocess.DEVNULL, **streams)
+    os.close(slave)
+    chunks = []
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        if not select.select([master], [], [], 1.0)[0]:
+            continue
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    rest = (proc.stdout if stream == "stderr" else proc.stderr).read().decode()
+    status = proc.wait(timeout=TIMEOUT)
+    return status, ANSI.sub("", b"".join(chunks).decode()).replace("\r\n", "\n"), rest
+
+
+def lines_of(text: str, prefix: str) -> list[str]:
+    """The lines of a terminal's text that start with ``prefix`` (a progress bar drawn and
+    erased leaves its own)."""
+    return [line for line in text.splitlines() if line.startswith(prefix)]
 
 
 # --------------------------------------------------------------------------- Ctrl-C and SIGTERM
@@ -241,3 +277,36 @@ def test_workers_is_one_option_with_one_default_in_predict_and_eval(work, tmp_pa
         result = run(work, "eval", str(tmp_path / "small"), *MODEL, "-j", workers, "--format", "json")
         assert (result.returncode, result.stderr) == (0, ""), workers
         assert json.loads(result.stdout)["counts"]["scored"] == 1
+
+
+# --------------------------------------------------------------------------- notes on a terminal
+
+
+def test_bundled_model_says_what_it_knows_on_a_terminal(work):
+    status, text, out = on_terminal(work, "predict", "a.mp4", "--device", "cpu", stream="stderr")
+    assert status == 0, text
+    assert [r["path"] for r in records(out)] == ["a.mp4"]
+    notes = lines_of(text, "note: the bundled model")
+    assert len(notes) == 1, text
+    assert "knows only the 11 synthetic motions of vidclass synth" in notes[0]
+    assert "--model" in notes[0] and "vidclass convert" in notes[0]
+
+
+def test_bundled_model_note_is_not_in_piped_output_or_with_quiet(work):
+    piped = run(work, "predict", "a.mp4", "--device", "cpu")
+    assert (piped.returncode, piped.stderr) == (0, "")
+    assert [r["path"] for r in records(piped.stdout)] == ["a.mp4"]
+    status, text, out = on_terminal(work, "predict", "a.mp4", "--device", "cpu", "--quiet", stream="stderr")
+    assert (status, text) == (0, "")
+    assert [r["path"] for r in records(out)] == ["a.mp4"]
+    status, text, _ = on_terminal(work, "predict", "a.mp4", *MODEL, stream="stderr")  # not the bundled one
+    assert status == 0 and "bundled" not in text
+
+
+def test_predict_output_file_says_where_it_wrote_on_a_terminal(work):
+    status, text, out = on_terminal(work, "predict", *MODEL, "a.mp4", "-o", "out.csv", stream="stderr")
+    assert (status, out) == (0, "")
+    assert lines_of(text, "note:") == ["note: 1 of 1 videos classified; wrote out.csv"]
+    assert (work / "out.csv").read_text().splitlines()[1].startswith("a.mp4,")
+    status, text, _ = on_terminal(work, "predict", *MODEL, "a.mp4", "-o", "out.csv", "--quiet", stream="stderr")
+    assert (status, text) == (0, "")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from vidclass.cli.output import DOCUMENT_FORMATS, CliError
+from vidclass.cli.output import DOCUMENT_FORMATS, CliError, Messages, isatty, stderr
 from vidclass.defaults import (
     CROPS,
     DEFAULT_BATCH_SIZE,
@@ -95,6 +95,30 @@ def load_classifier(model: str | None) -> VideoClassifier:
         raise CliError.from_exception(exc) from exc
     except OSError as exc:
         raise CliError.from_exception(exc, f"{model or 'default model'}: {exc.strerror or exc}") from exc
+
+
+def note_bundled_model(classifier: VideoClassifier, messages: Messages) -> None:
+    """On a terminal (stderr), unless ``--quiet``: one note when ``classifier`` is the bundled
+    model, whose labels are the synthetic motions of ``vidclass synth`` and nothing else, saying
+    so and how to run a real pretrained model instead. A pipe or a log file gets no note."""
+    import os
+
+    from vidclass.checkpoints.sources import bundled_default
+
+    if messages.quiet or not isatty(stderr()):
+        return
+    try:
+        bundled = os.path.samefile(classifier.source, bundled_default())
+    except (OSError, ValueError):
+        return
+    if bundled:
+        examples = ", ".join(classifier.labels[:3])
+        messages.note(
+            f"the bundled model knows only the {len(classifier.labels)} synthetic motions of vidclass synth "
+            f"({examples}, ...), not real-world actions; for real videos, pass --model a pretrained "
+            "checkpoint, such as a Hugging Face ViViT directory (google/vivit-b-16x2-kinetics400; see "
+            "vidclass convert --help)"
+        )
 
 
 def _crops(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
@@ -217,6 +241,7 @@ __all__ = [
     "document_format_option",
     "load_classifier",
     "model_option",
+    "note_bundled_model",
     "run_options",
     "verbose_option",
     "resolve_workers",

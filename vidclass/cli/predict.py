@@ -9,6 +9,7 @@ from vidclass.cli.common import (
     build_run_options,
     load_classifier,
     model_option,
+    note_bundled_model,
     resolve_workers,
     run_options,
     verbose_option,
@@ -106,6 +107,7 @@ def predict_command(
     from vidclass.scores import Prediction
 
     classifier = load_classifier(model)
+    note_bundled_model(classifier, messages)
     try:
         predictor = Predictor(classifier, options)
     except (ValueError, CompileError) as exc:
@@ -144,7 +146,8 @@ def predict_command(
     if interrupted is not None:  # one line, exit 130
         raise CliError.from_exception(interrupted) from None
     if show:  # a summary only where the bar was: piped stderr holds just the error lines
-        messages.note(f"{len(inputs) - failed} of {len(inputs)} videos classified")
+        where = f"; wrote {output}" if _to_file(output) else ""
+        messages.note(f"{len(inputs) - failed} of {len(inputs)} videos classified{where}")
     ctx.exit(EXIT_FAILED_INPUT if failed else EXIT_OK)
 
 
