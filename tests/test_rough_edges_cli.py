@@ -28,6 +28,7 @@ import pytest
 
 import vidclass
 from tests.videos import write_video
+from vidclass.models import ViViTConfig, num_params, view_gflops
 
 LABELS = ["moving left", "moving right", "still"]
 MODEL = ("--model", "model.safetensors", "--device", "cpu")
@@ -310,3 +311,76 @@ def test_predict_output_file_says_where_it_wrote_on_a_terminal(work):
     assert (work / "out.csv").read_text().splitlines()[1].startswith("a.mp4,")
     status, text, _ = on_terminal(work, "predict", *MODEL, "a.mp4", "-o", "out.csv", "--quiet", stream="stderr")
     assert (status, text) == (0, "")
+
+
+# --------------------------------------------------------------------------- info MODEL
+
+
+def test_info_on_a_model_file_shows_its_card(work):
+    result = run(work, "info", "model.safetensors")
+    assert (result.returncode, result.stderr) == (0, "")
+    card = json.loads(result.stdout)
+    assert card["path"] == "model.safetensors"
+    assert (card["format"], card["converted"], card["name"]) == ("vidclass.model/1", False, "vivit-micro")
+    config = ViViTConfig.from_dict(card["config"])
+    assert config == vidclass.create_model("vivit-micro", labels=LABELS).config
+    assert (card["params"], card["gflops"]) == (num_params(config), round(view_gflops(config), 3))  # as `models` counts
+    assert card["labels"] == LABELS
+    assert card["preprocessing"]["num_frames"] == 8
+    assert card["protocol"] == {"clips": 4, "crops": 3, "aggregate": "softmax"}
+    assert card["provenance"] == {"created_from": "vivit-micro", "weights": "random init", "seed": 3}
+    clips = json.loads(run(work, "info", "model.safetensors", "--clips", "1", "--crops", "1").stdout)
+    assert clips["protocol"] == {"clips": 1, "crops": 1, "aggregate": "softmax"}
+
+
+def test_info_on_a_model_file_on_a_terminal_is_a_table(work):
+    status, text, err = on_terminal(work, "info", "model.safetensors", stream="stdout")
+    assert (status, err) == (0, "")
+    rows = {
+        cells[0]: cells[1]
+        for cells in ([c.strip() for c in line.strip("│").split("│")] for line in text.splitlines() if "│" in line)
+    }
+    assert rows["model"] == "vivit-micro" and rows["params"] == "96.1k"
+    assert rows["labels"] == "3: moving left, moving right, still"
+    assert rows["views"] == "12 = 4 clips x 3 crops, aggregate softmax"
+    assert rows["weights"] == "random init"
+
+
+def test_info_on_a_foreign_checkpoint_shows_what_it_converts_to(work, tmp_path):
+    transformers = pytest.importorskip("transformers")
+    cfg = transformers.VivitConfig(
+        num_frames=8,
+        image_size=32,
+        tubelet_size=[2, 8, 8],
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        id2label={0: "waving", 1: "clapping"},
+        label2id={"waving": 0, "clapping": 1},
+    )
+    folder = tmp_path / "hf-vivit"
+    transformers.VivitForVideoClassification(cfg).save_pretrained(folder)
+    result = run(work, "info", str(folder))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == (
+        f"note: {folder} is a huggingface checkpoint: shown as the model it converts to (--model converts it "
+        "once into the cache; vidclass convert writes a model file)\n"
+    )
+    card = json.loads(result.stdout)
+    assert (card["format"], card["converted"], card["labels"]) == ("huggingface", True, ["waving", "clapping"])
+    assert card["provenance"]["format"] == "huggingface" and card["config"]["hidden_size"] == 32
+    assert not list(folder.glob("*.safetensors.*"))  # nothing written
+
+
+def test_info_on_a_model_that_cannot_be_read_is_one_error(work):
+    (work / "broken.safetensors").write_bytes(b"not a model")
+    result = run(work, "info", "broken.safetensors")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.startswith("error: broken.safetensors: ") and result.stderr.count("\n") == 1
+
+
+def test_info_on_a_model_takes_no_model_option(work):
+    result = run(work, "info", "model.safetensors", "--model", "model.safetensors")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines()[-1] == "Error: --model applies to a video, and model.safetensors is a model"

@@ -22,7 +22,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from ..errors import VidclassError
-from ..models import ViViT, ViViTConfig
+from ..models import ViViT, ViViTConfig, view_gflops
 from ..protocol import Preprocessing, ViewProtocol
 from .classifier import Provenance, VideoClassifier, check_fit, check_labels, single_line
 
@@ -85,6 +85,26 @@ class ModelCard:
     preprocessing: Preprocessing
     protocol: ViewProtocol
     provenance: Provenance
+
+    @classmethod
+    def of(cls, classifier: VideoClassifier) -> ModelCard:
+        """The card of a classifier in memory (one converted from a foreign checkpoint, say)."""
+        c = classifier
+        return cls(c.name, c.config, tuple(c.labels), c.preprocessing, c.protocol, c.provenance)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The card as JSON: what the header holds, with the parameter count and the GFLOPs of
+        one view (multiply-adds x 2, as ``vidclass models`` counts them) worked out from the config."""
+        return {
+            "name": self.name,
+            "params": self.config.num_parameters,
+            "gflops": round(view_gflops(self.config), 3),
+            "labels": list(self.labels),
+            "config": self.config.to_dict(),
+            "preprocessing": self.preprocessing.to_dict(),
+            "protocol": self.protocol.to_dict(),
+            "provenance": dict(self.provenance),
+        }
 
 
 def _open_error(path: Path, exc: Exception) -> ModelFileError:

@@ -1,8 +1,14 @@
-"""``vidclass info``: what a video holds, and exactly which frames and pixels ``predict`` uses.
+"""``vidclass info``: what a video holds, and exactly which frames and pixels ``predict`` uses;
+or, for a model, its card.
 
 The video is probed in a decode worker process, as ``predict`` decodes (the one decode queue):
 a decoder that crashes or hangs on it fails the command with one ``error:`` line and exit 1,
 within ``--timeout``, and the decoders' own log lines stay out of the terminal unless ``-v``.
+
+A model file (or a foreign checkpoint: a Hugging Face ViViT directory, a scenic checkpoint) is
+shown by its card instead (``vidclass.checkpoints.cards``): config, labels, preprocessing,
+protocol, provenance, parameter count and GFLOPs per view; a foreign checkpoint as the model it
+converts to.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from vidclass.cli.output import (
     document_format,
     write_document,
 )
-from vidclass.cli.tables import info_tables
+from vidclass.cli.tables import info_tables, model_card_tables
 from vidclass.defaults import DEFAULT_TIMEOUT, MODEL_ENV
 from vidclass.errors import EXIT_FAILED_INPUT
 
@@ -88,7 +94,7 @@ def info_document(
 
 
 @click.command("info")
-@click.argument("video", type=click.Path())
+@click.argument("video", metavar="VIDEO|MODEL", type=click.Path())
 @model_option
 @view_options
 @click.option(
@@ -111,16 +117,26 @@ def info_command(
     verbose: bool,
     fmt: str | None,
 ) -> None:
-    """Show a video's frames, rate, size and codec, and the views predict would take.
+    """Show a video's frames, rate, size and codec, and the views predict would take; or a model's card.
 
     Lists each clip's exact frame indices and each crop box (in the resized frame), from the
     model's preprocessing and protocol, as changed by --clips and --crops.
+
+    Given a model instead of a video (a model file, a Hugging Face ViViT directory or a scenic
+    checkpoint), shows its card: config, labels, preprocessing, protocol (as changed by --clips
+    and --crops), provenance, parameter count and GFLOPs per view. A foreign checkpoint is shown
+    as the model it converts to (converted in memory; nothing is written).
     """
+    from vidclass.data.files import is_video_name
     from vidclass.inference.decode_queue import DecodeQueue, prestart
 
     options = build_run_options(ctx.params, workers=1)
-    prestart(options)  # the worker's imports run while the model card is read
+    if is_video_name(video):  # the worker's imports run while this process imports torch
+        prestart(options)
     messages = Messages()
+    if _show_model_card(video, model, clips, crops, fmt, messages):
+        return
+    prestart(options)  # if not started above: the worker's imports run while the model card is read
     name, prep, protocol = view_settings(model, messages)
     protocol = protocol.override(clips=clips, crops=crops)
     queue = DecodeQueue(prep, protocol, options)
@@ -134,6 +150,34 @@ def info_command(
     write_document(
         info_document(video, probed.info, probed.plan, name, prep, protocol), document_format(fmt), info_tables
     )
+
+
+def _show_model_card(
+    path: str, model: str | None, clips: int | None, crops: int | None, fmt: str | None, messages: Messages
+) -> bool:
+    """If ``path`` is a model, print its card and return True; a model that cannot be read is
+    one ``error:`` line and exit 2, as for ``--model``."""
+    from vidclass.checkpoints import FORMAT, ModelFileError
+    from vidclass.checkpoints.cards import card_of, model_format
+
+    kind = model_format(path)
+    if kind is None:
+        return False
+    if model is not None:
+        raise click.UsageError(f"--model applies to a video, and {path} is a model")
+    try:
+        card = card_of(path, kind)
+    except ModelFileError as exc:
+        raise CliError.from_exception(exc) from exc
+    if kind != FORMAT:
+        messages.note(
+            f"{path} is a {kind} checkpoint: shown as the model it converts to (--model converts it "
+            "once into the cache; vidclass convert writes a model file)"
+        )
+    document = {"path": path, "format": kind, "converted": kind != FORMAT, **card.to_dict()}
+    document["protocol"] = card.protocol.override(clips=clips, crops=crops).to_dict()
+    write_document(document, document_format(fmt), model_card_tables)
+    return True
 
 
 __all__ = ["info_command", "info_document", "view_settings"]

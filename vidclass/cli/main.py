@@ -41,7 +41,7 @@ COMMANDS = {
     "info": (
         "vidclass.cli.info",
         "info_command",
-        "Show a video's frames, rate, size and codec, and the views predict would take.",
+        "Show a video's frames, rate, size and codec, and the views predict would take; or a model's card.",
     ),
     "eval": ("vidclass.cli.eval", "eval_command", "Evaluate a model on the labelled videos in DATASET."),
     "report": (

@@ -1,4 +1,4 @@
-"""The tables that ``models``, ``info``, ``convert`` and ``train`` print on a terminal.
+"""The tables that ``models``, ``info`` (a video's, a model's card), ``convert`` and ``train`` print on a terminal.
 
 Each function takes the command's JSON document and returns rich renderables for
 ``output.write_document``; where they go, and whether they are coloured, is decided there.
@@ -19,6 +19,8 @@ from typing import Any
 
 from rich.cells import cell_len
 from rich.table import Table
+
+from vidclass.cli.output import dumps
 
 ELLIPSIS = "\u2026"
 
@@ -185,6 +187,47 @@ def info_tables(data: dict[str, Any]) -> Sequence[Any]:
     return [video, clips, crops]
 
 
+def model_card_tables(data: dict[str, Any]) -> Sequence[Any]:
+    """``info MODEL``: the card, as a two-column table (the labels all in one folded cell)."""
+    table = Table(title=data["path"], title_justify="left", show_header=False)
+    table.add_column("field")
+    table.add_column("value", overflow="fold")
+    cfg, prep, protocol = data["config"], data["preprocessing"], data["protocol"]
+    learner = cfg.get("tokenlearner")
+    rows = [
+        ("model", data["name"]),
+        ("format", f"{data['format']}, shown as the model it converts to" if data["converted"] else data["format"]),
+        (
+            "network",
+            f"{cfg['variant']}, {cfg['num_layers']} layers, width {cfg['hidden_size']}, {cfg['num_heads']} heads"
+            + (f", TokenLearner {learner['num_tokens']} tokens at {learner['location']}" if learner else ""),
+        ),
+        (
+            "input",
+            f"{cfg['num_frames']} frames x {cfg['image_size']} px, tubelets {'x'.join(map(str, cfg['tubelet']))}",
+        ),
+        ("params", _params(data["params"])),
+        ("GFLOPs/view", _gflops(data["gflops"])),
+        (
+            "sampling",
+            f"{prep['num_frames']} frames, stride {prep['frame_stride']}"
+            + (f" at {prep['target_fps']} fps" if prep.get("target_fps") else ""),
+        ),
+        ("resize", f"short side {prep['resize_size']}, crops {prep['crop_size']}"),
+        ("normalise", f"mean {_numbers(prep['mean'])}, std {_numbers(prep['std'])}"),
+        (
+            "views",
+            f"{protocol['clips'] * protocol['crops']} = {protocol['clips']} clips x {protocol['crops']} crops, "
+            f"aggregate {protocol['aggregate']}",
+        ),
+        ("labels", f"{len(data['labels'])}: {', '.join(data['labels'])}"),
+    ]
+    rows += [(key, value if isinstance(value, str) else dumps(value)) for key, value in data["provenance"].items()]
+    for field, value in rows:
+        table.add_row(field, value)
+    return [table]
+
+
 def convert_tables(data: dict[str, Any]) -> Sequence[Any]:
     """``convert``: what was written, as a two-column table."""
     table = Table(title=data["output"], title_justify="left", show_header=False)
@@ -229,6 +272,10 @@ def train_tables(data: dict[str, Any]) -> Sequence[Any]:
     return [table]
 
 
+def _numbers(values: Sequence[float]) -> str:
+    return " ".join(f"{v:g}" for v in values)
+
+
 def _gflops(g: Any) -> str:
     if not isinstance(g, (int, float)):
         return ""
@@ -260,6 +307,7 @@ __all__ = [
     "fit_columns",
     "info_tables",
     "join_fitting",
+    "model_card_tables",
     "models_tables",
     "table_width",
     "train_tables",
