@@ -85,11 +85,14 @@ def start(work: Path, *args: str, **popen) -> subprocess.Popen:
 
 def stop(proc: subprocess.Popen, sig: int, group: bool | None = None) -> tuple[str, str]:
     """Send ``sig`` (to the process group: Ctrl-C by default; to the process: SIGTERM by default)
-    to a command still running; its (stdout, stderr) once it has ended."""
+    to a command still running; its (stdout, stderr) once it has ended. The ``note:`` lines a
+    command printed before the signal (train's split, for one) are left out of stderr: what is
+    checked is what the signal itself makes the command say."""
     assert proc.poll() is None, f"the command ended (exit {proc.returncode}) before its signal: give it more work"
     try:
         (os.killpg if (sig == signal.SIGINT if group is None else group) else os.kill)(proc.pid, sig)
-        return proc.communicate(timeout=TIMEOUT)
+        out, err = proc.communicate(timeout=TIMEOUT)
+        return out, "".join(line for line in err.splitlines(keepends=True) if not line.startswith("note: "))
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
