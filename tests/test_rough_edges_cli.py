@@ -387,3 +387,32 @@ def test_info_on_a_model_takes_no_model_option(work):
     result = run(work, "info", "model.safetensors", "--model", "model.safetensors")
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr.splitlines()[-1] == "Error: --model applies to a video, and model.safetensors is a model"
+
+
+_FINALIZER_SCRIPT = """
+import os, signal, sys, time
+from vidclass.cli.signals import handled
+
+class Slow:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGINT)  # the stop arrives while a finalizer runs
+        deadline = time.monotonic() + 0.3
+        while time.monotonic() < deadline:  # Python bytecode: the handler runs in here
+            pass
+        print("finalizer ended", flush=True)
+
+with handled():
+    Slow()  # dropped at once: __del__ runs here
+    for _ in range(200):
+        time.sleep(0.01)
+    print("ran on", flush=True)
+"""
+
+
+def test_a_stop_during_a_finalizer_is_raised_after_it_not_dropped():
+    # Raised inside __del__, a KeyboardInterrupt is printed as "Exception ignored" and lost: a
+    # training run went on. The stop waits until the finalizer has returned.
+    run = subprocess.run([sys.executable, "-c", _FINALIZER_SCRIPT], capture_output=True, text=True, timeout=60)
+    assert run.stdout.splitlines() == ["finalizer ended"]
+    assert run.stderr.splitlines() == ["error: interrupted"]
+    assert run.returncode == 130

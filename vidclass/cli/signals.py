@@ -2,8 +2,8 @@
 
 - Once ``handled`` is entered, Ctrl-C (SIGINT) raises ``KeyboardInterrupt`` in the main
   thread, as Python does, and SIGTERM ``Terminated``, a ``KeyboardInterrupt`` too; while a
-  module is being imported, either waits for the import to end (see ``RETRY``). Either way
-  the command unwinds: its ``finally`` blocks and context managers run (the temporary beside a
+  module is being imported or a finalizer runs, either waits for it to end (see ``RETRY``).
+  Either way the command unwinds: its ``finally`` blocks and context managers run (the temporary beside a
   result file is removed, the worker processes are ended). What was streamed stays (``predict``'s
   jsonl and csv records, ``eval``'s predictions.jsonl); only Ctrl-C has ``predict`` write a json
   or table document of the results finished so far: after a SIGTERM, a ``--output`` file keeps
@@ -51,32 +51,40 @@ def stop_status(exc: KeyboardInterrupt) -> int:
 
 
 _owner: int | None = None  # the process that entered handled(), while it is inside
-_pending: type[KeyboardInterrupt] | None = None  # a stop held back until an import has ended
+_pending: type[KeyboardInterrupt] | None = None  # a stop held back until an import or finalizer has ended
 
-# A stop that comes while a module is being imported is held back until no import is running:
-# raised inside one, the KeyboardInterrupt does not always come out as itself. torch's C code
+# A stop that comes while a module is being imported, or while a finalizer runs (decord's
+# VideoReader.__del__: Python prints "Exception ignored" and drops the exception, and a
+# training run carried on), is held back until the main thread has left it. Raised inside an
+# import, the KeyboardInterrupt does not always come out as itself. torch's C code
 # imports numpy and clears an error raised there and goes on (the command then ran to its end
 # as if never stopped, or failed later with an ImportError traceback: "cannot load module more
 # than once per process"); Python turns one raised in a class's __set_name__ into a
 # RuntimeError traceback. Imports take seconds at most (torch's); the held stop is tried again
-# every RETRY seconds (SIGALRM) and raised once the main thread is between imports.
+# every RETRY seconds (SIGALRM) and raised once the main thread is out of both.
 RETRY = 0.05
 
 
-def _importing(frame: FrameType | None) -> bool:
-    """Whether the main thread, at ``frame``, is running a module's code for an import (the
-    script being run, ``__main__``, is not an import)."""
+def _unsafe(frame: FrameType | None) -> bool:
+    """Whether the main thread, at ``frame``, is somewhere a ``KeyboardInterrupt`` would not
+    come out as itself: running a module's code for an import (the script being run,
+    ``__main__``, is not an import), or a finalizer (``__del__``, or a ``weakref.finalize``
+    callback), where Python prints "Exception ignored" and drops it, so the command ran on."""
     while frame is not None:
-        if frame.f_code.co_name == "<module>" and frame.f_globals.get("__name__") != "__main__":
+        code = frame.f_code
+        if code.co_name == "<module>" and frame.f_globals.get("__name__") != "__main__":
+            return True
+        if code.co_name == "__del__" or frame.f_globals.get("__name__") == "weakref":
             return True
         frame = frame.f_back
     return False
 
 
 def _raise(kind: type[KeyboardInterrupt], frame: FrameType | None) -> None:
-    """Raise ``kind`` now, or once the import the main thread is in has ended (SIGALRM)."""
+    """Raise ``kind`` now, or once the main thread has left the import or finalizer it is in
+    (SIGALRM)."""
     global _pending
-    if _importing(frame):
+    if _unsafe(frame):
         _pending = _pending or kind
         signal.setitimer(signal.ITIMER_REAL, RETRY)
         return
