@@ -26,9 +26,17 @@ from vidclass.synth.classes import (
     target_states,
 )
 from vidclass.synth.looks import sample_look, sample_palette
-from vidclass.synth.render import Sprite, draw_sprite, render_background, sample_background, shifted_crop
+from vidclass.synth.render import (
+    Sprite,
+    draw_sprite,
+    render_background,
+    sample_background,
+    shifted_crop,
+    sprite_box,
+)
 
 MIN_FRAMES = 2
+BOX_COVERAGE = 1 / 255  # a target box holds the pixels the target covers this much: all it changes by a level
 NOISE_BANK = 4  # noise frames drawn per video; each frame adds one at a random offset and sign
 NOISE_PAD = 16
 
@@ -256,6 +264,30 @@ class Renderer:
         canvas += 0.5
         return canvas.astype(np.uint8)
 
+    def target_box(self, i: int) -> tuple[int, int, int, int] | None:
+        """Where the target is in frame ``i``: the box ``(x0, y0, x1, y1)`` of ``frame[y0:y1,
+        x0:x1]``, the pixels it covers by at least ``BOX_COVERAGE``; None where it covers none.
+
+        The target as ``frame(i)`` draws it (camera shake included), on top of everything
+        else; only the noise added afterwards is not the target's."""
+        s = self.states
+        jx, jy = float(self.jx[i]), float(self.jy[i])
+        return sprite_box(
+            self.sprite,  # both palettes share one alpha (the look's shape)
+            float(s["x"][i]) - jx,
+            float(s["y"][i]) - jy,
+            float(s["radius"][i]),
+            float(s["angle"][i]),
+            self.height,
+            self.width,
+            BOX_COVERAGE,
+        )
+
+    def target_boxes(self, reverse: bool = False) -> list[tuple[int, int, int, int] | None]:
+        """``target_box`` of every frame, in the order ``iter_frames(reverse)`` gives them."""
+        order = range(self.frames - 1, -1, -1) if reverse else range(self.frames)
+        return [self.target_box(i) for i in order]
+
     def iter_frames(self, reverse: bool = False) -> Iterator[np.ndarray]:
         order = range(self.frames - 1, -1, -1) if reverse else range(self.frames)
         for i in order:
@@ -290,6 +322,7 @@ def render_video(
 
 
 __all__ = [
+    "BOX_COVERAGE",
     "Renderer",
     "SynthOptions",
     "check_options",

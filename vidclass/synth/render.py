@@ -94,13 +94,45 @@ def _bilinear(img: np.ndarray, px: np.ndarray, py: np.ndarray) -> np.ndarray:
 def draw_sprite(canvas: np.ndarray, sprite: Sprite, cx: float, cy: float, radius: float, angle: float) -> None:
     """Composite ``sprite`` onto ``canvas`` (H, W, 3 float32) in place: centre ``(cx, cy)``,
     on-screen radius ``radius`` px, rotated by ``angle`` radians (clockwise on screen)."""
-    h, w = canvas.shape[:2]
-    if radius <= 0.05:
+    patch = _sprite_patch(sprite, cx, cy, radius, angle, canvas.shape[0], canvas.shape[1])
+    if patch is None:
         return
+    x0, y0, rgba = patch
+    region = canvas[y0 : y0 + rgba.shape[0], x0 : x0 + rgba.shape[1]]
+    region *= 1 - rgba[..., 3:4]
+    region += rgba[..., :3]
+
+
+def sprite_box(
+    sprite: Sprite, cx: float, cy: float, radius: float, angle: float, height: int, width: int, coverage: float
+) -> tuple[int, int, int, int] | None:
+    """The pixels that ``draw_sprite`` with these arguments covers by at least ``coverage``
+    (its alpha, 0..1) on a ``height × width`` canvas, as the box ``(x0, y0, x1, y1)`` of
+    ``canvas[y0:y1, x0:x1]``; None where it covers no pixel that much (off the canvas, or
+    too small)."""
+    patch = _sprite_patch(sprite, cx, cy, radius, angle, height, width)
+    if patch is None:
+        return None
+    x0, y0, rgba = patch
+    covered = rgba[..., 3] >= coverage
+    rows = np.flatnonzero(covered.any(axis=1))
+    cols = np.flatnonzero(covered.any(axis=0))
+    if rows.size == 0:
+        return None
+    return x0 + int(cols[0]), y0 + int(rows[0]), x0 + int(cols[-1]) + 1, y0 + int(rows[-1]) + 1
+
+
+def _sprite_patch(
+    sprite: Sprite, cx: float, cy: float, radius: float, angle: float, h: int, w: int
+) -> tuple[int, int, np.ndarray] | None:
+    """The sprite as drawn on an ``h × w`` canvas: ``(x0, y0, rgba)``, the premultiplied RGBA
+    of the canvas pixels from ``(x0, y0)`` on that it may touch; None where it touches none."""
+    if radius <= 0.05:
+        return None
     x0, x1 = max(math.floor(cx - radius - 1), 0), min(math.ceil(cx + radius + 1), w)
     y0, y1 = max(math.floor(cy - radius - 1), 0), min(math.ceil(cy + radius + 1), h)
     if x0 >= x1 or y0 >= y1:
-        return
+        return None
     dx = (np.arange(x0, x1, dtype=np.float64) + 0.5 - cx)[None, :]
     dy = (np.arange(y0, y1, dtype=np.float64) + 0.5 - cy)[:, None]
     cos, sin = math.cos(angle), math.sin(angle)
@@ -113,9 +145,7 @@ def draw_sprite(canvas: np.ndarray, sprite: Sprite, cx: float, cy: float, radius
     rgba = _sample_level(sprite, l0, lx, ly)
     if frac > 1e-3 and l0 + 1 < len(sprite.levels):
         rgba = rgba * _F(1 - frac) + _sample_level(sprite, l0 + 1, lx, ly) * _F(frac)
-    region = canvas[y0:y1, x0:x1]
-    region *= 1 - rgba[..., 3:4]
-    region += rgba[..., :3]
+    return x0, y0, rgba
 
 
 def _sample_level(sprite: Sprite, level: int, lx: np.ndarray, ly: np.ndarray) -> np.ndarray:
@@ -209,4 +239,5 @@ __all__ = [
     "render_sprite",
     "sample_background",
     "shifted_crop",
+    "sprite_box",
 ]
