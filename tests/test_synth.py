@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from vidclass.cli.main import main
 from vidclass.synth import (
+    BOXES,
     CLASSES,
     MANIFEST,
     SELF_TWINS,
@@ -166,7 +167,7 @@ def test_layout_and_manifest(generated):
     out, records = generated
     names = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     expected = [f"{c}/{c}_{i:05d}.mp4" for c in ("moving_left", "static") for i in range(2)]
-    assert names == sorted([*expected, MANIFEST])
+    assert names == sorted([*expected, MANIFEST, BOXES])
     manifest = json.loads((out / MANIFEST).read_text())
     assert manifest["seed"] == 5 and manifest["per_class"] == 2
     assert manifest["classes"] == ["moving_left", "static"]  # canonical order
@@ -228,7 +229,9 @@ def test_refuses_non_empty_folder(tmp_path):
     with pytest.raises(OutputExistsError):
         generate(target, per_class=1, seed=5, classes=["static"], **SMALL)
     generate(target, per_class=1, seed=5, classes=["static"], overwrite=True, **SMALL)
-    assert sorted(files(target)) == sorted([MANIFEST, "notes.txt", "static/static_00000.mp4"])  # stale video gone
+    assert sorted(files(target)) == sorted(
+        [MANIFEST, BOXES, "notes.txt", "static/static_00000.mp4"]
+    )  # stale video gone
 
 
 # --------------------------------------------------------------------------- motion only
@@ -317,7 +320,7 @@ def test_cli_writes_a_set(tmp_path):
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
     assert "wrote 2 videos (2 classes x 1, seed 3)" in result.stderr
-    assert sorted(files(out)) == sorted([MANIFEST, "growing/growing_00000.mp4", "static/static_00000.mp4"])
+    assert sorted(files(out)) == sorted([MANIFEST, BOXES, "growing/growing_00000.mp4", "static/static_00000.mp4"])
     assert files(out) == files(_api_set(tmp_path / "api"))
 
     again = CliRunner().invoke(main, ["synth", str(out), "-n", "1", *SMALL_CLI])
@@ -326,7 +329,7 @@ def test_cli_writes_a_set(tmp_path):
 
     quiet = CliRunner().invoke(main, ["synth", str(out), "-n", "1", "-c", "static", "--overwrite", "-q", *SMALL_CLI])
     assert quiet.exit_code == 0 and quiet.stderr == ""
-    assert sorted(files(out)) == sorted([MANIFEST, "static/static_00000.mp4"])
+    assert sorted(files(out)) == sorted([MANIFEST, BOXES, "static/static_00000.mp4"])
 
 
 def _api_set(out: Path) -> Path:

@@ -2,8 +2,9 @@
 
 ``write_mp4`` encodes frames with the pinned ``ENCODER`` settings (RGB -> YUV in our own
 integer arithmetic, every byte of every input frame set), so a file's bytes depend only on
-its frames and the PyAV/FFmpeg build. ``make_one`` samples, renders and writes one video
-and returns its record; ``make_videos`` runs many, here or in a pool of forked processes
+its frames and the PyAV/FFmpeg build. ``write_one`` samples, renders and writes one video
+and returns its record and its target's track (``make_one``: the record alone);
+``make_videos`` runs many, here or in a pool of forked processes
 that Ctrl-C or a failed video stops at once. PyAV is imported when a file is written.
 """
 
@@ -103,6 +104,14 @@ def make_one(
     out_dir: str | os.PathLike[str], source: str, index: int, seed: int, options: SynthOptions, reverse: bool = False
 ) -> dict[str, Any]:
     """Sample, render and write one video; returns its record (as in synth.json)."""
+    return write_one(out_dir, source, index, seed, options, reverse)[0]
+
+
+def write_one(
+    out_dir: str | os.PathLike[str], source: str, index: int, seed: int, options: SynthOptions, reverse: bool = False
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Sample, render and write one video; returns its record (as in synth.json) and its
+    target's track (a line of boxes.jsonl: path, fps, size and a box or None per frame)."""
     spec = sample_video(source, index, seed, options)
     label = TWINS[source] if reverse else source
     rel = _video_relpath(label, source, index, reverse)
@@ -116,7 +125,7 @@ def make_one(
     finally:
         if tmp.exists():
             tmp.unlink()
-    return {
+    record = {
         "path": rel,
         "label": label,
         "source_label": source,
@@ -130,10 +139,18 @@ def make_one(
         "frames_sha256": sha,
         "params": spec["params"],
     }
+    track = {
+        "path": rel,
+        "fps": spec["fps"],
+        "width": spec["width"],
+        "height": spec["height"],
+        "boxes": [None if box is None else list(box) for box in renderer.target_boxes(reverse)],
+    }
+    return record, track
 
 
-def _make_task(task: tuple[Any, ...]) -> dict[str, Any]:
-    return make_one(*task)
+def _make_task(task: tuple[Any, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
+    return write_one(*task)
 
 
 def encoder_info() -> dict[str, Any]:
@@ -149,39 +166,45 @@ def default_workers() -> int:
     return defaults.default_workers(defaults.SYNTH_WORKERS)
 
 
+Progress = Callable[[dict[str, Any]], None]
+
+
 def make_videos(
-    tasks: list[tuple[Any, ...]], workers: int, progress: Callable[[dict[str, Any]], None] | None
+    tasks: list[tuple[Any, ...]], workers: int, progress: Progress | None, tracks: Progress | None = None
 ) -> list[dict[str, Any]]:
-    """Run ``make_one(*task)`` for each task: here, or in ``workers`` processes when there are
-    several of both; ``progress`` gets each record as it is finished. Records come back in
-    completion order."""
+    """Run ``write_one(*task)`` for each task: here, or in ``workers`` processes when there
+    are several of both; ``progress`` gets each record and ``tracks`` each track as it is
+    finished. Records come back in completion order."""
     records: list[dict[str, Any]] = []
+
+    def finished(result: tuple[dict[str, Any], dict[str, Any]]) -> None:
+        record, track = result
+        records.append(record)
+        if tracks:
+            tracks(track)
+        if progress:
+            progress(record)
+
     if workers <= 1 or len(tasks) == 1:
         for task in tasks:
-            record = _make_task(task)
-            records.append(record)
-            if progress:
-                progress(record)
+            finished(_make_task(task))
     else:
-        records = _run_pool(tasks, workers, progress)
+        _run_pool(tasks, workers, finished)
     return records
 
 
 def _run_pool(
-    tasks: list[tuple[Any, ...]], workers: int, progress: Callable[[dict[str, Any]], None] | None
-) -> list[dict[str, Any]]:
+    tasks: list[tuple[Any, ...]], workers: int, finished: Callable[[tuple[dict[str, Any], dict[str, Any]]], None]
+) -> None:
     import multiprocessing
 
     # fork: workers start at once, without importing vidclass (and torch) again.
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    records = []
     pool = context.Pool(processes=min(workers, len(tasks)), initializer=_ignore_sigint)
     try:
-        for record in pool.imap_unordered(_make_task, tasks, chunksize=1):
-            records.append(record)
-            if progress:
-                progress(record)
+        for result in pool.imap_unordered(_make_task, tasks, chunksize=1):
+            finished(result)
         pool.close()
         pool.join()
     except BaseException:  # Ctrl-C or a failed video: stop the workers now
@@ -195,7 +218,6 @@ def _run_pool(
                 path = Path(out_dir) / _video_relpath(label, source, index, reverse)
                 path.with_name("." + path.name + ".tmp").unlink(missing_ok=True)
         raise
-    return records
 
 
 @contextlib.contextmanager
@@ -228,4 +250,5 @@ __all__ = [
     "make_videos",
     "rgb_to_yuv420p",
     "write_mp4",
+    "write_one",
 ]

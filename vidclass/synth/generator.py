@@ -1,7 +1,8 @@
 """The synthetic temporal benchmark: writing a generated set.
 
 ``generate`` is what ``vidclass synth`` runs. It writes ``OUT_DIR/<class>/<class>_<index>.mp4``
-(H.264, through PyAV) and ``OUT_DIR/synth.json`` (the settings and every video's parameters).
+(H.264, through PyAV), ``OUT_DIR/synth.json`` (the settings and every video's parameters) and
+``OUT_DIR/boxes.jsonl`` (where the target is in every frame; see ``vidclass.synth.boxes``).
 
 Determinism. Video ``index`` of class ``label`` is drawn from its own
 ``numpy.random.Generator``, seeded by ``(seed, crc32(label), index)``: the same seed and
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from vidclass.errors import VidclassError
+from vidclass.synth.boxes import BOXES, track_line, write_boxes
 from vidclass.synth.classes import CLASSES, TWINS, motion_class
 from vidclass.synth.encode import ENCODER, default_workers, encoder_info, make_one, make_videos, write_mp4
 from vidclass.synth.frames import (
@@ -62,10 +64,10 @@ def _prepare(out: Path, overwrite: bool) -> None:
         return
     if not overwrite:
         raise OutputExistsError(f"{out}: folder is not empty (use overwrite to replace a generated set)")
-    # Remove what an earlier run wrote (its manifest and videos), nothing else.
-    manifest = out / MANIFEST
-    if manifest.is_file():
-        manifest.unlink()
+    # Remove what an earlier run wrote (its manifest, boxes and videos), nothing else.
+    for name in (MANIFEST, BOXES, "." + BOXES + ".tmp"):
+        if (out / name).is_file():
+            (out / name).unlink()
     for name in CLASSES:
         folder = out / name
         if not folder.is_dir():
@@ -93,7 +95,8 @@ def generate(
 ) -> list[dict[str, Any]]:
     """Write ``per_class`` videos of each class to ``out_dir``; what ``vidclass synth`` runs.
 
-    Files: ``out_dir/<class>/<class>_<index:05d>.mp4`` and ``out_dir/synth.json``. With
+    Files: ``out_dir/<class>/<class>_<index:05d>.mp4``, ``out_dir/synth.json`` and
+    ``out_dir/boxes.jsonl`` (the target's box in every frame: ``read_boxes``). With
     ``reverse``, every video is played backwards and filed under its twin class, as
     ``out_dir/<twin>/<class>_<index:05d>_reversed.mp4`` (the frames of the forward video with
     the same seed, in reverse order). ``options`` / keyword overrides (``min_size=64``, ...)
@@ -103,8 +106,8 @@ def generate(
     index order, as in synth.json.
 
     Raises ``ValueError`` for bad arguments, ``OutputExistsError`` when ``out_dir`` is not
-    empty and ``overwrite`` is false. With ``overwrite``, the videos and manifest an earlier
-    run left there are removed first; other files are left alone.
+    empty and ``overwrite`` is false. With ``overwrite``, the videos, manifest and boxes an
+    earlier run left there are removed first; other files are left alone.
     """
     opts = resolve_options(options, **overrides)
     if isinstance(classes, str):
@@ -125,9 +128,15 @@ def generate(
     _prepare(out, overwrite)
 
     tasks = [(str(out), label, i, seed, opts, reverse) for label in labels for i in range(per_class)]
-    records = make_videos(tasks, workers, progress)
+    lines: dict[str, str] = {}  # path -> its line of boxes.jsonl
+
+    def track_done(track: dict[str, Any]) -> None:
+        lines[track["path"]] = track_line(track)
+
+    records = make_videos(tasks, workers, progress, track_done)
     order = {(label, i): k for k, (_, label, i, *_rest) in enumerate(tasks)}
     records.sort(key=lambda r: order[(r["source_label"], r["index"])])
+    write_boxes(out, [lines.pop(r["path"]) for r in records])
 
     manifest = {
         "generator": "vidclass synth",
@@ -161,6 +170,7 @@ def read_manifest(out_dir: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 __all__ = [
+    "BOXES",
     "ENCODER",
     "MANIFEST",
     "OutputExistsError",
