@@ -162,3 +162,31 @@ def test_eval_records_its_precision(run, work):
     assert result.exit_code == 0, result.output
     header = json.loads((work / "out" / "predictions.jsonl").read_text().splitlines()[0])
     assert header["type"] == "header" and header["precision"] == "bf16"
+
+
+def test_bf16_forward_keeps_no_autocast_cache_so_threads_cannot_deadlock(clf, views):
+    # torch's autocast cache is one process-wide lock that a thread leaving autocast holds while
+    # freeing the cached weights (which can need the GIL): eval's two model threads deadlocked
+    # on it. The forward runs with the cache off, and threads sharing one predictor finish.
+    import threading
+
+    seen = []
+
+    class Spy(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, x):
+            seen.append(torch.is_autocast_cache_enabled())
+            return self.model(x)
+
+    predictor = Predictor(clf, device="cpu", precision="bf16")
+    predictor._module = Spy(predictor.model)
+    threads = [threading.Thread(target=lambda: [predictor.logits(views) for _ in range(5)]) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads)
+    assert seen and not any(seen)

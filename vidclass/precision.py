@@ -65,7 +65,11 @@ def autocast(precision: str, device: torch.device) -> Any:
     """A context manager running the forward in ``precision`` (a resolved mode) on ``device``."""
     if precision == "fp32":
         return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=DTYPES[precision])
+    # No cast cache: it only saves re-casting a weight used twice in one region, which a forward
+    # does not do, and it is one process-wide lock in torch, taken by every autocast op on a
+    # weight that requires grad and held by a thread leaving autocast while the cached tensors
+    # are freed, which can need the GIL: two threads running the model (eval -j 2) deadlocked.
+    return torch.autocast(device_type=device.type, dtype=DTYPES[precision], cache_enabled=False)
 
 
 __all__ = ["DTYPES", "PRECISIONS", "autocast", "autocast_dtype", "native_bf16_cpu", "resolve_precision"]
