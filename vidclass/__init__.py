@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
     from . import defaults as defaults
     from . import errors as errors
     from . import evaluation as evaluation
+    from . import explain as explain
     from . import inference as inference
     from . import models as models
     from . import scores as scores
@@ -64,6 +65,7 @@ _SUBMODULES = frozenset(
         "distributed",
         "errors",
         "evaluation",
+        "explain",
         "inference",
         "models",
         "precision",

@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .recording import Recorder
+
 
 def gelu(x: torch.Tensor) -> torch.Tensor:
     """GELU, tanh approximation: JAX's default and Hugging Face's ``gelu_fast``."""
@@ -45,8 +47,12 @@ class DropPath(nn.Module):
         return x * mask / keep
 
 
-class Attention(nn.Module):
-    """Multi-head self-attention through ``F.scaled_dot_product_attention``."""
+class Attention(Recorder):
+    """Multi-head self-attention through ``F.scaled_dot_product_attention``.
+
+    In recording mode (``recording.recording``) it computes the softmax explicitly instead and
+    keeps the probabilities, (..., heads, L, L) per call of ``_attend``: same result.
+    """
 
     def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, attn_drop: float = 0.0, proj_drop: float = 0.0):
         super().__init__()
@@ -68,7 +74,12 @@ class Attention(nn.Module):
         # q, k, v: (..., L, heads, hd) -> (batch, heads, L, hd), 4-D so the fused kernels apply
         lead, (length, heads, hd) = q.shape[:-3], q.shape[-3:]
         q, k, v = (t.reshape(-1, length, heads, hd).transpose(1, 2) for t in (q, k, v))
-        out = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop if self.training else 0.0)
+        if self.records is None:
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop if self.training else 0.0)
+        else:
+            probs = (q @ k.transpose(-2, -1) * hd**-0.5).softmax(dim=-1)  # (batch, heads, L, L)
+            self.keep(probs.reshape(*lead, heads, length, length))
+            out = F.dropout(probs, self.attn_drop, self.training) @ v
         return out.transpose(1, 2).reshape(*lead, length, heads, hd)  # (..., L, heads, hd)
 
     def _project(self, heads: torch.Tensor) -> torch.Tensor:

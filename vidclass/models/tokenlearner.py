@@ -1,6 +1,8 @@
 """TokenLearner (Ryoo et al., NeurIPS 2021) and TokenFuser, as scenic implements them.
 
-All three modules work on one frame at a time: inputs are (B*T, S, D) token maps.
+All three modules work on one frame at a time: inputs are (B*T, S, D) token maps. In recording
+mode (``recording.recording``) the learners keep their weights (B*T, tokens, S) and the fuser
+its weights (B*T, S, tokens).
 """
 
 from __future__ import annotations
@@ -9,9 +11,10 @@ import torch
 from torch import nn
 
 from .layers import Mlp, gelu
+from .recording import Recorder
 
 
-class TokenLearnerV10(nn.Module):
+class TokenLearnerV10(Recorder):
     """The paper's module: LayerNorm, four 3x3 convs (GELU between), a sigmoid map per token.
 
     Each learned token is the spatial *sum* of the un-normalised input weighted by its map.
@@ -36,10 +39,11 @@ class TokenLearnerV10(nn.Module):
             if i < len(self.convs) - 1:
                 maps = gelu(maps)
         weights = torch.sigmoid(maps.flatten(2))  # (N, tokens, S)
+        self.keep(weights)
         return weights @ x  # (N, tokens, S) @ (N, S, D) -> (N, tokens, D)
 
 
-class TokenLearnerV11(nn.Module):
+class TokenLearnerV11(Recorder):
     """Scenic's v1.1: LayerNorm, MLP D -> 64 -> tokens, softmax over space, weighted sum."""
 
     def __init__(self, dim: int, num_tokens: int, bottleneck_dim: int, eps: float, dropout: float = 0.0):
@@ -49,10 +53,11 @@ class TokenLearnerV11(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weights = self.mlp(self.norm(x)).transpose(1, 2).softmax(dim=-1)  # (N, tokens, S)
+        self.keep(weights)
         return weights @ x  # (N, tokens, D)
 
 
-class TokenFuser(nn.Module):
+class TokenFuser(Recorder):
     """Maps learned tokens back to the S positions of the original map.
 
     Tokens: LayerNorm, a zero-initialised linear map mixing the tokens, LayerNorm. Positions:
@@ -76,4 +81,5 @@ class TokenFuser(nn.Module):
         mixed = self.mix(self.norm_tokens(tokens).transpose(1, 2)).transpose(1, 2)  # (N, tokens, D)
         mixed = self.norm_mixed(mixed)
         weights = torch.sigmoid(self.mlp(self.norm_original(original)))  # (N, S, tokens)
+        self.keep(weights)
         return self.drop(weights @ mixed)  # (N, S, D)
