@@ -176,3 +176,23 @@ register(
         description="Small 64 px Model 1 + TokenLearner v1.1, 8 tokens at layer 1, 16 frames at 8 fps (the bundled model)",
     )
 )
+# The same network without TokenLearner: every block sees all 8x8 patches of each time step.
+# vidclass explain's localisation benchmark compares its attention rollout with the bundled
+# model's TokenLearner maps (benchmarks/localisation.py).
+register(
+    ModelEntry(
+        "vivit-s64",
+        ViViTConfig(
+            num_frames=16,
+            image_size=64,
+            tubelet=(4, 8, 8),
+            hidden_size=128,
+            num_layers=5,
+            num_heads=4,
+            mlp_dim=512,
+            classifier=Classifier.GAP,
+        ),
+        Preprocessing(num_frames=16, frame_stride=1, target_fps=8.0, resize_size=73, crop_size=64),
+        description="Small 64 px Model 1, 16 frames at 8 fps: the bundled model without TokenLearner",
+    )
+)
