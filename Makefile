@@ -4,7 +4,7 @@ VIDCLASS := $(VENV)/bin/vidclass
 PYTHON ?= python3
 BUILD ?= build
 
-.PHONY: install test lint docs bench soak default-model clean
+.PHONY: install test lint docs bench soak localisation default-model clean
 
 install: $(VENV)/.installed
 
@@ -41,6 +41,18 @@ soak: install
 # Reproduce the bundled model (weights/default.safetensors and its card, weights/default.json).
 # Stage 1 trains from scratch on 1,320 synth videos (seed 1); stage 2 fine-tunes on those plus
 # 1,320 more (seed 2), validating on seed 3. The card's held-out sets use seeds 1001-1003.
+# vidclass explain's localisation figures in BENCHMARKS.md (about 8 minutes on 2 cores): the
+# bundled model against itself without TokenLearner, fine-tuned for 6 epochs.
+localisation: install
+	test -d $(BUILD)/synth-train || $(VIDCLASS) synth $(BUILD)/synth-train --per-class 120 --seed 1 --max-seconds 4 -q
+	$(PY) benchmarks/localisation.py --strip $(BUILD)/s64-from-bundled.safetensors
+	rm -rf $(BUILD)/loc-run
+	$(VIDCLASS) train $(BUILD)/synth-train -o $(BUILD)/loc-run -m $(BUILD)/s64-from-bundled.safetensors \
+		--epochs 6 -b 16 --lr 1e-4 --warmup-epochs 0.5 --drop-path 0.1 --no-randaugment --workers 1 --seed 0
+	$(PY) benchmarks/localisation.py --per-class 10 --seed 1001 --json $(BUILD)/localisation.json \
+		--model weights/default.safetensors:tokens --model weights/default.safetensors:rollout \
+		--model $(BUILD)/loc-run/model.safetensors:rollout
+
 default-model: install
 	$(VIDCLASS) synth $(BUILD)/synth-train --per-class 120 --seed 1 --max-seconds 4 -q
 	$(VIDCLASS) synth $(BUILD)/synth-train-s2 --per-class 120 --seed 2 --max-seconds 4 -q

@@ -18,7 +18,7 @@ LAYERS = [
     {"distributed", "video", "models", "synth"},
     {"data", "checkpoints", "scores"},
     {"inference"},
-    {"evaluation", "training", "explain"},
+    {"evaluation", "training", "explanation"},
     {"cli"},
     {"__init__", "__main__"},
 ]

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from vidclass.errors import EXIT_USAGE, VidclassError
-from vidclass.explain import Maps, explain_clip, methods_for, token_layers
+from vidclass.explanation import Maps, explain_clip, methods_for, token_layers
 from vidclass.models import TokenLearnerConfig, ViViT, ViViTConfig
 
 

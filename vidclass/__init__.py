@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
     from . import defaults as defaults
     from . import errors as errors
     from . import evaluation as evaluation
-    from . import explain as explain
+    from . import explanation as explanation
     from . import inference as inference
     from . import models as models
     from . import scores as scores
@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
     from .checkpoints import ModelFileError, VideoClassifier, create_model, load_model, save_model
     from .evaluation import evaluate as evaluate
     from .evaluation import report as report
+    from .explanation import Explanation, explain
     from .inference import Predictor, RunOptions, predict
     from .models import describe_models, list_models
     from .protocol import Aggregate, Preprocessing, ViewProtocol
@@ -53,6 +54,8 @@ _LAZY = {
     "predict": "vidclass.inference",
     "evaluate": "vidclass.evaluation",
     "report": "vidclass.evaluation",
+    "explain": "vidclass.explanation",
+    "Explanation": "vidclass.explanation",
     "train": "vidclass.training",  # the training engine is imported only by scripts that train
 }
 _SUBMODULES = frozenset(
@@ -65,7 +68,7 @@ _SUBMODULES = frozenset(
         "distributed",
         "errors",
         "evaluation",
-        "explain",
+        "explanation",
         "inference",
         "models",
         "precision",
@@ -102,6 +105,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "Aggregate",
+    "Explanation",
     "ModelFileError",
     "Prediction",
     "Predictor",
@@ -112,6 +116,7 @@ __all__ = [
     "__version__",
     "create_model",
     "describe_models",
+    "explain",
     "list_models",
     "load_model",
     "predict",

@@ -27,6 +27,9 @@ MAX_TOP_K = 1000  # labels reported per video
 MAX_WORKERS = 64  # decode worker processes (predict), videos at once (eval)
 MAX_TIMEOUT = 86400.0  # seconds one video may take to decode: a day
 
+# vidclass.explanation: auto picks tokens for a TokenLearner model, else rollout
+EXPLAIN_METHODS = ("auto", "tokens", "rollout")
+
 # vidclass.precision
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 

@@ -43,6 +43,11 @@ COMMANDS = {
         "info_command",
         "Show a video's frames, rate, size and codec, and the views predict would take; or a model's card.",
     ),
+    "explain": (
+        "vidclass.cli.explain",
+        "explain_command",
+        "Show where the model looks in one clip of VIDEO: its maps over the frames, as a PNG grid.",
+    ),
     "eval": ("vidclass.cli.eval", "eval_command", "Evaluate a model on the labelled videos in DATASET."),
     "report": (
         "vidclass.cli.report",

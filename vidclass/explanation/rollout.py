@@ -41,21 +41,21 @@ def _residual(mix: RowMap) -> RowMap:
 
 
 def _joint(probs: torch.Tensor) -> RowMap:
-    """probs (batch, heads, N, N): every token attends to every token."""
-    a = as_array(probs).mean(axis=1)
+    """probs (batch, N, N), the heads' mean: every token attends to every token."""
+    a = as_array(probs)
     return lambda v: np.einsum("bn,bnm->bm", v, a)
 
 
 def _over_time(probs: torch.Tensor) -> RowMap:
-    """probs (batch, S, heads, T, T): the tokens at one spatial position attend to each other."""
-    a = as_array(probs).mean(axis=2)  # (batch, S, T, T)
+    """probs (batch, S, T, T), the heads' mean: the tokens at one spatial position attend to each other."""
+    a = as_array(probs)
     b, s, t, _ = a.shape
     return lambda v: np.einsum("bts,bstu->bus", v.reshape(b, t, s), a).reshape(b, t * s)
 
 
 def _over_space(probs: torch.Tensor) -> RowMap:
-    """probs (batch, T, heads, S, S): the tokens of one frame attend to each other."""
-    a = as_array(probs).mean(axis=2)  # (batch, T, S, S)
+    """probs (batch, T, S, S), the heads' mean: the tokens of one frame attend to each other."""
+    a = as_array(probs)
     b, t, s, _ = a.shape
     return lambda v: np.einsum("bts,btsu->btu", v.reshape(b, t, s), a).reshape(b, t * s)
 

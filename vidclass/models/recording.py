@@ -4,7 +4,7 @@ Outside a ``recording`` block nothing changes: attention runs through the fused
 ``F.scaled_dot_product_attention`` and nothing is kept. Inside one, every ``Recorder`` appends
 to its own list: ``Attention`` computes softmax(q k^T / sqrt(head_dim)) explicitly and keeps
 those probabilities (one tensor per call of its kernel), TokenLearner keeps its weights over
-space and TokenFuser its weights over the learned tokens. ``vidclass.explain`` reads them.
+space and TokenFuser its weights over the learned tokens. ``vidclass.explanation`` reads them.
 """
 
 from __future__ import annotations
