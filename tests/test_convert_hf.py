@@ -184,3 +184,19 @@ def test_load_model_accepts_foreign_sources(hf_dir, tmp_path, monkeypatch):
     classifier = load_model(hf_dir)
     diff, _ = parity(hf_model(), classifier)
     assert diff <= 1e-4
+
+
+def test_explain_works_on_a_hugging_face_directory(hf_dir, tmp_path, monkeypatch):
+    # a CLS model without TokenLearner: auto is rollout, read from the CLS token
+    monkeypatch.setenv("VIDCLASS_CACHE", str(tmp_path / "cache"))
+    video = write_video(tmp_path / "clip.mp4", num_frames=30, width=64, height=48)
+    args = ["explain", str(video), "--model", str(hf_dir), "-f", "json", "--device", "cpu", "-j", "0"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["method"] == "rollout" and doc["label"] in LABELS.values()
+    maps = torch.tensor(doc["maps"])
+    assert maps.shape == (8, 1, 4, 4)  # 8 frames; 32 px in 8 px patches
+    assert torch.allclose(maps.sum(dim=(2, 3)), torch.ones(8, 1, dtype=maps.dtype), atol=1e-4)
+    tokens = CliRunner().invoke(main, [*args, "--method", "tokens"])
+    assert tokens.exit_code == 2 and "rollout" in tokens.output

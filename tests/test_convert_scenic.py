@@ -228,3 +228,39 @@ def test_model4_has_model1_parameters_and_is_chosen_explicitly():
     assert cfg.variant is Variant.FACTORIZED_DOT_PRODUCT
     with pytest.raises(ConversionError, match="parameters are those of spacetime"):
         infer_config(params, image_size=IMG, tokenlearner_location=1, variant="factorized_encoder")
+
+
+def test_explain_works_on_a_converted_scenic_tokenlearner(tmp_path):
+    # scenic's TokenLearner v1.1 at layer 1 (3 tokens): tokens are the converted learner's maps
+    import json
+
+    from click.testing import CliRunner
+
+    from tests.videos import write_video
+    from vidclass.cli.main import main
+
+    tree = scenic_tree("tokenlearner", np.random.default_rng(0))
+    checkpoint = tmp_path / "checkpoint"
+    checkpoint.write_bytes(serialization.to_bytes({"optimizer": {"target": tree}}))
+    model = tmp_path / "scenic.safetensors"
+    runner = CliRunner()
+    convert = [
+        "convert",
+        str(checkpoint),
+        "-o",
+        str(model),
+        "--tokenlearner-location",
+        "1",
+        "--source-image-size",
+        "16",
+    ]
+    converted = runner.invoke(main, convert)
+    assert converted.exit_code == 0, converted.output
+    video = write_video(tmp_path / "clip.mp4", num_frames=12, width=40, height=32)
+    result = runner.invoke(main, ["explain", str(video), "-m", str(model), "-f", "json", "-j", "0", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["method"] == "tokens" and doc["layer"] == 1
+    maps = np.array(doc["maps"])
+    assert maps.shape == (T_IN, 3, 2, 2)  # frames, learned tokens, 16 px in 8 px patches
+    np.testing.assert_allclose(maps.sum(axis=(2, 3)), 1.0, atol=1e-4)
