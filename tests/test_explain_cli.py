@@ -19,10 +19,12 @@ import av
 import numpy as np
 import pytest
 import torch
+from click.testing import CliRunner
 from PIL import Image
 
 import vidclass
 from tests.videos import write_video
+from vidclass.cli.main import main
 from vidclass.explanation.picture import COLUMN_LABEL_HEIGHT, MARGIN, ROW_LABEL_WIDTH, TITLE_HEIGHT, cell_size
 from vidclass.synth import generate
 
@@ -43,11 +45,27 @@ def work(tmp_path_factory) -> Path:
 
 
 def _run(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``vidclass ARGS`` in ``work``, in a process of its own (as a user runs it)."""
     env = {k: v for k, v in os.environ.items() if k not in ("VIDCLASS_MODEL", "FORCE_COLOR")}
     env.update(NO_COLOR="1", OMP_NUM_THREADS="1")
     return subprocess.run(
         [sys.executable, "-m", "vidclass", *args], cwd=work, env=env, capture_output=True, text=True, timeout=300
     )
+
+
+@pytest.fixture
+def invoke(work, monkeypatch):
+    """``vidclass ARGS`` in ``work``, in this process (the command's code, without a process
+    start per call); the bundled model is named explicitly."""
+    monkeypatch.chdir(work)
+    runner = CliRunner()
+
+    def call(*args: str) -> subprocess.CompletedProcess[str]:
+        model = () if "-m" in args else ("-m", str(BUNDLED))
+        result = runner.invoke(main, [*args, *model], env={"VIDCLASS_MODEL": None, "NO_COLOR": "1"})
+        return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
+
+    return call
 
 
 def _video(work: Path) -> str:
@@ -75,8 +93,8 @@ def test_bundled_model_with_no_options_writes_the_picture_grid(work):
     assert (work / "moving_right_00000.explain.png").read_bytes() == before
 
 
-def test_json_maps_sum_to_one_and_frames_are_infos_and_label_is_predicts(work):
-    run = _run(work, "explain", _video(work), "-f", "json")
+def test_json_maps_sum_to_one_and_frames_are_infos_and_label_is_predicts(work, invoke):
+    run = invoke("explain", _video(work), "-f", "json")
     assert run.returncode == 0, run.stderr
     doc = json.loads(run.stdout)
     assert doc["method"] == "tokens" and doc["model"] == "vivit-s64-tl8at1" and doc["layer"] == 1
@@ -88,24 +106,24 @@ def test_json_maps_sum_to_one_and_frames_are_infos_and_label_is_predicts(work):
     assert abs(sum(doc["frame_weights"]) - 1.0) < 1e-4
     # the tubelet's frames share its maps
     np.testing.assert_array_equal(maps[0], maps[3])
-    info = json.loads(_run(work, "info", _video(work), "-f", "json").stdout)
+    info = json.loads(invoke("info", _video(work), "-f", "json").stdout)
     clips = {c["index"]: c["frame_indices"] for c in info["clips"]}
     assert doc["frame_indices"] == clips[doc["clip"]]
-    predicted = json.loads(_run(work, "predict", _video(work), "-f", "jsonl").stdout)
+    predicted = json.loads(invoke("predict", _video(work), "-f", "jsonl").stdout)
     assert doc["label"] == predicted["labels"][0]["label"]
     assert doc["score"] == pytest.approx(predicted["labels"][0]["score"], abs=1e-6)
     assert doc["video"]["width"] == info["width"] and doc["video"]["height"] == info["height"]
 
 
-def test_clip_option_and_rollout_on_the_bundled_model(work):
-    run = _run(work, "explain", _video(work), "-f", "json", "--clip", "0", "--method", "rollout")
+def test_clip_option_and_rollout_on_the_bundled_model(work, invoke):
+    run = invoke("explain", _video(work), "-f", "json", "--clip", "0", "--method", "rollout")
     assert run.returncode == 0, run.stderr
     doc = json.loads(run.stdout)
     assert doc["clip"] == 0 and doc["method"] == "rollout" and doc["layer"] is None
     maps = np.array(doc["maps"])
     assert maps.shape == (16, 1, 8, 8)
     np.testing.assert_allclose(maps.sum(axis=(2, 3)), 1.0, atol=1e-4)
-    out = _run(work, "explain", _video(work), "--clip", "9", "-f", "json")
+    out = invoke("explain", _video(work), "--clip", "9", "-f", "json")
     assert out.returncode == 2 and out.stdout == ""
     assert out.stderr.startswith("error: ") and "0 to 3" in out.stderr
 
@@ -123,10 +141,10 @@ def test_the_chosen_clip_is_the_one_whose_centre_crop_scores_the_label_highest(w
     assert e.maps.shape == (16, 8, 8, 8) and e.frames.shape == (16, 64, 64, 3) and e.frames.dtype == np.uint8
 
 
-def test_animation_has_one_frame_per_input_frame(work, tmp_path):
+def test_animation_has_one_frame_per_input_frame(work, invoke, tmp_path):
     gif, mp4 = tmp_path / "a.gif", tmp_path / "a.mp4"
     for target in (gif, mp4):
-        run = _run(work, "explain", _video(work), "-o", str(tmp_path / f"{target.stem}.png"), "--video", str(target))
+        run = invoke("explain", _video(work), "-o", str(tmp_path / f"{target.stem}.png"), "--video", str(target))
         assert run.returncode == 0, run.stderr
     with Image.open(gif) as image:
         assert image.n_frames == 16
@@ -134,17 +152,17 @@ def test_animation_has_one_frame_per_input_frame(work, tmp_path):
         assert sum(1 for _ in container.decode(video=0)) == 16
 
 
-def test_a_model_without_tokenlearner_cannot_show_tokens(work):
-    run = _run(work, "explain", "small.mp4", "-m", "plain.safetensors", "--method", "tokens")
+def test_a_model_without_tokenlearner_cannot_show_tokens(work, invoke):
+    run = invoke("explain", "small.mp4", "-m", "plain.safetensors", "--method", "tokens")
     assert run.returncode == 2 and run.stdout == ""
     assert run.stderr.startswith("error: ") and run.stderr.count("\n") == 1 and "rollout" in run.stderr
-    auto = _run(work, "explain", "small.mp4", "-m", "plain.safetensors", "-f", "json")
+    auto = invoke("explain", "small.mp4", "-m", "plain.safetensors", "-f", "json")
     assert auto.returncode == 0, auto.stderr
     assert json.loads(auto.stdout)["method"] == "rollout"
 
 
-def test_a_layer_without_tokenlearner_is_refused_naming_the_layers_with_one(work):
-    run = _run(work, "explain", "small.mp4", "-m", "tl.safetensors", "--layer", "0", "-f", "json")
+def test_a_layer_without_tokenlearner_is_refused_naming_the_layers_with_one(work, invoke):
+    run = invoke("explain", "small.mp4", "-m", "tl.safetensors", "--layer", "0", "-f", "json")
     assert run.returncode == 2 and run.stdout == ""
     assert run.stderr.startswith("error: ") and run.stderr.count("\n") == 1 and "1" in run.stderr
 
@@ -160,10 +178,10 @@ def test_a_bad_video_is_one_error_line_and_exit_1_and_nothing_written(work, tmp_
     assert missing.returncode == 1 and missing.stderr.startswith("error: nothere.mp4: ")
 
 
-def test_the_input_video_is_never_the_output(work):
+def test_the_input_video_is_never_the_output(work, invoke):
     for args in (("-o", "small.mp4"), ("-o", "x.png", "--video", "small.mp4")):
         before = (work / "small.mp4").read_bytes()
-        run = _run(work, "explain", "small.mp4", "-m", "plain.safetensors", *args)
+        run = invoke("explain", "small.mp4", "-m", "plain.safetensors", *args)
         assert run.returncode == 2 and run.stderr.startswith("error: ")
         assert (work / "small.mp4").read_bytes() == before
 
