@@ -225,15 +225,20 @@ def test_same_seed_same_bytes_whatever_the_workers(sequence_set, tmp_path):
 # --------------------------------------------------------------------------- not a dataset, the reader
 
 
-def test_a_sequence_set_is_no_classification_dataset(sequence_set):
+def test_a_sequence_set_is_no_classification_dataset(sequence_set, tmp_path):
     with pytest.raises(DatasetError, match="sequence set"):
         load_dataset(sequence_set)
     with pytest.raises(DatasetError, match="sequence set"):
         load_dataset(sequence_set, layout="folders")
-    result = CliRunner().invoke(main, ["eval", str(sequence_set)])
-    assert result.exit_code == 2
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "sequence set" in lines[0]
+    for args in (
+        ["eval", str(sequence_set)],
+        ["train", str(sequence_set), "-m", "vivit-micro", "-o", str(tmp_path / "r")],
+    ):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and "sequence set" in lines[0]
+    assert not (tmp_path / "r").exists()
 
 
 def test_reader_refuses_segments_that_do_not_tile(sequence_set, tmp_path):
