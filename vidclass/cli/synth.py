@@ -1,16 +1,20 @@
-"""``vidclass synth``: write the synthetic temporal benchmark (class-per-folder MP4 videos)."""
+"""``vidclass synth``: write the synthetic temporal benchmark (class-per-folder MP4 videos), or,
+with ``--sequences``, videos whose motion class changes at known frames."""
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import click
 
 from vidclass.cli.output import CliError, Messages
 from vidclass.errors import EXIT_FAILED_INPUT
-from vidclass.synth import CLASSES, TWINS, SynthOptions, generate
+from vidclass.synth import CLASSES, TWINS, SynthOptions, generate, generate_sequences
 from vidclass.synth.generator import OutputExistsError, check_options, default_workers
+from vidclass.synth.sequences import SEGMENT_SECONDS, check_sequence_options
 
 _DEFAULTS = SynthOptions()
 
@@ -27,6 +31,33 @@ def _classes(ctx: click.Context, param: click.Parameter, value: str | None) -> l
     if len(set(names)) != len(names):
         raise click.BadParameter("a class is listed twice")
     return names
+
+
+def _seconds_range(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    parts = value.split(",")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        low, high = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise CliError(f"--segment-seconds {value!r} is not MIN,MAX (seconds, e.g. 2,4)") from None
+    return low, high
+
+
+@contextlib.contextmanager
+def _writing(out_dir: str) -> Iterator[None]:
+    """The failures of writing a set, as the command's error line."""
+    try:
+        yield
+    except OutputExistsError:
+        raise CliError(f"{out_dir}: folder is not empty (pass --overwrite to replace a generated set)") from None
+    except NotADirectoryError:
+        raise CliError(f"{out_dir}: not a directory") from None
+    except OSError as exc:
+        where = exc.filename or out_dir
+        raise CliError(f"{where}: {exc.strerror or exc}", exit_code=EXIT_FAILED_INPUT) from exc
 
 
 def _twins_text() -> str:
@@ -96,6 +127,25 @@ def _twins_text() -> str:
     help="Play every video backwards and file it under its twin class, as <twin>/<class>_<index>_reversed.mp4.",
 )
 @click.option(
+    "--sequences",
+    type=int,
+    metavar="N",
+    help="Write N sequences instead of class folders: videos whose target changes its motion class"
+    " at known frames (truth in OUT_DIR/sequences.jsonl).",
+)
+@click.option(
+    "--segments",
+    type=int,
+    metavar="K",
+    help="With --sequences: segments per sequence, at least 2; consecutive ones differ in class. Default: 4.",
+)
+@click.option(
+    "--segment-seconds",
+    metavar="MIN,MAX",
+    callback=_seconds_range,
+    help="With --sequences: each segment's length range, seconds. Default: 2,4.",
+)
+@click.option(
     "--overwrite", is_flag=True, help="Write into a non-empty OUT_DIR, replacing a set generated there before."
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary (errors still show).")
@@ -108,6 +158,9 @@ def synth_command(
     classes: list[str] | None,
     workers: int | None,
     reverse: bool,
+    sequences: int | None,
+    segments: int | None,
+    segment_seconds: tuple[float, float] | None,
     overwrite: bool,
     quiet: bool,
     **ranges: Any,
@@ -120,6 +173,8 @@ def synth_command(
     No single frame tells the class. Files: OUT_DIR/<class>/<class>_<index>.mp4 (H.264) and
     OUT_DIR/synth.json (seed, options, twins and every video's parameters). The same seed
     and options give the same files; adding classes or videos leaves the others unchanged.
+    With --sequences N: OUT_DIR/sequence_<index>.mp4, each one continuous video whose
+    target's motion class changes at the frames OUT_DIR/sequences.jsonl gives.
     """
     problem = check_options(ranges, cli=True)
     if problem:
@@ -127,10 +182,15 @@ def synth_command(
     options = SynthOptions(**ranges)
     messages = Messages(quiet=quiet)
     labels = classes or list(CLASSES)
+    if sequences is not None or segments is not None or segment_seconds is not None:
+        _sequences(
+            ctx, messages, out_dir, sequences, segments, segment_seconds, seed, labels, options, workers, overwrite
+        )
+        return
     total = len(labels) * per_class
     show = messages.show_progress(streaming_to_stdout=False)
     start = time.perf_counter()
-    try:
+    with _writing(out_dir):
         with messages.progress(total, show, "synth") as tracker:
 
             def advance(record: dict[str, Any]) -> None:
@@ -148,17 +208,66 @@ def synth_command(
                 overwrite=overwrite,
                 progress=advance,
             )
-    except OutputExistsError:
-        raise CliError(f"{out_dir}: folder is not empty (pass --overwrite to replace a generated set)") from None
-    except NotADirectoryError:
-        raise CliError(f"{out_dir}: not a directory") from None
-    except OSError as exc:
-        where = exc.filename or out_dir
-        raise CliError(f"{where}: {exc.strerror or exc}", exit_code=EXIT_FAILED_INPUT) from exc
     seconds = time.perf_counter() - start
     kind = "reversed videos" if reverse else "videos"
     messages.note(
         f"wrote {total} {kind} ({len(labels)} classes x {per_class}, seed {seed}) to {out_dir} in {seconds:.1f} s"
+    )
+
+
+def _sequences(
+    ctx: click.Context,
+    messages: Messages,
+    out_dir: str,
+    count: int | None,
+    segments: int | None,
+    segment_seconds: tuple[float, float] | None,
+    seed: int,
+    labels: list[str],
+    options: SynthOptions,
+    workers: int | None,
+    overwrite: bool,
+) -> None:
+    """``--sequences``: check what does not go with it, then write the sequence set."""
+    if count is None:
+        given = "--segments" if segments is not None else "--segment-seconds"
+        raise CliError(f"{given} needs --sequences N")
+    for name in ("per_class", "reverse", "min_seconds", "max_seconds"):
+        if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE:
+            hint = "; set segment lengths with --segment-seconds" if name.endswith("seconds") else ""
+            raise CliError(f"--{name.replace('_', '-')} does not apply to --sequences{hint}")
+    if count < 1:
+        raise CliError(f"--sequences {count}: write at least 1 sequence")
+    segments = 4 if segments is None else segments
+    seconds = segment_seconds or SEGMENT_SECONDS
+    problem = check_sequence_options(labels, segments, seconds, cli=True)
+    if problem:
+        raise CliError(problem)
+    show = messages.show_progress(streaming_to_stdout=False)
+    start = time.perf_counter()
+    with _writing(out_dir):
+        with messages.progress(count, show, "synth") as tracker:
+
+            def advance(record: dict[str, Any]) -> None:
+                tracker.current(record["path"])
+                tracker.advance()
+
+            generate_sequences(
+                out_dir,
+                count,
+                segments,
+                seed=seed,
+                classes=labels,
+                segment_seconds=seconds,
+                options=options,
+                workers=workers or default_workers(),
+                overwrite=overwrite,
+                progress=advance,
+            )
+    seconds_taken = time.perf_counter() - start
+    messages.note(
+        f"wrote {count} sequences ({segments} segments each, {len(labels)} classes, seed {seed}) "
+        f"to {out_dir} in {seconds_taken:.1f} s"
     )
 
 

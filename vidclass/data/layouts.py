@@ -6,7 +6,8 @@ Layouts (``load_dataset`` detects them; ``layout=`` or an explicit annotation fi
     Class-per-folder, as in UCF101 or ImageFolder: ``ROOT/<label>/<video>``. Videos may sit
     at any depth below their class folder. Hidden names are skipped; files that are not
     videos (by extension) are ignored; videos directly in ``ROOT`` have no label and are
-    reported in ``Dataset.unlabelled``.
+    reported in ``Dataset.unlabelled``. A folder holding ``sequences.jsonl`` (a sequence set of
+    ``vidclass synth --sequences``, whose videos change class over time) is refused.
 ``kinetics``
     A Kinetics annotation CSV with the header ``label,youtube_id,time_start,time_end,split``.
     Row ``abseiling,0347ZoDXyP0,14,24,val`` is the video ``0347ZoDXyP0_000014_000024.<ext>``
@@ -121,6 +122,14 @@ def load_dataset(
 
 
 def _read_folders(root: str) -> Dataset:
+    from vidclass.synth.segments import SEQUENCES
+
+    if os.path.isfile(os.path.join(root, SEQUENCES)):
+        # vidclass synth --sequences: each video holds several classes, one after the other.
+        raise DatasetError(
+            f"{root}: a sequence set of vidclass synth ({SEQUENCES}): each video changes class over time,"
+            " so it has no one label to evaluate or train on"
+        )
     try:
         entries = sorted(os.scandir(root), key=lambda e: e.name)
     except OSError as exc:

@@ -3,7 +3,10 @@
 ``vidclass synth OUT_DIR`` runs ``generate``. Classes and their time-reversed twins are in
 ``CLASSES`` / ``TWINS`` (see ``vidclass.synth.classes``); ``render_video`` gives one video as
 a numpy array without writing it; ``read_boxes`` reads where a written set's target is in
-every frame (``OUT_DIR/boxes.jsonl``, see ``vidclass.synth.boxes``). Only numpy is imported here; PyAV is imported when a file
+every frame (``OUT_DIR/boxes.jsonl``, see ``vidclass.synth.boxes``). ``generate_sequences``
+writes videos whose target changes class at known frames (``vidclass.synth.sequences``) and
+their truth, which ``read_sequences`` reads (``OUT_DIR/sequences.jsonl``, see
+``vidclass.synth.segments``). Only numpy is imported here; PyAV is imported when a file
 is written.
 """
 
@@ -18,12 +21,15 @@ from .generator import (
     Renderer,
     SynthOptions,
     generate,
+    generate_sequences,
     read_manifest,
     render,
     render_video,
     sample_video,
     write_mp4,
 )
+from .segments import SEQUENCES, Segment, SequencesError, SequenceTruth, read_sequences
+from .sequences import SequenceRenderer, sample_sequence
 
 __all__ = [
     "BOXES",
@@ -31,6 +37,7 @@ __all__ = [
     "CLASS_INFO",
     "ENCODER",
     "MANIFEST",
+    "SEQUENCES",
     "SELF_TWINS",
     "TWINS",
     "BoxesError",
@@ -38,12 +45,19 @@ __all__ = [
     "ObjectTrack",
     "OutputExistsError",
     "Renderer",
+    "Segment",
+    "SequenceRenderer",
+    "SequenceTruth",
+    "SequencesError",
     "SynthOptions",
     "generate",
+    "generate_sequences",
     "read_boxes",
     "read_manifest",
+    "read_sequences",
     "render",
     "render_video",
+    "sample_sequence",
     "sample_video",
     "write_mp4",
 ]

@@ -117,7 +117,7 @@ def write_one(
     rel = _video_relpath(label, source, index, reverse)
     path = Path(out_dir) / rel
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name("." + path.name + ".tmp")
+    tmp = temp_path(path)
     renderer = Renderer(spec)
     try:
         sha = write_mp4(tmp, renderer.iter_frames(reverse), spec["fps"], spec["width"], spec["height"])
@@ -149,8 +149,20 @@ def write_one(
     return record, track
 
 
-def _make_task(task: tuple[Any, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
-    return write_one(*task)
+def temp_path(path: Path) -> Path:
+    """Where a video is written before it is renamed into place (hidden, ``.tmp``)."""
+    return path.with_name("." + path.name + ".tmp")
+
+
+def _class_video_temp(task: tuple[Any, ...]) -> Path:
+    """The temporary file of ``write_one(*task)``."""
+    out_dir, source, index, _seed, _options, reverse = task
+    label = TWINS[source] if reverse else source
+    return temp_path(Path(out_dir) / _video_relpath(label, source, index, reverse))
+
+
+def _call(job: Job, task: tuple[Any, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
+    return job(*task)
 
 
 def encoder_info() -> dict[str, Any]:
@@ -167,14 +179,22 @@ def default_workers() -> int:
 
 
 Progress = Callable[[dict[str, Any]], None]
+Job = Callable[..., tuple[dict[str, Any], dict[str, Any]]]
 
 
 def make_videos(
-    tasks: list[tuple[Any, ...]], workers: int, progress: Progress | None, tracks: Progress | None = None
+    tasks: list[tuple[Any, ...]],
+    workers: int,
+    progress: Progress | None,
+    tracks: Progress | None = None,
+    job: Job = write_one,
+    temp_of: Callable[[tuple[Any, ...]], Path] = _class_video_temp,
 ) -> list[dict[str, Any]]:
-    """Run ``write_one(*task)`` for each task: here, or in ``workers`` processes when there
-    are several of both; ``progress`` gets each record and ``tracks`` each track as it is
-    finished. Records come back in completion order."""
+    """Run ``job(*task)`` (by default ``write_one``: one class video) for each task: here, or
+    in ``workers`` processes when there are several of both; ``progress`` gets each record and
+    ``tracks`` each track as it is finished. Records come back in completion order.
+    ``temp_of(task)``: the temporary file a task killed mid-way may leave (removed then).
+    ``job`` must be a module-level function (the pool pickles it)."""
     records: list[dict[str, Any]] = []
 
     def finished(result: tuple[dict[str, Any], dict[str, Any]]) -> None:
@@ -187,15 +207,20 @@ def make_videos(
 
     if workers <= 1 or len(tasks) == 1:
         for task in tasks:
-            finished(_make_task(task))
+            finished(job(*task))
     else:
-        _run_pool(tasks, workers, finished)
+        _run_pool(tasks, workers, finished, job, temp_of)
     return records
 
 
 def _run_pool(
-    tasks: list[tuple[Any, ...]], workers: int, finished: Callable[[tuple[dict[str, Any], dict[str, Any]]], None]
+    tasks: list[tuple[Any, ...]],
+    workers: int,
+    finished: Callable[[tuple[dict[str, Any], dict[str, Any]]], None],
+    job: Job,
+    temp_of: Callable[[tuple[Any, ...]], Path],
 ) -> None:
+    import functools
     import multiprocessing
 
     # fork: workers start at once, without importing vidclass (and torch) again.
@@ -203,7 +228,7 @@ def _run_pool(
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
     pool = context.Pool(processes=min(workers, len(tasks)), initializer=_ignore_sigint)
     try:
-        for result in pool.imap_unordered(_make_task, tasks, chunksize=1):
+        for result in pool.imap_unordered(functools.partial(_call, job), tasks, chunksize=1):
             finished(result)
         pool.close()
         pool.join()
@@ -213,10 +238,8 @@ def _run_pool(
         with _sigint_ignored():
             pool.terminate()
             pool.join()
-            for out_dir, source, index, _seed, _options, reverse in tasks:  # killed mid-file
-                label = TWINS[source] if reverse else source
-                path = Path(out_dir) / _video_relpath(label, source, index, reverse)
-                path.with_name("." + path.name + ".tmp").unlink(missing_ok=True)
+            for task in tasks:  # killed mid-file
+                temp_of(task).unlink(missing_ok=True)
         raise
 
 
@@ -249,6 +272,7 @@ __all__ = [
     "make_one",
     "make_videos",
     "rgb_to_yuv420p",
+    "temp_path",
     "write_mp4",
     "write_one",
 ]

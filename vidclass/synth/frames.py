@@ -138,44 +138,19 @@ def sample_video(label: str, index: int = 0, seed: int = 0, options: SynthOption
     fps = int(rng.integers(opts.min_fps, opts.max_fps + 1))
     seconds = float(rng.uniform(opts.min_seconds, opts.max_seconds))
     frames = max(MIN_FRAMES, round(seconds * fps))
-    short = int(rng.integers(opts.min_size, opts.max_size + 1)) // 2 * 2
-    aspect = math.exp(rng.uniform(0.0, math.log(opts.max_aspect)))
-    long = max(short, int(round(short * aspect / 2)) * 2)
-    portrait = bool(rng.random() < opts.portrait)
-    width, height = (short, long) if portrait else (long, short)
+    width, height = sample_frame_size(rng, opts)
+    short = min(width, height)
     span = (frames - 1) / fps
 
-    jitter = float(rng.uniform(0.0, opts.jitter)) * short
-    camera = {
-        "jitter": jitter,  # px, the largest shake offset
-        # per axis: [frequency Hz, phase, weight] of two sinusoids (weights sum to 1)
-        "x": _shake(rng),
-        "y": _shake(rng),
-    }
-    noise = {"sigma": float(rng.uniform(0.0, opts.noise)) * 255.0, "seed": int(rng.integers(2**63))}
-    background = sample_background(rng, short)
+    camera, noise, background = sample_scene(rng, opts, short)
     bg_colours = [background["colour0"], background["colour1"]]
+    jitter = camera["jitter"]
     target = sample_target(label, rng, width, height, span, margin=jitter + 1.0)
     target["look"] = sample_look(rng, bg_colours)
     palette_b = sample_palette(rng, bg_colours + [target["look"]["palette"]["colour1"]])
     if motion_class(label).kind == "blink":
         target["palette_b"] = palette_b
-    distractors = []
-    for _ in range(int(rng.integers(0, opts.max_distractors + 1))):
-        look = sample_look(rng, bg_colours)
-        # the size distribution of targets of constant size (see sample_target)
-        ratio = float(rng.uniform(*SCALE_RATIO))
-        lo, hi = RADIUS_RANGE[0] * short, RADIUS_RANGE[1] * short
-        radius = math.exp(rng.uniform(math.log(lo), math.log(hi / ratio))) * ratio ** float(rng.random())
-        distractors.append(
-            {
-                "x": float(rng.uniform(radius, width - radius)),
-                "y": float(rng.uniform(radius, height - radius)),
-                "radius": float(radius),
-                "angle": float(rng.uniform(0, 2 * math.pi)),
-                "look": look,
-            }
-        )
+    distractors = sample_distractors(rng, opts, width, height, bg_colours)
     return {
         "label": label,
         "index": index,
@@ -193,6 +168,54 @@ def sample_video(label: str, index: int = 0, seed: int = 0, options: SynthOption
             "distractors": distractors,
         },
     }
+
+
+def sample_frame_size(rng: np.random.Generator, opts: SynthOptions) -> tuple[int, int]:
+    """A video's ``(width, height)``: short side, aspect ratio and orientation, in that order."""
+    short = int(rng.integers(opts.min_size, opts.max_size + 1)) // 2 * 2
+    aspect = math.exp(rng.uniform(0.0, math.log(opts.max_aspect)))
+    long = max(short, int(round(short * aspect / 2)) * 2)
+    portrait = bool(rng.random() < opts.portrait)
+    return (short, long) if portrait else (long, short)
+
+
+def sample_scene(
+    rng: np.random.Generator, opts: SynthOptions, short: int
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """A video's camera shake, noise and background parameters, in that order."""
+    jitter = float(rng.uniform(0.0, opts.jitter)) * short
+    camera = {
+        "jitter": jitter,  # px, the largest shake offset
+        # per axis: [frequency Hz, phase, weight] of two sinusoids (weights sum to 1)
+        "x": _shake(rng),
+        "y": _shake(rng),
+    }
+    noise = {"sigma": float(rng.uniform(0.0, opts.noise)) * 255.0, "seed": int(rng.integers(2**63))}
+    return camera, noise, sample_background(rng, short)
+
+
+def sample_distractors(
+    rng: np.random.Generator, opts: SynthOptions, width: int, height: int, bg_colours: list[Any]
+) -> list[dict[str, Any]]:
+    """The static distractor objects of a video."""
+    short = min(width, height)
+    distractors = []
+    for _ in range(int(rng.integers(0, opts.max_distractors + 1))):
+        look = sample_look(rng, bg_colours)
+        # the size distribution of targets of constant size (see sample_target)
+        ratio = float(rng.uniform(*SCALE_RATIO))
+        lo, hi = RADIUS_RANGE[0] * short, RADIUS_RANGE[1] * short
+        radius = math.exp(rng.uniform(math.log(lo), math.log(hi / ratio))) * ratio ** float(rng.random())
+        distractors.append(
+            {
+                "x": float(rng.uniform(radius, width - radius)),
+                "y": float(rng.uniform(radius, height - radius)),
+                "radius": float(radius),
+                "angle": float(rng.uniform(0, 2 * math.pi)),
+                "look": look,
+            }
+        )
+    return distractors
 
 
 def _shake(rng: np.random.Generator) -> list[list[float]]:
@@ -216,7 +239,7 @@ class Renderer:
         fps = spec["fps"]
         times = np.arange(self.frames, dtype=np.float64) / fps
         span = (self.frames - 1) / fps
-        self.states = target_states(spec["label"], p["target"], times, span)
+        self.states = self.target_states(times, span)
 
         cam = p["camera"]
         self.jx = cam["jitter"] * sum(w * np.sin(2 * math.pi * f * times + ph) for f, ph, w in cam["x"])
@@ -242,6 +265,11 @@ class Renderer:
             self.pick = nrng.integers(0, NOISE_BANK, size=self.frames)
             self.offset = nrng.integers(0, NOISE_PAD + 1, size=(self.frames, 2))
             self.sign = nrng.integers(0, 2, size=self.frames) * 2 - 1
+
+    def target_states(self, times: np.ndarray, span: float) -> dict[str, np.ndarray]:
+        """The target's per-frame ``x``, ``y``, ``radius``, ``angle`` and ``alt`` (see
+        ``classes.target_states``) at ``times`` (seconds); ``span``: first to last frame."""
+        return target_states(self.spec["label"], self.spec["params"]["target"], times, span)
 
     def frame(self, i: int) -> np.ndarray:
         """Frame ``i`` as uint8 (H, W, 3) RGB."""

@@ -41,10 +41,13 @@ from vidclass.synth.frames import (
     sample_video,
     video_rng,
 )
+from vidclass.synth.segments import SEQUENCES, sequence_temp, truth_line, write_lines, write_sequence
+from vidclass.synth.sequences import SEGMENT_SECONDS, check_sequence_options
 
 FORMAT_VERSION = 1
 MANIFEST = "synth.json"
 _VIDEO_NAME = re.compile(r"^[a-z0-9_]+_\d{5,}(_reversed)?\.mp4$")
+_SEQUENCE_NAME = re.compile(r"^\.?sequence_\d{5,}\.mp4(\.tmp)?$")
 
 
 class OutputExistsError(VidclassError, FileExistsError):
@@ -64,10 +67,14 @@ def _prepare(out: Path, overwrite: bool) -> None:
         return
     if not overwrite:
         raise OutputExistsError(f"{out}: folder is not empty (use overwrite to replace a generated set)")
-    # Remove what an earlier run wrote (its manifest, boxes and videos), nothing else.
-    for name in (MANIFEST, BOXES, "." + BOXES + ".tmp"):
-        if (out / name).is_file():
-            (out / name).unlink()
+    # Remove what an earlier run wrote (its manifest, boxes, truth and videos), nothing else.
+    for name in (MANIFEST, BOXES, SEQUENCES):
+        for file in (out / name, out / ("." + name + ".tmp")):
+            if file.is_file():
+                file.unlink()
+    for entry in out.iterdir():
+        if entry.is_file() and _SEQUENCE_NAME.match(entry.name):
+            entry.unlink()
     for name in CLASSES:
         folder = out / name
         if not folder.is_dir():
@@ -156,6 +163,77 @@ def generate(
     return records
 
 
+def generate_sequences(
+    out_dir: str | os.PathLike[str],
+    count: int,
+    segments: int = 4,
+    seed: int = 0,
+    classes: Sequence[str] | None = None,
+    *,
+    segment_seconds: tuple[float, float] = SEGMENT_SECONDS,
+    options: SynthOptions | None = None,
+    workers: int = 1,
+    overwrite: bool = False,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+    **overrides: Any,
+) -> list[dict[str, Any]]:
+    """Write ``count`` sequences of ``segments`` segments each to ``out_dir``; what ``vidclass
+    synth --sequences`` runs (see ``vidclass.synth.sequences`` for what a sequence is).
+
+    Files: ``out_dir/sequence_<index:05d>.mp4``, ``out_dir/sequences.jsonl`` (each video's
+    segments: ``read_sequences``), ``out_dir/boxes.jsonl`` and ``out_dir/synth.json``.
+    Segment classes are drawn from ``classes`` (default: all; at least two), each segment
+    ``segment_seconds`` (min, max) long; the options' ``min_seconds``/``max_seconds`` do not
+    apply. Otherwise as ``generate``: same seed and settings, same bytes, whatever
+    ``workers``; raises ``ValueError`` for bad arguments and ``OutputExistsError``.
+    """
+    opts = resolve_options(options, **overrides)
+    if isinstance(classes, str):
+        classes = [name.strip() for name in classes.split(",") if name.strip()]
+    labels = list(CLASSES if classes is None else classes)
+    for label in labels:
+        motion_class(label)
+    if len(set(labels)) != len(labels):
+        raise ValueError("a class is listed twice")
+    labels.sort(key=CLASSES.index)
+    seconds = (float(segment_seconds[0]), float(segment_seconds[1]))
+    problem = check_sequence_options(labels, segments, seconds)
+    if problem:
+        raise ValueError(problem)
+    if count < 1:
+        raise ValueError("count must be at least 1")
+    if seed < 0:
+        raise ValueError("seed must be non-negative")
+    out = Path(out_dir)
+    _prepare(out, overwrite)
+
+    tasks = [(str(out), i, seed, opts, labels, segments, seconds) for i in range(count)]
+    lines: dict[str, str] = {}
+
+    def track_done(track: dict[str, Any]) -> None:
+        lines[track["path"]] = track_line(track)
+
+    records = make_videos(tasks, workers, progress, track_done, job=write_sequence, temp_of=sequence_temp)
+    records.sort(key=lambda r: r["index"])
+    write_boxes(out, [lines.pop(r["path"]) for r in records])
+    write_lines(out / SEQUENCES, [truth_line(r) for r in records])
+    manifest = {
+        "generator": "vidclass synth",
+        "format": FORMAT_VERSION,
+        "kind": "sequences",
+        "seed": seed,
+        "sequences": count,
+        "segments": segments,
+        "segment_seconds": list(seconds),
+        "classes": labels,
+        "options": opts.to_dict(),
+        "encoder": encoder_info(),
+        "videos": records,
+    }
+    write_lines(out / MANIFEST, [_manifest_text(manifest)])
+    return records
+
+
 def _manifest_text(manifest: dict[str, Any]) -> str:
     """Indented JSON, except each video's record: one line per video."""
     head = {k: v for k, v in manifest.items() if k != "videos"}
@@ -179,6 +257,7 @@ __all__ = [
     "check_options",
     "default_workers",
     "generate",
+    "generate_sequences",
     "make_one",
     "read_manifest",
     "render",
