@@ -18,7 +18,7 @@ LAYERS = [
     {"distributed", "video", "models", "synth"},
     {"data", "checkpoints", "scores"},
     {"inference"},
-    {"evaluation", "training", "explanation"},
+    {"evaluation", "training", "explanation", "timeline"},
     {"cli"},
     {"__init__", "__main__"},
 ]

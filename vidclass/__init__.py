@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
     from . import models as models
     from . import scores as scores
     from . import synth as synth
+    from . import timeline as timeline
     from . import video as video
     from .checkpoints import ModelFileError, VideoClassifier, create_model, load_model, save_model
     from .evaluation import evaluate as evaluate
@@ -75,6 +76,7 @@ _SUBMODULES = frozenset(
         "protocol",
         "scores",
         "synth",
+        "timeline",
         "training",
         "video",
     }
