@@ -24,7 +24,7 @@ from vidclass.timeline import (
     smooth,
     window_record,
 )
-from vidclass.timeline.metrics import sample_times
+from vidclass.timeline.metrics import match_segments, sample_times
 from vidclass.timeline.plot import BACKGROUND, HEIGHT, PLOT_LEFT, PLOT_WIDTH, WIDTH, top_classes
 
 LABELS = ["a", "b", "c"]
@@ -242,6 +242,13 @@ def test_matching_is_one_to_one():
     assert (m.matched, m.precision, m.recall) == (1, 1 / 3, 1.0)  # [0, 2.5]: IoU 0.625; [3, 4]: 0.25
     assert m.boundary_error is None  # one truth segment has no boundary
     assert m.accuracy == 14 / 16  # the samples at 2.625 and 2.875 s are called b
+
+
+def test_greedy_matching_takes_the_best_iou_first_and_ties_go_to_the_earlier_truth():
+    # two overlapping predictions for one truth segment: IoU 0.6 and 0.75; the better one wins
+    assert match_segments([Segment(0.0, 2.4, "a", 1.0), Segment(0.0, 3.0, "a", 1.0)], [(0.0, 4.0, "a")]) == [(1, 0)]
+    # one prediction, two truth segments at IoU 0.5 each: the earlier truth
+    assert match_segments([Segment(0.0, 4.0, "a", 1.0)], [(0.0, 2.0, "a"), (2.0, 4.0, "a")]) == [(0, 0)]
 
 
 def test_a_timeline_without_boundaries_is_measured_to_the_nearest_end():
