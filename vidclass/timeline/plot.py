@@ -6,7 +6,8 @@
 - the curves: for each of the ``top_k`` classes with the highest peak probability over the
   windows (ties: the higher mean, then the label first in ``labels``), its probability in
   each window at the window's centre, joined by lines, on a 0 to 1 scale; a legend to the right
-  names them, each in its colour (and background, when a segment is background);
+  names them, each in its colour, then the bar's other labels (background last; past the
+  legend's 12 rows, the last row says how many more);
 - under the curves, the segment bar: each segment a block in its label's colour (background
   light grey), named inside where the name fits;
 - under the bar, ticks in seconds at a round step.
@@ -34,7 +35,8 @@ WIDTH, HEIGHT = 960, 360
 PLOT_LEFT, PLOT_TOP, PLOT_WIDTH, PLOT_HEIGHT = 48, 40, 700, 240
 BAR_TOP, BAR_HEIGHT = PLOT_TOP + PLOT_HEIGHT + 8, 28  # the segment bar: rows 288 to 315
 LEGEND_LEFT = PLOT_LEFT + PLOT_WIDTH + 16
-MAX_TOP_K = 10  # curves the legend has room for
+LEGEND_ROWS = 12  # rows of 20 pixels beside the curves
+MAX_TOP_K = 10  # curves the legend has room for (two rows stay for the bar's other labels)
 MAX_LABEL_CHARS = 24
 BACKGROUND = (220, 220, 220)
 PALETTE = [
@@ -160,10 +162,22 @@ def render(
         row = PLOT_TOP + 8 + rank * 20
         draw.rectangle([LEGEND_LEFT, row - 5, LEGEND_LEFT + 14, row + 5], fill=colour)
         draw.text((LEGEND_LEFT + 20, row), _clip(labels[i]), fill="black", font=text_font, anchor="lm")
-    if any(seg.label is None for seg in segments):
-        row = PLOT_TOP + 8 + len(curves) * 20
-        draw.rectangle([LEGEND_LEFT, row - 5, LEGEND_LEFT + 14, row + 5], fill=BACKGROUND)
-        draw.text((LEGEND_LEFT + 20, row), "background", fill="black", font=text_font, anchor="lm")
+    shown = {labels[i] for i in curves}
+    bar_only = list(dict.fromkeys(seg.label for seg in segments if seg.label not in shown))
+    bar_only.sort(key=lambda label: label is None)  # background last
+    room = LEGEND_ROWS - len(curves)
+    if len(bar_only) > room:  # the last row says how many more
+        bar_only, more = bar_only[: room - 1], len(bar_only) - (room - 1)
+    else:
+        more = 0
+    for rank, label in enumerate(bar_only, start=len(curves)):  # the bar's other labels
+        row = PLOT_TOP + 8 + rank * 20
+        draw.rectangle([LEGEND_LEFT, row - 5, LEGEND_LEFT + 14, row + 5], fill=palette[label])
+        name = "background" if label is None else _clip(label)
+        draw.text((LEGEND_LEFT + 20, row), name, fill="black", font=text_font, anchor="lm")
+    if more:
+        row = PLOT_TOP + 8 + (LEGEND_ROWS - 1) * 20
+        draw.text((LEGEND_LEFT + 20, row), f"+{more} more in the bar", fill="black", font=text_font, anchor="lm")
 
     for seg in segments:  # the bar
         a, b = column(seg.start, duration), column(seg.end, duration)
