@@ -331,6 +331,10 @@ def test_a_segment_has_its_curves_colour_and_neighbours_never_share_one():
     first, second, third = (row[x] for x in columns)
     assert first == (31, 119, 180)
     assert len({first, second, third}) == 3
+    # the legend (swatches at x 764 .. 778, rows 20 px apart from y 48) names the curve, then
+    # the bar's other labels in the colours the bar gives them
+    assert [image.getpixel((770, 48 + 20 * k)) for k in range(3)] == [first, second, third]
+    assert image.getpixel((770, 48 + 20 * 3)) == (255, 255, 255)
 
 
 def test_top_classes_rank_by_peak_then_mean():
