@@ -18,7 +18,7 @@ LAYERS = [
     {"distributed", "video", "models", "synth"},
     {"data", "checkpoints", "scores"},
     {"inference"},
-    {"evaluation", "training", "explanation", "timeline"},
+    {"evaluation", "training", "explanation", "timelines"},
     {"cli"},
     {"__init__", "__main__"},
 ]

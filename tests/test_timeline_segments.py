@@ -1,4 +1,4 @@
-"""vidclass.timeline: per-window scores to segments (docs/timeline-segments.md), their records,
+"""vidclass.timelines: per-window scores to segments (docs/timeline-segments.md), their records,
 their score against truth, and their picture. Every expected value is worked out by hand; the
 probabilities are sums of powers of two, so means are exact."""
 
@@ -12,7 +12,7 @@ from PIL import Image
 
 from vidclass.synth.segments import Segment as TruthSegment
 from vidclass.synth.segments import SequenceTruth
-from vidclass.timeline import (
+from vidclass.timelines import (
     Segment,
     TimelineError,
     WindowScores,
@@ -24,8 +24,8 @@ from vidclass.timeline import (
     smooth,
     window_record,
 )
-from vidclass.timeline.metrics import match_segments, sample_times
-from vidclass.timeline.plot import BACKGROUND, HEIGHT, PLOT_LEFT, PLOT_WIDTH, WIDTH, top_classes
+from vidclass.timelines.metrics import match_segments, sample_times
+from vidclass.timelines.plot import BACKGROUND, HEIGHT, PLOT_LEFT, PLOT_WIDTH, WIDTH, top_classes
 
 LABELS = ["a", "b", "c"]
 A, A_WEAK = [0.75, 0.125, 0.125], [0.5, 0.25, 0.25]

@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
     from . import models as models
     from . import scores as scores
     from . import synth as synth
-    from . import timeline as timeline
+    from . import timelines as timelines
     from . import video as video
     from .checkpoints import ModelFileError, VideoClassifier, create_model, load_model, save_model
     from .evaluation import evaluate as evaluate
@@ -76,7 +76,7 @@ _SUBMODULES = frozenset(
         "protocol",
         "scores",
         "synth",
-        "timeline",
+        "timelines",
         "training",
         "video",
     }

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from vidclass.timeline.segments import Segment, TimelineError, WindowScores
+from vidclass.timelines.segments import Segment, TimelineError, WindowScores
 
 WIDTH, HEIGHT = 960, 360
 PLOT_LEFT, PLOT_TOP, PLOT_WIDTH, PLOT_HEIGHT = 48, 40, 700, 240

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from vidclass.timeline.segments import Segment, TimelineError
+from vidclass.timelines.segments import Segment, TimelineError
 
 DEFAULT_FPS = 100.0  # samples per second when the truth's frame rate is not given (a 10 ms step)
 IOU = 0.5
