@@ -30,7 +30,9 @@ from vidclass.video.base import (
 )
 from vidclass.video.containers import OPEN_OPTIONS, check_declared_size, readable_file, refuse_non_video
 
-_SLACK = 2e-6  # seconds: a decoded frame's time matches a probed timestamp (rounded to 1 us)
+# A decoded frame's time matches a probed timestamp within this relative slack (at least 2 us):
+# the probe rounds to 1 us, and decord reports float32 seconds (288.04 s reads 288.040009).
+_SLACK = 2e-6
 
 
 def probe(path: str | os.PathLike[str]) -> VideoInfo:
@@ -180,12 +182,13 @@ def _read_from_seek(
 
 
 def _index_at(timestamps: Sequence[float], time: float | None, origin: float) -> int:
-    """The index of the frame starting at ``time - origin`` (within 1 us), or -1."""
+    """The index of the frame starting at ``time - origin`` (within ``_SLACK``), or -1."""
     if time is None:
         return -1
     relative = float(time) - origin
-    position = bisect_left(timestamps, relative - _SLACK)
-    if position < len(timestamps) and abs(timestamps[position] - relative) <= _SLACK:
+    slack = _SLACK * max(1.0, abs(relative))
+    position = bisect_left(timestamps, relative - slack)
+    if position < len(timestamps) and abs(timestamps[position] - relative) <= slack:
         return position
     return -1
 
