@@ -2,7 +2,7 @@
 
 ``install(monkeypatch)`` replaces the decode queue's ``decode_job`` (what each worker runs for
 a file) with ``sabotaged_decode_job``, and its ``plan_job`` (what ``vidclass info`` runs) with
-``sabotaged_plan_job``; each calls ``sabotage(path, decoder)`` first: a file
+``sabotaged_plan_job``, and its ``window_job`` with ``sabotaged_window_job``; each calls ``sabotage(path, decoder)`` first: a file
 whose name contains "crash" kills the worker with SIGSEGV, one containing "hang" sleeps for
 an hour. "decordcrash" crashes only when decord would read it (decoder "auto" or "decord"),
 like a file that crashes decord but not PyAV. The workers receive the function by name, so
@@ -20,12 +20,14 @@ from vidclass.inference import decode_queue
 
 _REAL_DECODE_JOB = decode_queue.decode_job
 _REAL_PLAN_JOB = decode_queue.plan_job
+_REAL_WINDOW_JOB = decode_queue.window_job
 SABOTAGED_CLI = "import sys; from tests.decode_hooks import main; sys.argv[0] = 'vidclass'; main()"
 
 
 def install(monkeypatch) -> None:
     monkeypatch.setattr(decode_queue, "decode_job", sabotaged_decode_job)
     monkeypatch.setattr(decode_queue, "plan_job", sabotaged_plan_job)
+    monkeypatch.setattr(decode_queue, "window_job", sabotaged_window_job)
 
 
 def sabotaged_decode_job(path, prep, protocol, decoder):
@@ -36,6 +38,14 @@ def sabotaged_decode_job(path, prep, protocol, decoder):
 def sabotaged_plan_job(path, prep, protocol, decoder):
     sabotage(path, decoder)
     return _REAL_PLAN_JOB(path, prep, protocol, decoder)
+
+
+def sabotaged_window_job(info, windows, prep, crops, decoder):
+    """A window chunk: sabotaged as a file is, but only from the chunk holding window 2 on
+    (a decoder that fails mid-file, after some chunks came back)."""
+    if windows[-1].index >= 2:
+        sabotage(info.path, decoder)
+    return _REAL_WINDOW_JOB(info, windows, prep, crops, decoder)
 
 
 def main() -> None:

@@ -27,6 +27,13 @@ MAX_TOP_K = 1000  # labels reported per video
 MAX_WORKERS = 64  # decode worker processes (predict), videos at once (eval)
 MAX_TIMEOUT = 86400.0  # seconds one video may take to decode: a day
 
+# vidclass.video.windows and the decode queue's window stream (vidclass timeline)
+# A plan holds every window's frame indices; 100,000 windows is a day-long video at one window
+# a second (a few tens of MB of plan), far past any real use, and refuses a stride so short
+# that planning alone would exhaust memory.
+MAX_WINDOWS = 100_000
+WINDOW_CHUNK = 8  # windows per decode job: a job's views are chunk x crops x one view's size
+
 # vidclass.explanation: auto picks tokens for a TokenLearner model, else rollout
 EXPLAIN_METHODS = ("auto", "tokens", "rollout")
 
@@ -110,6 +117,7 @@ __all__ = [
     "MAX_CLIPS",
     "MAX_TIMEOUT",
     "MAX_TOP_K",
+    "MAX_WINDOWS",
     "MAX_WORKERS",
     "MODEL_ENV",
     "PRECISIONS",
@@ -131,5 +139,6 @@ __all__ = [
     "TRAIN_WARMUP_EPOCHS",
     "TRAIN_WEIGHT_DECAY",
     "TRAIN_WORKERS",
+    "WINDOW_CHUNK",
     "default_workers",
 ]

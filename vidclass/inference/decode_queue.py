@@ -16,9 +16,13 @@ decoding them (``vidclass info``). It owns everything about getting there:
   while the model runs on it;
 - **the fallback**: with ``decoder="auto"``, a file whose decord worker crashed or hung is
   retried with PyAV in a fresh worker, in the order ``vidclass.video.decoders_for`` gives
-  (the same order in which ``load_views`` falls back on a decoder's exception).
+  (the same order in which ``load_views`` falls back on a decoder's exception);
+- **window streams**: ``DecodeQueue.windows(info, windows)`` yields the views of one long
+  video's sliding windows (``vidclass.video.plan_windows``) chunk by chunk, each chunk one job
+  (``window_job``) with the same isolation, timeout and fallback, at most ``workers`` chunks
+  decoding ahead of the caller: memory is bounded by the chunk size, not the video's length.
 
-Workers run the module-level ``decode_job`` (and ``plan_job``); tests replace them
+Workers run the module-level ``decode_job`` (and ``plan_job``, ``window_job``); tests replace them
 (``monkeypatch.setattr`` on this module) to make a worker crash or hang. Call ``close()`` to end
 the workers. This module imports neither torch nor a decoder until it decodes.
 """
@@ -29,11 +33,12 @@ import collections
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from vidclass.defaults import CROPS, WINDOW_CHUNK
 from vidclass.inference.options import RunOptions
 from vidclass.inference.workers import WorkerCrashed, WorkerError, WorkerPool, WorkerTimeout, wait_result
 from vidclass.inference.workers import prestart as start_server
@@ -41,6 +46,8 @@ from vidclass.protocol import Preprocessing, ViewProtocol
 
 if TYPE_CHECKING:  # imported where used: the command line sets the queue up before torch
     import torch
+
+    from vidclass.video import VideoInfo, Window
 
 # Imported once by the worker processes' fork server: torch first, then the decoders (decord
 # and PyAV, via vidclass.video), then this module, so that each worker starts with them
@@ -71,6 +78,7 @@ class DecodeQueue:
         self._pool: WorkerPool | None = None
         self._pending: dict[str, collections.deque[Future[Any]]] = {}
         self._lock = threading.Lock()
+        self.chunks_in_flight = 0  # window chunks submitted to the workers and not yet yielded
 
     @property
     def workers(self) -> int:
@@ -183,6 +191,84 @@ class DecodeQueue:
         # decord crashed or hung (dmlc/decord#373): the next decoder gets the file, in a fresh worker
         return wait_result(self._submit(pool, job, name, fallbacks[0].name))
 
+    def windows(
+        self, info: VideoInfo, windows: Sequence[Window], crops: int = 1, chunk: int = WINDOW_CHUNK
+    ) -> Iterator[tuple[tuple[Window, ...], torch.Tensor]]:
+        """The views of ``windows`` (``plan_windows(info, ...)``), ``chunk`` consecutive windows at a time.
+
+        Yields (the chunk's windows, float32 views (len(chunk) * crops, 3, T, crop, crop)),
+        window-major, ``crops`` 1 (centre) or 3 (as predict's), normalised as ``build_views``
+        does. Each chunk is one forward pass over its stretch of the file (``window_job``); with
+        workers, it runs in the pool with the timeout and the decoder fallback, and at most
+        ``workers`` chunks decode ahead of the one yielded (``chunks_in_flight`` counts them),
+        so memory is about (workers + 1) chunks' views however long the video.
+
+        The chunks decode with ``info.decoder`` when the probe had to fall back to PyAV, else
+        with the run's decoder. Any failure (a file that cannot be read past some point, a
+        worker that crashed or hung) raises ``VideoError`` (an ``InputError``: it costs this
+        file only) whose message is ``failure_message``'s one line, e.g. ``decode timed out
+        after 2 s``; the stream ends there. ``ValueError`` at once for ``crops`` or ``chunk``
+        out of range.
+        """
+        if crops not in CROPS:
+            raise ValueError(f"crops must be 1 or 3, got {crops!r}")
+        if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+            raise ValueError(f"chunk must be a whole number of windows >= 1, got {chunk!r}")
+        groups = [tuple(windows[i : i + chunk]) for i in range(0, len(windows), chunk)]
+        decoder = "pyav" if info.decoder == "pyav" else self.options.decoder
+        return self._stream(info, groups, crops, decoder)
+
+    def _stream(
+        self, info: VideoInfo, groups: list[tuple[Window, ...]], crops: int, decoder: str
+    ) -> Iterator[tuple[tuple[Window, ...], torch.Tensor]]:
+        pool = self.pool
+        queued: collections.deque[Future[Any]] = collections.deque()
+        submitted = 0
+        try:
+            for group in groups:
+                future = None
+                if pool is not None:
+                    while submitted < len(groups) and len(queued) <= self.workers:  # this one + workers ahead
+                        queued.append(
+                            pool.submit(window_job, info, groups[submitted], self.preprocessing, crops, decoder)
+                        )
+                        submitted += 1
+                    future = queued.popleft()
+                    self.chunks_in_flight = len(queued)
+                views = self._window_chunk(future, info, group, crops, decoder)
+                yield group, views
+                del views  # the caller keeps what it needs; don't hold it while the next chunk waits
+        finally:
+            for pending in queued:
+                pending.cancel()
+            self.chunks_in_flight = 0
+
+    def _window_chunk(
+        self, future: Future[Any] | None, info: VideoInfo, group: tuple[Window, ...], crops: int, decoder: str
+    ) -> torch.Tensor:
+        from vidclass.video import VideoError, decoders_for
+
+        try:
+            if future is None:  # no workers: decode here
+                views: torch.Tensor = window_job(info, group, self.preprocessing, crops, decoder)
+                return views
+            try:
+                views = wait_result(future)
+                return views
+            except WorkerError:
+                fallbacks = decoders_for(decoder)[1:]
+                if not fallbacks:
+                    raise
+            # decord crashed or hung on this stretch: the next decoder gets it, in a fresh worker
+            pool = self.pool
+            assert pool is not None
+            views = wait_result(pool.submit(window_job, info, group, self.preprocessing, crops, fallbacks[0].name))
+            return views
+        except VideoError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure costs this file: one line, as predict's records
+            raise VideoError(failure_message(exc)) from exc
+
     def close(self) -> None:
         """End the worker processes (queued decodes are dropped); the next decode restarts them."""
         with self._lock:
@@ -216,6 +302,15 @@ def decode_job(
     return views, plan, info, time.perf_counter() - start
 
 
+def window_job(
+    info: VideoInfo, windows: tuple[Window, ...], prep: Preprocessing, crops: int, decoder: str
+) -> torch.Tensor:
+    """One chunk of windows' views: ``load_window_views`` (what ``DecodeQueue.windows`` runs per chunk)."""
+    from vidclass.video import load_window_views
+
+    return load_window_views(info, windows, prep, crops, decoder=decoder)
+
+
 def plan_job(path: str, prep: Preprocessing, protocol: ViewProtocol, decoder: str) -> tuple[Any, Any, float]:
     """One file's info and view plan, and the seconds they took (what ``DecodeQueue.plan`` runs)."""
     from vidclass.video import first_that_works, plan_views
@@ -245,4 +340,13 @@ def one_line(exc: BaseException) -> str:
     return f"{kind}: {message}" if message else kind
 
 
-__all__ = ["DecodeQueue", "Decoded", "decode_job", "failure_message", "one_line", "plan_job", "prestart"]
+__all__ = [
+    "DecodeQueue",
+    "Decoded",
+    "decode_job",
+    "failure_message",
+    "one_line",
+    "plan_job",
+    "prestart",
+    "window_job",
+]

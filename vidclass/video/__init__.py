@@ -26,7 +26,8 @@ from vidclass.video.sampling import (
     training_clip,
     training_clip_timed,
 )
-from vidclass.video.views import build_views, load_clip_frames, load_views, normalise
+from vidclass.video.views import build_views, load_clip_frames, load_views, load_window_views, normalise
+from vidclass.video.windows import Window, plan_windows, window_view_plan
 
 __all__ = [
     "DECODERS",
@@ -39,6 +40,7 @@ __all__ = [
     "VideoInfo",
     "View",
     "ViewPlan",
+    "Window",
     "ViewProtocol",
     "build_views",
     "clip_starts",
@@ -49,9 +51,11 @@ __all__ = [
     "get_decoder",
     "load_clip_frames",
     "load_views",
+    "load_window_views",
     "normalise",
     "plan_training_clip",
     "plan_views",
+    "plan_windows",
     "pyav_decoder",
     "probe",
     "read_frames",
@@ -60,4 +64,5 @@ __all__ = [
     "sample_clips_timed",
     "training_clip",
     "training_clip_timed",
+    "window_view_plan",
 ]

@@ -2,7 +2,7 @@
 timeline and output checks both implementations apply.
 
 A decoder (``vidclass.video.decord_decoder``, ``vidclass.video.pyav_decoder``) has a ``name``,
-``probe(path) -> VideoInfo`` and ``read_frames(path, indices, size_hw=None)`` returning uint8
+``probe(path) -> VideoInfo`` and ``read_frames(path, indices, size_hw=None, timestamps=None)`` returning uint8
 (N, H, W, 3) frames in the order asked. ``vidclass.video.decoders`` names them and holds the
 fallback order.
 """
@@ -69,9 +69,16 @@ class Decoder(Protocol):
         ...
 
     def read_frames(
-        self, path: str | os.PathLike[str], indices: Sequence[int], size_hw: tuple[int, int] | None = None
+        self,
+        path: str | os.PathLike[str],
+        indices: Sequence[int],
+        size_hw: tuple[int, int] | None = None,
+        timestamps: Sequence[float] | None = None,
     ) -> torch.Tensor:
-        """Frames ``indices`` as uint8 (N, H, W, 3), in the order given, scaled to ``size_hw``."""
+        """Frames ``indices`` as uint8 (N, H, W, 3), in the order given, scaled to ``size_hw``.
+
+        ``timestamps`` (the probe's ``VideoInfo.timestamps``) are a hint: a sequential decoder
+        may use them to start near the first wanted frame; the frames returned are the same."""
         ...
 
 

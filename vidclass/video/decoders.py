@@ -41,9 +41,16 @@ class ModuleDecoder:
         return info
 
     def read_frames(
-        self, path: str | os.PathLike[str], indices: Sequence[int], size_hw: tuple[int, int] | None = None
+        self,
+        path: str | os.PathLike[str],
+        indices: Sequence[int],
+        size_hw: tuple[int, int] | None = None,
+        timestamps: Sequence[float] | None = None,
     ) -> torch.Tensor:
-        frames: torch.Tensor = self.module.read_frames(path, indices, size_hw)
+        if timestamps is None:
+            frames: torch.Tensor = self.module.read_frames(path, indices, size_hw)
+        else:
+            frames = self.module.read_frames(path, indices, size_hw, timestamps=timestamps)
         return frames
 
 

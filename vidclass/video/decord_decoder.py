@@ -83,11 +83,13 @@ def read_frames(
     path: str | os.PathLike[str],
     indices: Sequence[int],
     size_hw: tuple[int, int] | None = None,
+    timestamps: Sequence[float] | None = None,
 ) -> torch.Tensor:
     """Decode frames ``indices`` of ``path`` as uint8 (N, H, W, 3), in the order given.
 
     With ``size_hw`` = (height, width), decord scales while decoding, so no full-resolution
-    RGB frame is kept. Raises ``ValueError`` for indices outside the video.
+    RGB frame is kept. Raises ``ValueError`` for indices outside the video. ``timestamps`` is
+    not needed here (decord seeks by frame index itself) and is ignored.
     """
     name = readable_file(path)
     wanted = wanted_indices(indices)

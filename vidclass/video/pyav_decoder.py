@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+from bisect import bisect_left
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,6 +29,10 @@ from vidclass.video.base import (
     wanted_indices,
 )
 from vidclass.video.containers import OPEN_OPTIONS, check_declared_size, readable_file, refuse_non_video
+
+# A decoded frame's time matches a probed timestamp within this relative slack (at least 2 us):
+# the probe rounds to 1 us, and decord reports float32 seconds (288.04 s reads 288.040009).
+_SLACK = 2e-6
 
 
 def probe(path: str | os.PathLike[str]) -> VideoInfo:
@@ -86,6 +91,7 @@ def read_frames(
     path: str | os.PathLike[str],
     indices: Sequence[int],
     size_hw: tuple[int, int] | None = None,
+    timestamps: Sequence[float] | None = None,
 ) -> torch.Tensor:
     """``read_frames`` with PyAV: one sequential pass, converting only the wanted frames.
 
@@ -93,38 +99,109 @@ def read_frames(
     (``VideoFrame.reformat``), so no full-resolution RGB frame is kept. ``ValueError`` for no
     index or a negative one; ``VideoError`` when the file ends before a wanted frame (only
     decoding tells how many frames there are, so that is the file's failure, as in ``probe``).
+
+    ``timestamps``, the probe's frame start times (``VideoInfo.timestamps``), let the pass
+    start at the keyframe before the first wanted frame instead of at frame 0 (what a window
+    stream needs: its chunks lie deep in long files). Each frame decoded after the seek is
+    identified by its time; where that fails (no time, a time the probe did not see, a
+    keyframe past the first wanted frame), the pass starts over from frame 0, as without them.
     """
     name = readable_file(path)
     wanted = wanted_indices(indices)
     if min(wanted) < 0:
         raise ValueError(f"frame indices {[i for i in wanted if i < 0]} outside the video")
     needed = set(wanted)
-    last = max(needed)
     decoded: dict[int, torch.Tensor] = {}
-    turns = 0
-    with _av_open(name) as (container, stream):
-        try:
-            for index, frame in enumerate(container.decode(stream)):
-                if index == 0:
-                    turns = _quarter_turns(frame)
-                if index in needed:
-                    if size_hw is not None:
-                        height, width = size_hw[::-1] if turns % 2 else size_hw  # stored orientation
-                        rgb = frame.reformat(width=width, height=height, format="rgb24")
-                    else:
-                        rgb = frame.reformat(format="rgb24")
-                    upright = np.rot90(rgb.to_ndarray(), k=-turns)  # (H, W, 3) as displayed
-                    decoded[index] = torch.from_numpy(np.ascontiguousarray(upright))
-                if index >= last:
+    seek = timestamps is not None and min(needed) > 0
+    for from_start in (False, True) if seek else (True,):
+        decoded.clear()
+        with _av_open(name) as (container, stream):
+            try:
+                if from_start:
+                    _read_from_start(container, stream, needed, size_hw, decoded)
+                elif _read_from_seek(container, stream, needed, size_hw, timestamps or (), decoded):
                     break
-        except Exception as exc:  # av.error.*
-            raise VideoError(f"cannot decode frames: {_av_reason(exc)}") from exc
+            except Exception as exc:  # av.error.*: after a seek, the full pass decides
+                if from_start:
+                    raise VideoError(f"cannot decode frames: {_av_reason(exc)}") from exc
     missing = sorted(needed - set(decoded))
     if missing:
         raise VideoError(f"frame indices {missing[:5]} outside a {len(decoded)}-frame video")
     frames = torch.stack([decoded[i] for i in wanted])  # (N, H, W, 3)
     check_batch(frames, len(wanted), size_hw)
     return frames
+
+
+def _read_from_start(
+    container: Any, stream: Any, needed: set[int], size_hw: Any, decoded: dict[int, torch.Tensor]
+) -> None:
+    """Decode from the stream's current position, counting frames from 0, until ``max(needed)``."""
+    last = max(needed)
+    turns = 0
+    for index, frame in enumerate(container.decode(stream)):
+        if index == 0:
+            turns = _quarter_turns(frame)
+        if index in needed:
+            decoded[index] = _rgb(frame, size_hw, turns)
+        if index >= last:
+            break
+
+
+def _read_from_seek(
+    container: Any,
+    stream: Any,
+    needed: set[int],
+    size_hw: Any,
+    timestamps: Sequence[float],
+    decoded: dict[int, torch.Tensor],
+) -> bool:
+    """Seek to the keyframe before ``min(needed)``, then decode to ``max(needed)``, each frame
+    identified by its time in ``timestamps``. False when a frame cannot be identified or the
+    seek landed past the first wanted frame: the caller then decodes from the start."""
+    first_frame = next(container.decode(stream), None)  # the clock's origin: probe's times start at it
+    if first_frame is None or first_frame.time is None or not 0 < min(needed) < len(timestamps):
+        return False
+    origin = float(first_frame.time)
+    turns = _quarter_turns(first_frame)
+    target = origin + timestamps[min(needed)]
+    if not stream.time_base:
+        return False
+    container.seek(math.floor(target / stream.time_base), backward=True, any_frame=False, stream=stream)
+    first, last = min(needed), max(needed)
+    index: int | None = None
+    for frame in container.decode(stream):
+        found = _index_at(timestamps, frame.time, origin)
+        if found < 0 or (index is None and found > first) or (index is not None and found != index + 1):
+            return False  # landed past the first wanted frame, or a frame unknown or out of order
+        index = found
+        if index in needed:
+            decoded[index] = _rgb(frame, size_hw, turns)
+        if index >= last:
+            return True
+    return False  # the file ended early: a full pass tells how many frames there really are
+
+
+def _index_at(timestamps: Sequence[float], time: float | None, origin: float) -> int:
+    """The index of the frame starting at ``time - origin`` (within ``_SLACK``), or -1."""
+    if time is None:
+        return -1
+    relative = float(time) - origin
+    slack = _SLACK * max(1.0, abs(relative))
+    position = bisect_left(timestamps, relative - slack)
+    if position < len(timestamps) and abs(timestamps[position] - relative) <= slack:
+        return position
+    return -1
+
+
+def _rgb(frame: Any, size_hw: tuple[int, int] | None, turns: int) -> torch.Tensor:
+    """``frame`` as upright uint8 (H, W, 3), scaled to ``size_hw`` (as displayed) in one swscale call."""
+    if size_hw is not None:
+        height, width = size_hw[::-1] if turns % 2 else size_hw  # stored orientation
+        rgb = frame.reformat(width=width, height=height, format="rgb24")
+    else:
+        rgb = frame.reformat(format="rgb24")
+    upright = np.rot90(rgb.to_ndarray(), k=-turns)  # (H, W, 3) as displayed
+    return torch.from_numpy(np.ascontiguousarray(upright))
 
 
 def _quarter_turns(frame: Any) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 import torch
 
@@ -10,6 +11,7 @@ from vidclass.protocol import Preprocessing, ViewProtocol
 from vidclass.video.base import Decoder, VideoInfo
 from vidclass.video.decoders import first_that_works
 from vidclass.video.sampling import ViewPlan, plan_views
+from vidclass.video.windows import Window, window_view_plan
 
 
 def build_views(frames: torch.Tensor, plan: ViewPlan, prep: Preprocessing) -> torch.Tensor:
@@ -67,10 +69,29 @@ def load_views(
     return build_views(frames, plan, prep), plan, info
 
 
+def load_window_views(
+    info: VideoInfo, windows: Sequence[Window], prep: Preprocessing, crops: int, decoder: str = "auto"
+) -> torch.Tensor:
+    """The views of consecutive ``windows`` of ``info``'s video, as float32 (W*crops, 3, T, crop, crop).
+
+    Window-major (window 0's crops, then window 1's), normalised as ``build_views`` does. The
+    sorted union of the windows' frames is decoded in one forward pass at the resized size
+    (decord: one ``get_batch``; PyAV: from the keyframe before the first of them, found by
+    ``info.timestamps``), so a run of nearby windows costs one short stretch of the file.
+    ``decoder`` as in ``load_clip_frames``.
+    """
+    plan = window_view_plan(windows, info, prep, crops)
+
+    def read(chosen: Decoder) -> torch.Tensor:
+        return chosen.read_frames(info.path, plan.frame_indices, plan.resized_hw, timestamps=info.timestamps)
+
+    return build_views(first_that_works(info.path, decoder, read), plan, prep)
+
+
 def _check_frames(frames: torch.Tensor, plan: ViewPlan) -> None:
     expected = (len(plan.frame_indices), *plan.resized_hw, 3)
     if frames.dtype != torch.uint8 or tuple(frames.shape) != expected:
         raise ValueError(f"frames must be uint8 {expected} for this plan, got {frames.dtype} {tuple(frames.shape)}")
 
 
-__all__ = ["build_views", "load_clip_frames", "load_views", "normalise"]
+__all__ = ["build_views", "load_clip_frames", "load_views", "load_window_views", "normalise"]
