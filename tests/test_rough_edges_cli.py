@@ -215,8 +215,10 @@ def test_sigterm_during_predict_to_a_json_file_leaves_no_partial_file(work, grou
         ("eval", "ds", *MODEL, "--format", "json"),
         ("train", "ds", "-m", "vivit-micro", "--epochs", "1000", "--device", "cpu", "-o", "run"),
         ("synth", "run", "--per-class", "100", "--workers", "2"),
+        ("timeline", *MANY[:200], *MODEL),
+        ("explain", "a.mp4", *MODEL, "-o", "run"),
     ],
-    ids=["info", "eval", "train", "synth"],
+    ids=["info", "eval", "train", "synth", "timeline", "explain"],
 )
 def test_other_commands_stopped_during_start_up_say_one_line(work, tmp_path, args, sig):
     proc = start(work, *[str(tmp_path / "run") if a == "run" else a for a in args])

@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
     from .models import describe_models, list_models
     from .protocol import Aggregate, Preprocessing, ViewProtocol
     from .scores import Prediction
+    from .timelines import timeline
     from .training import train as train
 
 # name -> the module that defines it
@@ -56,6 +57,7 @@ _LAZY = {
     "evaluate": "vidclass.evaluation",
     "report": "vidclass.evaluation",
     "explain": "vidclass.explanation",
+    "timeline": "vidclass.timelines",
     "Explanation": "vidclass.explanation",
     "train": "vidclass.training",  # the training engine is imported only by scripts that train
 }
@@ -121,6 +123,7 @@ __all__ = [
     "explain",
     "list_models",
     "load_model",
+    "timeline",
     "predict",
     "save_model",
 ]

@@ -48,6 +48,11 @@ COMMANDS = {
         "explain_command",
         "Show where the model looks in one clip of VIDEO: its maps over the frames, as a PNG grid.",
     ),
+    "timeline": (
+        "vidclass.cli.timeline",
+        "timeline_command",
+        "Label long videos window by window, then as segments: what happens when.",
+    ),
     "eval": ("vidclass.cli.eval", "eval_command", "Evaluate a model on the labelled videos in DATASET."),
     "report": (
         "vidclass.cli.report",

@@ -38,7 +38,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from vidclass.defaults import CROPS, WINDOW_CHUNK
+from vidclass.defaults import CROPS, WINDOW_CHUNK, WINDOW_CHUNK_BYTES
 from vidclass.inference.options import RunOptions
 from vidclass.inference.workers import WorkerCrashed, WorkerError, WorkerPool, WorkerTimeout, wait_result
 from vidclass.inference.workers import prestart as start_server
@@ -192,9 +192,10 @@ class DecodeQueue:
         return wait_result(self._submit(pool, job, name, fallbacks[0].name))
 
     def windows(
-        self, info: VideoInfo, windows: Sequence[Window], crops: int = 1, chunk: int = WINDOW_CHUNK
+        self, info: VideoInfo, windows: Sequence[Window], crops: int = 1, chunk: int | None = None
     ) -> Iterator[tuple[tuple[Window, ...], torch.Tensor]]:
-        """The views of ``windows`` (``plan_windows(info, ...)``), ``chunk`` consecutive windows at a time.
+        """The views of ``windows`` (``plan_windows(info, ...)``), ``chunk`` consecutive windows at a
+        time (default ``window_chunk``: up to 64 MiB of views).
 
         Yields (the chunk's windows, float32 views (len(chunk) * crops, 3, T, crop, crop)),
         window-major, ``crops`` 1 (centre) or 3 (as predict's), normalised as ``build_views``
@@ -212,6 +213,8 @@ class DecodeQueue:
         """
         if crops not in CROPS:
             raise ValueError(f"crops must be 1 or 3, got {crops!r}")
+        if chunk is None:
+            chunk = window_chunk(self.preprocessing, crops)
         if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
             raise ValueError(f"chunk must be a whole number of windows >= 1, got {chunk!r}")
         groups = [tuple(windows[i : i + chunk]) for i in range(0, len(windows), chunk)]
@@ -300,6 +303,13 @@ def decode_job(
     start = time.perf_counter()
     views, plan, info = load_views(path, prep, protocol, decoder=decoder)
     return views, plan, info, time.perf_counter() - start
+
+
+def window_chunk(prep: Preprocessing, crops: int) -> int:
+    """The default windows per chunk: as many as fit in ``WINDOW_CHUNK_BYTES`` of float32 views,
+    from 1 to ``WINDOW_CHUNK`` (vidclass.defaults says why)."""
+    view_bytes = 4 * 3 * prep.num_frames * prep.crop_size**2 * crops
+    return max(1, min(WINDOW_CHUNK, WINDOW_CHUNK_BYTES // view_bytes))
 
 
 def window_job(
