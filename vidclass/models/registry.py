@@ -3,7 +3,7 @@ its weights expect. ``create`` builds a randomly initialised model from one."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..protocol import Preprocessing, ViewProtocol
@@ -157,42 +157,33 @@ _family(
 # video in well under a second on two cores. 16 frames on an 8 fps grid (two seconds of
 # motion whatever the file's frame rate), 64 px crops, 4x8x8 tubelets (half a second each, so
 # the embedding itself sees motion), one joint space-time block, then TokenLearner v1.1 keeps
-# 8 tokens per time step for the last 4 blocks.
+# 8 tokens per time step for the last 4 blocks. vivit-s64 is the same network without
+# TokenLearner (every block sees all 8x8 patches of each time step): vidclass explain's
+# localisation benchmark compares its attention rollout with the bundled model's maps.
+_S64 = ViViTConfig(
+    num_frames=16,
+    image_size=64,
+    tubelet=(4, 8, 8),
+    hidden_size=128,
+    num_layers=5,
+    num_heads=4,
+    mlp_dim=512,
+    classifier=Classifier.GAP,
+)
+_S64_INPUT = Preprocessing(num_frames=16, frame_stride=1, target_fps=8.0, resize_size=73, crop_size=64)
 register(
     ModelEntry(
         "vivit-s64-tl8at1",
-        ViViTConfig(
-            num_frames=16,
-            image_size=64,
-            tubelet=(4, 8, 8),
-            hidden_size=128,
-            num_layers=5,
-            num_heads=4,
-            mlp_dim=512,
-            classifier=Classifier.GAP,
-            tokenlearner=TokenLearnerConfig(num_tokens=8, location=1),
-        ),
-        Preprocessing(num_frames=16, frame_stride=1, target_fps=8.0, resize_size=73, crop_size=64),
+        replace(_S64, tokenlearner=TokenLearnerConfig(num_tokens=8, location=1)),
+        _S64_INPUT,
         description="Small 64 px Model 1 + TokenLearner v1.1, 8 tokens at layer 1, 16 frames at 8 fps (the bundled model)",
     )
 )
-# The same network without TokenLearner: every block sees all 8x8 patches of each time step.
-# vidclass explain's localisation benchmark compares its attention rollout with the bundled
-# model's TokenLearner maps (benchmarks/localisation.py).
 register(
     ModelEntry(
         "vivit-s64",
-        ViViTConfig(
-            num_frames=16,
-            image_size=64,
-            tubelet=(4, 8, 8),
-            hidden_size=128,
-            num_layers=5,
-            num_heads=4,
-            mlp_dim=512,
-            classifier=Classifier.GAP,
-        ),
-        Preprocessing(num_frames=16, frame_stride=1, target_fps=8.0, resize_size=73, crop_size=64),
+        _S64,
+        _S64_INPUT,
         description="Small 64 px Model 1, 16 frames at 8 fps: the bundled model without TokenLearner",
     )
 )
