@@ -418,3 +418,29 @@ def test_a_stop_during_a_finalizer_is_raised_after_it_not_dropped():
     assert run.stdout.splitlines() == ["finalizer ended"]
     assert run.stderr.splitlines() == ["error: interrupted"]
     assert run.returncode == 130
+
+
+_DEFERRED_SCRIPT = """
+import os, signal, time
+from vidclass.cli.signals import deferred, handled
+
+with handled():
+    with deferred():  # as around loading a model
+        os.kill(os.getpid(), signal.SIGTERM)
+        deadline = time.monotonic() + 0.3
+        while time.monotonic() < deadline:  # Python bytecode: the handler runs in here
+            pass
+        print("loaded", flush=True)
+    for _ in range(200):
+        time.sleep(0.01)
+    print("ran on", flush=True)
+"""
+
+
+def test_a_stop_during_model_loading_is_raised_after_it():
+    # torch and safetensors run Python callbacks from C++ while a model loads; a SIGTERM raised
+    # in one once came out as a usage error (exit 2). The stop waits for the load, then ends it.
+    run = subprocess.run([sys.executable, "-c", _DEFERRED_SCRIPT], capture_output=True, text=True, timeout=60)
+    assert run.stdout.splitlines() == ["loaded"]
+    assert run.stderr.splitlines() == ["error: terminated"]
+    assert run.returncode == 143

@@ -86,9 +86,11 @@ def load_classifier(model: str | None) -> VideoClassifier:
     """``vidclass.checkpoints.load_classifier`` with its failures turned into one-line usage errors (exit 2)."""
     from vidclass.checkpoints import ModelFileError, NoModelError
     from vidclass.checkpoints import load_classifier as load
+    from vidclass.cli.signals import deferred
 
     try:
-        return load(model)
+        with deferred():  # a stop waits until the model is loaded (see signals.deferred)
+            return load(model)
     except NoModelError as exc:
         raise CliError.from_exception(exc, str(exc)) from exc
     except ModelFileError as exc:  # its message already names the file

@@ -51,6 +51,7 @@ def stop_status(exc: KeyboardInterrupt) -> int:
 
 
 _owner: int | None = None  # the process that entered handled(), while it is inside
+_deferring = 0  # how many deferred() blocks the main thread is inside
 _pending: type[KeyboardInterrupt] | None = None  # a stop held back until an import or finalizer has ended
 
 # A stop that comes while a module is being imported, or while a finalizer runs (decord's
@@ -70,6 +71,8 @@ def _unsafe(frame: FrameType | None) -> bool:
     come out as itself: running a module's code for an import (the script being run,
     ``__main__``, is not an import), or a finalizer (``__del__``, or a ``weakref.finalize``
     callback), where Python prints "Exception ignored" and drops it, so the command ran on."""
+    if _deferring:
+        return True
     while frame is not None:
         code = frame.f_code
         if code.co_name == "<module>" and frame.f_globals.get("__name__") != "__main__":
@@ -107,6 +110,22 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 def _held(signum: int, frame: FrameType | None) -> None:
     if _pending is not None and os.getpid() == _owner:
         _raise(_pending, frame)
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """Hold a stop that comes inside the block until it is left (as one during an import).
+
+    For work that runs Python code from C++ callbacks, where an exception raised in the
+    callback can come out as another one: loading a model through torch and safetensors, where
+    a SIGTERM half a second into ``predict`` once ended as a usage error about ``TypedStorage``
+    instead of exit 143. The stop is raised at most ``RETRY`` seconds after the block ends."""
+    global _deferring
+    _deferring += 1
+    try:
+        yield
+    finally:
+        _deferring -= 1
 
 
 def _ignore_stops() -> None:
@@ -160,4 +179,4 @@ def _forget_interrupts() -> None:
     exec("")  # noqa: S102 - an empty string: nothing runs
 
 
-__all__ = ["Terminated", "handled", "stop_status", "stop_word"]
+__all__ = ["Terminated", "deferred", "handled", "stop_status", "stop_word"]
