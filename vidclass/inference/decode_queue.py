@@ -33,7 +33,7 @@ import collections
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -193,7 +193,7 @@ class DecodeQueue:
 
     def windows(
         self, info: VideoInfo, windows: Sequence[Window], crops: int = 1, chunk: int | None = None
-    ) -> Iterator[tuple[tuple[Window, ...], torch.Tensor]]:
+    ) -> Generator[tuple[tuple[Window, ...], torch.Tensor], None, None]:
         """The views of ``windows`` (``plan_windows(info, ...)``), ``chunk`` consecutive windows at a
         time (default ``window_chunk``: up to 64 MiB of views).
 
@@ -223,7 +223,7 @@ class DecodeQueue:
 
     def _stream(
         self, info: VideoInfo, groups: list[tuple[Window, ...]], crops: int, decoder: str
-    ) -> Iterator[tuple[tuple[Window, ...], torch.Tensor]]:
+    ) -> Generator[tuple[tuple[Window, ...], torch.Tensor], None, None]:
         pool = self.pool
         queued: collections.deque[Future[Any]] = collections.deque()
         submitted = 0

@@ -26,8 +26,7 @@ import torch
 from vidclass.checkpoints import ModelSpec, load_classifier
 from vidclass.errors import InputError
 from vidclass.inference import Predictor, RunOptions
-from vidclass.inference.decode_queue import failure_message
-from vidclass.scores import NonFiniteScores, aggregate
+from vidclass.scores import aggregate
 from vidclass.timelines.segments import Segment, WindowScores, segment_record, segments, window_record
 from vidclass.video.windows import plan_windows
 
@@ -95,22 +94,16 @@ def stream_windows(
     try:
         for chunk, views in chunks:
             logits = predictor.logits(views).view(len(chunk), settings.crops, -1)  # (n, crops, K)
-            try:  # a window's crops combine as predict's views do (--aggregate)
-                probs = torch.stack([aggregate(crops, predictor.protocol.aggregate) for crops in logits])
-            except NonFiniteScores as exc:
-                raise TimelineInputError(name, str(exc)) from exc
+            # a window's crops combine as predict's views do (--aggregate)
+            probs = torch.stack([aggregate(crops, predictor.protocol.aggregate) for crops in logits])
             for window, p in zip(chunk, probs.numpy().astype(np.float64), strict=True):
                 scored = WindowScores(window.index, window.start, window.end, p)
                 timeline.windows.append(scored)
                 yield scored
-    except TimelineInputError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a decode that failed part of the way through
-        raise TimelineInputError(name, failure_message(exc)) from exc
+    except InputError as exc:  # the queue's one-line VideoError (a decode failed part-way), or NonFiniteScores
+        raise TimelineInputError(name, str(exc)) from exc
     finally:
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            close()
+        chunks.close()
 
 
 def finish(timeline: Timeline, settings: TimelineSettings) -> list[Segment]:
