@@ -122,6 +122,7 @@ class FakeClassifier:
     protocol: ViewProtocol = field(default_factory=ViewProtocol)
     name: str = "probe"
     source: str = "test"
+    multi_label: bool = False
 
 
 def test_batches_are_cut_from_all_views_in_order(videos):

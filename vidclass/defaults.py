@@ -14,6 +14,9 @@ import os
 # vidclass.inference
 DEFAULT_BATCH_SIZE = 4  # views per forward pass (cut across consecutive videos)
 DEFAULT_TOP_K = 5
+# A multi-label model's records list every label whose probability is at least this (and eval's
+# F1 and example-based precision/recall count such labels as predicted).
+DEFAULT_THRESHOLD = 0.5
 DEVICES = ("auto", "cpu", "cuda")
 
 # Upper bounds of the run settings (``RunOptions`` checks them; the command line's option types
@@ -112,6 +115,7 @@ __all__ = [
     "DECODERS",
     "DECODE_WORKERS",
     "DEFAULT_BATCH_SIZE",
+    "DEFAULT_THRESHOLD",
     "DEFAULT_TIMEOUT",
     "DEFAULT_TOP_K",
     "CROPS",

@@ -28,10 +28,24 @@ STD_RANGE = (1e-3, 10.0)  # a smaller std would overflow fp16 inputs
 
 
 class Aggregate(str, enum.Enum):
-    """How per-view outputs are combined into one score vector per video."""
+    """How per-view outputs are combined into one score vector per video.
+
+    A single-label model's probabilities are a softmax, a multi-label model's a sigmoid per
+    class (``multi_label`` in its model file); ``SOFTMAX`` names the single-label mean.
+    """
 
     SOFTMAX = "softmax"  # mean of per-view softmax probabilities (the ViViT paper's protocol)
-    LOGITS = "logits"  # mean of per-view logits, then softmax (what scenic's code does)
+    LOGITS = "logits"  # mean of per-view logits, then softmax or sigmoid (what scenic's code does)
+    MEAN = "mean"  # mean of per-view probabilities (for a single-label model, the same as softmax)
+    MAX = "max"  # per class, the largest per-view probability (SlowFast's Charades protocol)
+
+    def check(self, multi_label: bool) -> Aggregate:
+        """This mode, or ``ValueError`` if it does not apply to the model (softmax to sigmoid scores)."""
+        if multi_label and self is Aggregate.SOFTMAX:
+            raise ValueError(
+                "aggregate softmax is for single-label models; a multi-label model takes mean, max or logits"
+            )
+        return self
 
 
 @dataclass(frozen=True)
@@ -95,6 +109,16 @@ class ViewProtocol:
     def override(self, **changes: Any) -> ViewProtocol:
         """A copy with the given fields replaced; ``None`` values keep the current value."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def for_head(self, multi_label: bool) -> ViewProtocol:
+        """This protocol for a single-label or a multi-label (``multi_label``) model: a
+        multi-label model cannot take ``softmax`` and gets ``max`` (SlowFast's Charades
+        protocol); a single-label model given ``mean`` or ``max`` gets ``softmax`` back."""
+        if multi_label and self.aggregate is Aggregate.SOFTMAX:
+            return replace(self, aggregate=Aggregate.MAX)
+        if not multi_label and self.aggregate in (Aggregate.MEAN, Aggregate.MAX):
+            return replace(self, aggregate=Aggregate.SOFTMAX)
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         return {"clips": self.clips, "crops": self.crops, "aggregate": self.aggregate.value}

@@ -80,10 +80,13 @@ class VideoClassifier:
     name: str
     provenance: Provenance = field(default_factory=Provenance)
     source: str = ""
+    multi_label: bool = False  # a sigmoid per class (label sets) instead of one softmax
 
     def __post_init__(self) -> None:
         self.labels = tuple(self.labels)
         check_fit(self.config, self.labels, self.preprocessing)
+        self.multi_label = bool(self.multi_label)
+        self.protocol.aggregate.check(self.multi_label)
 
     @classmethod
     def build(
@@ -96,11 +99,15 @@ class VideoClassifier:
         name: str,
         source: str,
         provenance: Provenance | None = None,
+        multi_label: bool = False,
     ) -> VideoClassifier:
         """The one way to assemble a classifier: ``model`` as given (its train/eval mode kept),
         the labels as a tuple, a copy of ``provenance`` (keys: see ``Provenance``).
+        ``multi_label``: the head's scores are a sigmoid per class (a video may have several
+        labels, or none) instead of one softmax; the protocol must then not aggregate
+        ``softmax`` (``ViewProtocol.for_head`` makes it fit).
 
-        Raises ``ValueError`` when the labels, preprocessing and model do not fit together.
+        Raises ``ValueError`` when the labels, preprocessing, protocol and model do not fit together.
         """
         return cls(
             model=model,
@@ -110,6 +117,7 @@ class VideoClassifier:
             name=name,
             provenance=provenance.copy() if provenance else Provenance(),
             source=source,
+            multi_label=multi_label,
         )
 
     @property
@@ -152,13 +160,18 @@ def check_fit(config: ViViTConfig, labels: Sequence[object], preprocessing: Prep
 
 
 def create_model(
-    name: str, labels: Sequence[str] | None = None, *, seed: int | None = None, **config_changes: object
+    name: str,
+    labels: Sequence[str] | None = None,
+    *,
+    seed: int | None = None,
+    multi_label: bool = False,
+    **config_changes: object,
 ) -> VideoClassifier:
     """A randomly initialised model of the registered configuration ``name``.
 
     ``labels`` sets the classes (default: ``class_0`` ... for the config's class count);
     ``config_changes`` override config fields (e.g. ``drop_path=0.1``); ``seed`` makes the
-    initialisation reproducible.
+    initialisation reproducible; ``multi_label`` gives it a sigmoid per class.
     """
     entry = get_entry(name)
     changes = dict(config_changes)
@@ -182,10 +195,11 @@ def create_model(
         model.eval(),
         labels,
         entry.preprocessing,
-        entry.protocol,
+        entry.protocol.for_head(multi_label),
         name=name,
         source=name,
         provenance={"created_from": name, "weights": "random init", "seed": seed},
+        multi_label=multi_label,
     )
 
 

@@ -2,7 +2,8 @@
 
 Layout: the ViViT state dict as tensors; the header metadata (string -> string) holds
 ``format`` (``vidclass.model/1``), ``name``, and JSON for ``config``, ``labels``,
-``preprocessing``, ``protocol`` and ``provenance``. Metadata is parsed as JSON and validated
+``preprocessing``, ``protocol``, ``provenance`` and ``multi_label`` (``true``: a sigmoid per
+class; absent in files written before it existed, which are single-label). Metadata is parsed as JSON and validated
 field by field, never evaluated. No pickles anywhere.
 """
 
@@ -52,6 +53,7 @@ def save_model(classifier: VideoClassifier, path: str | os.PathLike[str]) -> Pat
         "preprocessing": json.dumps(classifier.preprocessing.to_dict()),
         "protocol": json.dumps(classifier.protocol.to_dict()),
         "provenance": json.dumps(classifier.provenance, ensure_ascii=False, default=str),
+        "multi_label": json.dumps(classifier.multi_label),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
@@ -85,12 +87,13 @@ class ModelCard:
     preprocessing: Preprocessing
     protocol: ViewProtocol
     provenance: Provenance
+    multi_label: bool = False
 
     @classmethod
     def of(cls, classifier: VideoClassifier) -> ModelCard:
         """The card of a classifier in memory (one converted from a foreign checkpoint, say)."""
         c = classifier
-        return cls(c.name, c.config, tuple(c.labels), c.preprocessing, c.protocol, c.provenance)
+        return cls(c.name, c.config, tuple(c.labels), c.preprocessing, c.protocol, c.provenance, c.multi_label)
 
     def to_dict(self) -> dict[str, Any]:
         """The card as JSON: what the header holds, with the parameter count and the GFLOPs of
@@ -100,6 +103,7 @@ class ModelCard:
             "params": self.config.num_parameters,
             "gflops": round(view_gflops(self.config), 3),
             "labels": list(self.labels),
+            "multi_label": self.multi_label,
             "config": self.config.to_dict(),
             "preprocessing": self.preprocessing.to_dict(),
             "protocol": self.protocol.to_dict(),
@@ -135,6 +139,13 @@ def _card_from_metadata(metadata: dict[str, str], path: Path) -> ModelCard:
     provenance = Provenance()
     if "provenance" in metadata:  # kept as written, unknown keys too: see Provenance
         provenance = cast(Provenance, _parse_json(metadata, "provenance", path, dict))
+    multi_label = False
+    if "multi_label" in metadata:
+        multi_label = _parse_json(metadata, "multi_label", path, bool)
+    try:
+        protocol.aggregate.check(multi_label)
+    except ValueError as exc:
+        raise ModelFileError(f"{path}: inconsistent metadata: {exc}") from None
     name = metadata.get("name") or path.stem
     if not single_line(name):
         raise ModelFileError(f"{path}: invalid metadata: name holds a control character or line break")
@@ -142,7 +153,7 @@ def _card_from_metadata(metadata: dict[str, str], path: Path) -> ModelCard:
         check_fit(config, labels, preprocessing)
     except ValueError as exc:
         raise ModelFileError(f"{path}: inconsistent metadata: {exc}") from None
-    return ModelCard(name, config, labels, preprocessing, protocol, provenance)
+    return ModelCard(name, config, labels, preprocessing, protocol, provenance, multi_label)
 
 
 def _labels(value: list[Any]) -> tuple[str, ...]:
@@ -242,6 +253,7 @@ def read_model_file(path: str | os.PathLike[str], device: str | torch.device = "
             name=card.name,
             source=str(path),
             provenance=card.provenance,
+            multi_label=card.multi_label,
         )
     except ValueError as exc:
         raise ModelFileError(f"{path}: inconsistent metadata: {exc}") from None

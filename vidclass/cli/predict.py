@@ -132,7 +132,9 @@ def predict_command(
                     if not problem:
                         prediction = next(results)
                     else:  # a directory argument with no videos, say
-                        prediction = Prediction(path=path, error=problem, class_names=predictor.labels)
+                        prediction = Prediction(
+                            path=path, error=problem, class_names=predictor.labels, multi_label=predictor.multi_label
+                        )
                     writer.write(prediction)
                     if not prediction.ok:
                         failed += 1

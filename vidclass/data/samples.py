@@ -36,16 +36,39 @@ class UnknownLabelsError(DatasetError):
 
 
 @dataclass(frozen=True)
+class Action:
+    """One action of a multi-label video (Charades' ``c092 11.90 21.20``): its label and when
+    it happens, in seconds."""
+
+    label: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
 class Sample:
-    """One labelled video: ``path`` to open, ``label`` as the dataset writes it, ``key`` its id."""
+    """One labelled video: ``path`` to open, ``label`` as the dataset writes it, ``key`` its id.
+
+    A multi-label sample has ``labels``, its label set (possibly empty: a video with no listed
+    action), and ``label`` is ``""``; a single-label sample has ``labels`` None. ``actions``
+    keeps when each action happens where the dataset says (Charades)."""
 
     path: str
     label: str
     key: str = ""
+    labels: tuple[str, ...] | None = None
+    actions: tuple[Action, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.key:
             object.__setattr__(self, "key", self.path)
+        if self.labels is not None:
+            object.__setattr__(self, "labels", tuple(dict.fromkeys(self.labels)))
+
+    @property
+    def label_set(self) -> tuple[str, ...]:
+        """The labels of this video: its set when multi-label, else its one label."""
+        return self.labels if self.labels is not None else (self.label,)
 
 
 @dataclass
@@ -60,6 +83,8 @@ class Dataset:
     base: str | None = None  # the folder relative paths were resolved against
     unlabelled: list[str] = field(default_factory=list)  # videos found with no label (folders layout)
     duplicates: int = 0  # repeated listings of the same video with the same label, dropped
+    multi_label: bool = False  # samples carry label sets (``Sample.labels``)
+    class_names: dict[str, str] = field(default_factory=dict)  # label id -> name (Charades' class file)
 
     @property
     def listed(self) -> list[Sample]:
@@ -71,8 +96,8 @@ class Dataset:
 
     @property
     def classes(self) -> list[str]:
-        """The distinct labels of all listed samples, sorted."""
-        return sorted({s.label for s in self.samples} | {s.label for s in self.missing})
+        """The distinct labels of all listed samples (every member of a label set), sorted."""
+        return sorted({label for s in (*self.samples, *self.missing) for label in s.label_set})
 
     def __len__(self) -> int:
         return len(self.samples) + len(self.missing)
@@ -84,4 +109,4 @@ class Dataset:
         self._order = {key: i for i, key in enumerate(keys)}
 
 
-__all__ = ["Dataset", "DatasetError", "Sample", "UnknownLabelsError"]
+__all__ = ["Action", "Dataset", "DatasetError", "Sample", "UnknownLabelsError"]

@@ -92,7 +92,7 @@ def explain_with(
         raise ExplainInputError(name, decoded.error or "cannot read video")
     logits = predictor.logits(views)  # (V, K), clip-major: clip0 crop0, clip0 crop1, ...
     try:
-        probs = aggregate(logits, predictor.protocol.aggregate)  # (K,)
+        probs = aggregate(logits, predictor.protocol.aggregate, predictor.multi_label)  # (K,)
     except InputError as exc:  # non-finite scores
         raise ExplainInputError(name, str(exc)) from exc
     label = int(probs.argmax())

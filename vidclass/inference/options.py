@@ -23,6 +23,7 @@ from vidclass.defaults import (
     CROPS,
     DECODERS,
     DEFAULT_BATCH_SIZE,
+    DEFAULT_THRESHOLD,
     DEFAULT_TIMEOUT,
     DEFAULT_TOP_K,
     MAX_BATCH_SIZE,
@@ -49,6 +50,8 @@ class RunOptions:
     - ``batch_size``: views per forward pass, cut across consecutive videos.
     - ``clips``, ``crops``, ``aggregate``: override the model file's view protocol when set.
     - ``top_k``: labels reported per video.
+    - ``threshold``: a multi-label model's records also list every label whose probability is
+      at least this (from 0 to 1); a single-label model's ignore it.
     - ``decoder``: ``auto`` (decord, then PyAV when decord fails), ``decord`` or ``pyav``.
     - ``workers``: decode worker processes (0 decodes in this process); ``timeout``: seconds a
       worker may spend on one file (None: no limit); ``max_tasks``: files per worker process.
@@ -64,6 +67,7 @@ class RunOptions:
     crops: int | None = None
     aggregate: Aggregate | None = None
     top_k: int = DEFAULT_TOP_K
+    threshold: float = DEFAULT_THRESHOLD
     decoder: str = "auto"
     workers: int = 0
     timeout: float | None = DEFAULT_TIMEOUT
@@ -83,6 +87,12 @@ class RunOptions:
         _count("workers", self.workers, 0, MAX_WORKERS)
         _count("batch_size", self.batch_size, 1, MAX_BATCH_SIZE)
         _count("top_k", self.top_k, 1, MAX_TOP_K)
+        real = isinstance(self.threshold, numbers.Real) and not isinstance(self.threshold, bool)
+        require(
+            real and 0.0 <= self.threshold <= 1.0,
+            f"threshold must be a probability from 0 to 1, got {self.threshold!r}",
+            OptionsError,
+        )
         if self.clips is not None:
             _count("clips", self.clips, 1, MAX_CLIPS)
         if self.crops is not None:

@@ -27,10 +27,10 @@ from vidclass.devices import resolve_device
 from vidclass.inference.batching import batch_views
 from vidclass.inference.compiling import compile_model
 from vidclass.inference.decode_queue import Decoded, DecodeQueue
-from vidclass.inference.options import RunOptions
+from vidclass.inference.options import OptionsError, RunOptions
 from vidclass.precision import autocast, resolve_precision
 from vidclass.protocol import Preprocessing, ViewProtocol
-from vidclass.scores import NonFiniteScores, Prediction, aggregate, top_labels
+from vidclass.scores import NonFiniteScores, Prediction, aggregate, positive_labels, top_labels
 
 
 class Predictor:
@@ -60,9 +60,15 @@ class Predictor:
         self.top_k = options.top_k
         self.labels: tuple[str, ...] = tuple(classifier.labels)
         self.preprocessing: Preprocessing = classifier.preprocessing
+        self.multi_label = classifier.multi_label
+        self.threshold = float(options.threshold)
         self.protocol: ViewProtocol = classifier.protocol.override(
             clips=options.clips, crops=options.crops, aggregate=options.aggregate
         )
+        try:
+            self.protocol.aggregate.check(self.multi_label)
+        except ValueError as exc:
+            raise OptionsError(f"{exc} (--aggregate)") from None
         self.model: torch.nn.Module = classifier.model.to(self.device).eval()
         self.queue = DecodeQueue(self.preprocessing, self.protocol, options)
         self.compile = options.compile
@@ -158,13 +164,21 @@ class Predictor:
 
     def _prediction(self, video: Decoded, logits: torch.Tensor | None, model_seconds: float) -> Prediction:
         if logits is None:
-            return Prediction(path=video.path, error=video.error, seconds=video.seconds, class_names=self.labels)
+            return Prediction(
+                path=video.path,
+                error=video.error,
+                seconds=video.seconds,
+                class_names=self.labels,
+                multi_label=self.multi_label,
+            )
         started = time.perf_counter()
         try:
-            probs = aggregate(logits, self.protocol.aggregate).cpu()
+            probs = aggregate(logits, self.protocol.aggregate, self.multi_label).cpu()
         except NonFiniteScores as exc:  # never "ok" with NaN scores: this video fails
             seconds = video.seconds + model_seconds + (time.perf_counter() - started)
-            return Prediction(path=video.path, error=str(exc), seconds=seconds, class_names=self.labels)
+            return Prediction(
+                path=video.path, error=str(exc), seconds=seconds, class_names=self.labels, multi_label=self.multi_label
+            )
         info = video.info
         return Prediction(
             path=video.path,
@@ -182,6 +196,8 @@ class Predictor:
             seconds=video.seconds + model_seconds + (time.perf_counter() - started),
             class_names=self.labels,
             decoder=getattr(info, "decoder", None),
+            multi_label=self.multi_label,
+            positives=positive_labels(probs, self.labels, self.threshold) if self.multi_label else None,
         )
 
 

@@ -7,6 +7,13 @@ replaced them. Logits that are not finite give no scores: ``aggregate`` raises
 ``NonFiniteScores``, and the video fails with that message.
 """
 
-from vidclass.scores.prediction import Aggregate, NonFiniteScores, Prediction, aggregate, top_labels
+from vidclass.scores.prediction import (
+    Aggregate,
+    NonFiniteScores,
+    Prediction,
+    aggregate,
+    positive_labels,
+    top_labels,
+)
 
-__all__ = ["Aggregate", "NonFiniteScores", "Prediction", "aggregate", "top_labels"]
+__all__ = ["Aggregate", "NonFiniteScores", "Prediction", "aggregate", "positive_labels", "top_labels"]

@@ -15,29 +15,48 @@ class NonFiniteScores(InputError):
     """A video's logits hold NaN or infinity, so it has no scores (exit 1: that video fails)."""
 
 
-def aggregate(logits: torch.Tensor, mode: Aggregate | str = Aggregate.SOFTMAX) -> torch.Tensor:
+def aggregate(
+    logits: torch.Tensor, mode: Aggregate | str = Aggregate.SOFTMAX, multi_label: bool = False
+) -> torch.Tensor:
     """Combine per-view logits ``(V, K)`` into one probability vector ``(K,)``.
 
-    ``SOFTMAX``: the mean of the per-view softmax probabilities (the ViViT paper's protocol).
-    ``LOGITS``: the softmax of the mean logits (what scenic's evaluation code does).
-    Either way the result sums to 1. ``NonFiniteScores`` if any logit is NaN or infinite
-    (broken weights, an fp16 overflow): softmax would spread that over every score.
+    A single-label model's view probabilities are the softmax of its logits, a multi-label
+    model's (``multi_label``) the sigmoid of each logit. ``SOFTMAX`` (single-label) and ``MEAN``:
+    the mean of the per-view probabilities (the ViViT paper's protocol). ``LOGITS``: the
+    probabilities of the mean logits (what scenic's evaluation code does). ``MAX``: per class,
+    the largest per-view probability (SlowFast's protocol for Charades). A single-label result
+    of ``SOFTMAX``, ``MEAN`` or ``LOGITS`` sums to 1. ``NonFiniteScores`` if any logit is NaN or
+    infinite (broken weights, an fp16 overflow): softmax would spread that over every score.
+    ``ValueError`` for ``SOFTMAX`` on a multi-label model.
     """
     if logits.dim() != 2 or logits.shape[0] < 1:
         raise ValueError(f"expected logits of shape (views, classes), got {tuple(logits.shape)}")
-    mode = Aggregate(mode)
+    mode = Aggregate(mode).check(multi_label)
     logits = logits.float()
     if not bool(torch.isfinite(logits).all()):
         raise NonFiniteScores("non-finite scores: the model returned NaN or infinite logits")
-    if mode is Aggregate.SOFTMAX:
-        return torch.softmax(logits, dim=-1).mean(dim=0)
-    return torch.softmax(logits.mean(dim=0), dim=-1)
+    activation = torch.sigmoid if multi_label else (lambda x: torch.softmax(x, dim=-1))
+    if mode is Aggregate.LOGITS:
+        return activation(logits.mean(dim=0))
+    probs = activation(logits)  # (V, K)
+    if mode is Aggregate.MAX:
+        return probs.amax(dim=0)
+    return probs.mean(dim=0)
 
 
 def top_labels(probs: torch.Tensor, labels: tuple[str, ...], k: int) -> list[tuple[str, float]]:
     """The ``k`` best (label, probability) pairs of ``probs`` (K,), best first."""
     top = torch.topk(probs, min(k, probs.numel()))
     return [(labels[i], float(s)) for s, i in zip(top.values.tolist(), top.indices.tolist(), strict=True)]
+
+
+def positive_labels(probs: torch.Tensor, labels: tuple[str, ...], threshold: float) -> list[tuple[str, float]]:
+    """Every (label, probability) of ``probs`` (K,) at or above ``threshold``, best first (ties
+    in label order): a multi-label model's predicted label set."""
+    values = probs.tolist()
+    chosen = [i for i, value in enumerate(values) if value >= threshold]
+    chosen.sort(key=lambda i: -values[i])  # stable: equal scores keep label order
+    return [(labels[i], float(values[i])) for i in chosen]
 
 
 @dataclass
@@ -59,6 +78,10 @@ class Prediction:
     error: str | None = None
     decoder: str | None = None  # "decord" or "pyav": which decoder read the video
     class_names: tuple[str, ...] = ()  # the model's labels, matching ``scores``
+    multi_label: bool = False  # made by a multi-label model (a sigmoid per class)
+    # A multi-label model's predicted set: every label at or above the threshold, best first
+    # (None for a single-label model, or a failed video).
+    positives: list[tuple[str, float]] | None = None
 
     @property
     def ok(self) -> bool:
@@ -75,7 +98,9 @@ class Prediction:
         return self.labels[0][1] if self.labels else None
 
     def to_record(self, scores: bool = False) -> dict[str, Any]:
-        """A JSON-ready dict; ``scores=True`` adds ``"scores": {label: probability}``."""
+        """A JSON-ready dict; ``scores=True`` adds ``"scores": {label: probability}``. A
+        multi-label model's record adds ``"positives"``: its label set, as ``labels`` lists the
+        top-k (a failed video's is null)."""
         record: dict[str, Any] = {
             "path": self.path,
             "ok": self.ok,
@@ -92,6 +117,12 @@ class Prediction:
             "error": self.error,
             "decoder": self.decoder,
         }
+        if self.positives is not None or (self.error is not None and self.multi_label):
+            record["positives"] = (
+                [{"label": label, "score": score} for label, score in self.positives]
+                if self.positives is not None
+                else None
+            )
         if scores:
             record["scores"] = (
                 dict(zip(self.class_names, self.scores, strict=True)) if self.scores is not None else None
@@ -99,4 +130,4 @@ class Prediction:
         return record
 
 
-__all__ = ["Aggregate", "NonFiniteScores", "Prediction", "aggregate", "top_labels"]
+__all__ = ["Aggregate", "NonFiniteScores", "Prediction", "aggregate", "positive_labels", "top_labels"]

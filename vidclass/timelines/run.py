@@ -95,7 +95,9 @@ def stream_windows(
         for chunk, views in chunks:
             logits = predictor.logits(views).view(len(chunk), settings.crops, -1)  # (n, crops, K)
             # a window's crops combine as predict's views do (--aggregate)
-            probs = torch.stack([aggregate(crops, predictor.protocol.aggregate) for crops in logits])
+            probs = torch.stack(
+                [aggregate(crops, predictor.protocol.aggregate, predictor.multi_label) for crops in logits]
+            )
             for window, p in zip(chunk, probs.numpy().astype(np.float64), strict=True):
                 scored = WindowScores(window.index, window.start, window.end, p)
                 timeline.windows.append(scored)
