@@ -124,6 +124,36 @@ def read_csv_entries(text: str) -> list[tuple[int, str, str | None]]:
     return entries
 
 
+LABEL_SET_COLUMN = "labels"
+LABEL_SET_SEPARATOR = ";"
+
+
+def label_set_column(text: str) -> bool:
+    """Whether CSV ``text``'s header names a ``labels`` column: a multi-label CSV."""
+    rows = csv_rows(text)
+    if not rows:
+        return False
+    names = [cell.lower() for cell in rows[0][1]]
+    return _csv_header(names + ["label"]) is not None and LABEL_SET_COLUMN in names
+
+
+def read_label_set_entries(text: str) -> list[tuple[int, str, tuple[str, ...]]]:
+    """``path,labels`` rows (a header naming the path column and ``labels``): each video's label
+    set, its labels separated by ``;`` (an empty cell: a video with no label)."""
+    rows = csv_rows(text)
+    names = [cell.lower() for cell in rows[0][1]]
+    path_col = next(i for i, n in enumerate(names) if n in _PATH_COLUMNS)
+    labels_col = names.index(LABEL_SET_COLUMN)
+    entries = []
+    for line, row in rows[1:]:
+        if path_col >= len(row) or not row[path_col]:
+            raise DatasetError(f"line {line}: no path")
+        cell = row[labels_col] if labels_col < len(row) else ""
+        labels = tuple(part.strip() for part in cell.split(LABEL_SET_SEPARATOR) if part.strip())
+        entries.append((line, row[path_col], labels))
+    return entries
+
+
 def read_line_entries(text: str) -> list[tuple[int, str, str | None]]:
     entries = []
     for line, content in _data_lines(text):
@@ -164,10 +194,14 @@ def label_from_path(key: str) -> str | None:
 
 __all__ = [
     "KINETICS_COLUMNS",
+    "LABEL_SET_COLUMN",
+    "LABEL_SET_SEPARATOR",
     "below",
     "clean_key",
     "csv_rows",
     "label_from_path",
+    "label_set_column",
+    "read_label_set_entries",
     "read_csv_entries",
     "read_line_entries",
     "read_text",

@@ -16,7 +16,10 @@ Layouts (``load_dataset`` detects them; ``layout=`` or an explicit annotation fi
 ``csv``
     ``path,label`` rows. A header row is recognised by its column names (``path``/``video``/
     ``file``/``filename`` and ``label``/``class``/``category``) and may name the columns in
-    any order; without one, the first column is the path and the second the label.
+    any order; without one, the first column is the path and the second the label. A header
+    with a ``labels`` column makes it a multi-label CSV: each cell is the video's label set,
+    labels separated by ``;`` (``a;b``; empty: a video with no label), and every sample has
+    ``Sample.labels`` (``Dataset.multi_label``).
 ``lines``
     Whitespace-separated ``path label`` lines, split at the last run of whitespace so paths
     may contain spaces; fields may be quoted; ``#`` starts a comment line. A line (or CSV row)
@@ -47,6 +50,7 @@ Label matching is in ``vidclass.data.labels``; subsets in ``vidclass.data.subset
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 from vidclass.data.annotations import (
     KINETICS_COLUMNS,
@@ -54,7 +58,9 @@ from vidclass.data.annotations import (
     clean_key,
     csv_rows,
     label_from_path,
+    label_set_column,
     read_csv_entries,
+    read_label_set_entries,
     read_line_entries,
     read_text,
     sniff,
@@ -195,15 +201,20 @@ def _read_annotation_file(root: str, path: str, fmt: str | None, allow_outside_r
         fmt = detected
     if fmt == "kinetics":
         return _read_kinetics(root, path, text)
+    multi_label = fmt == "csv" and label_set_column(text)
+    entries: Sequence[tuple[int, str, str | tuple[str, ...] | None]]
     try:
-        entries = read_csv_entries(text) if fmt == "csv" else read_line_entries(text)
+        if multi_label:
+            entries = read_label_set_entries(text)
+        else:
+            entries = read_csv_entries(text) if fmt == "csv" else read_line_entries(text)
     except DatasetError as exc:
         raise DatasetError(f"{path}:{exc}" if str(exc).startswith("line") else f"{path}: {exc}") from exc
     if not entries:
         raise DatasetError(f"{path}: lists no videos")
     base = _choose_base(root, path, [rel for _, rel, _ in entries])
     listed: list[Sample] = []
-    seen: dict[str, tuple[str, int]] = {}
+    seen: dict[str, tuple[str | tuple[str, ...], int]] = {}
     duplicates = 0
     for line, rel, label in entries:
         video = os.path.normpath(os.path.join(base, rel))
@@ -219,15 +230,21 @@ def _read_annotation_file(root: str, path: str, fmt: str | None, allow_outside_r
                 raise DatasetError(f"{path}:line {line}: {rel!r} has no label and no folder to take one from")
         if key in seen:
             if seen[key][0] != label:
+                what = "labels" if multi_label else "label"
                 raise DatasetError(
-                    f"{path}:line {line}: {rel!r} is listed with label {label!r} and, on line {seen[key][1]},"
-                    f" {seen[key][0]!r}; one label per video"
+                    f"{path}:line {line}: {rel!r} is listed with {what} {label!r} and, on line {seen[key][1]},"
+                    f" {seen[key][0]!r}; one {what.replace('labels', 'label set')} per video"
                 )
             duplicates += 1
             continue
         seen[key] = (label, line)
-        listed.append(Sample(path=video, label=label, key=key))
-    return _split_missing(root, fmt, listed, path, base, duplicates)
+        if isinstance(label, tuple):
+            listed.append(Sample(path=video, label="", key=key, labels=label))
+        else:
+            listed.append(Sample(path=video, label=label, key=key))
+    dataset = _split_missing(root, fmt, listed, path, base, duplicates)
+    dataset.multi_label = multi_label
+    return dataset
 
 
 def _split_missing(root: str, layout: str, listed: list[Sample], path: str, base: str, duplicates: int) -> Dataset:
