@@ -17,6 +17,7 @@ from vidclass.cli.output import DOCUMENT_FORMATS, CliError, Messages, isatty, st
 from vidclass.defaults import (
     CROPS,
     DEFAULT_BATCH_SIZE,
+    DEFAULT_THRESHOLD,
     DEFAULT_TIMEOUT,
     DEVICES,
     MAX_BATCH_SIZE,
@@ -177,7 +178,21 @@ def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--aggregate",
         type=click.Choice(AGGREGATES),
-        help="softmax: mean of per-view probabilities; logits: softmax of mean logits. Default: the model file's protocol.",
+        help="softmax or mean: mean of per-view probabilities (a multi-label model's are sigmoids, and it "
+        "takes mean, not softmax); max: per class, the largest per-view probability; logits: the "
+        "probabilities of the mean logits. Default: the model file's protocol (multi-label models: max).",
+    )(f)
+
+
+def threshold_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--threshold: a multi-label model's predicted set (predict, eval)."""
+    return click.option(
+        "--threshold",
+        type=click.FloatRange(0.0, 1.0),
+        default=DEFAULT_THRESHOLD,
+        show_default=True,
+        help="Multi-label models: every label with at least this probability is in a video's "
+        "predicted set (records' positives; eval's F1, precision and recall). Single-label models ignore it.",
     )(f)
 
 
@@ -245,6 +260,7 @@ __all__ = [
     "model_option",
     "note_bundled_model",
     "run_options",
+    "threshold_option",
     "verbose_option",
     "resolve_workers",
     "view_options",

@@ -15,6 +15,7 @@ from vidclass.cli.common import (
     model_option,
     resolve_workers,
     run_options,
+    threshold_option,
     verbose_option,
     view_options,
     workers_option,
@@ -52,7 +53,12 @@ def _shard(ctx: click.Context, param: click.Parameter, value: str | None) -> str
     show_default=True,
     help="Force a layout: class folders, or an annotation format.",
 )
-@click.option("--ignore-unknown", is_flag=True, help="Skip videos whose label the model lacks (default: an error).")
+@click.option(
+    "--ignore-unknown",
+    is_flag=True,
+    help="Skip videos whose label the model lacks; in a multi-label dataset, leave such labels out of "
+    "the videos' label sets (default: an error).",
+)
 @click.option(
     "--allow-outside-root",
     is_flag=True,
@@ -70,15 +76,21 @@ def _shard(ctx: click.Context, param: click.Parameter, value: str | None) -> str
     show_default=True,
     help="Labels kept per video in predictions.jsonl (at least 5).",
 )
+@threshold_option
 @click.option(
     "--output",
     "-o",
     type=click.Path(file_okay=False),
-    help="Folder for predictions.jsonl, metrics.json, per_class.csv, confusion.csv and confusion.png.",
+    help="Folder for predictions.jsonl, metrics.json, per_class.csv, confusion.csv and confusion.png "
+    "(multi-label: metrics.json, per_class.csv and ap.png).",
 )
 @click.option("--resume", is_flag=True, help="Continue OUTPUT/predictions.jsonl: skip the videos already scored.")
 @click.option("--overwrite", is_flag=True, help="Start OUTPUT/predictions.jsonl again if it exists.")
-@click.option("--save-scores", is_flag=True, help="Keep every class's probability in predictions.jsonl.")
+@click.option(
+    "--save-scores",
+    is_flag=True,
+    help="Keep every class's probability in predictions.jsonl (then the metrics add mAP; multi-label runs always keep them).",
+)
 @click.option(
     "--shard",
     metavar="I/N",
@@ -108,6 +120,7 @@ def eval_command(
     workers: int | None,
     timeout: float,
     top_k: int,
+    threshold: float,
     output: str | None,
     resume: bool,
     overwrite: bool,
@@ -127,14 +140,16 @@ def eval_command(
     underscores and quotes; videos listed but not on disk are counted as missing.
 
     Prints top-1/top-5 accuracy, mean class accuracy, the worst classes and the most confused
-    pairs. With --output, each video's result is appended to predictions.jsonl as soon as it
+    pairs. A multi-label dataset (a path,labels CSV, Charades' CSV, or class folders with
+    .labels sidecars) or model prints mAP, micro/macro F1 and example-based precision and
+    recall at --threshold, and the classes of lowest AP. With --output, each video's result is appended to predictions.jsonl as soon as it
     is done, and --resume continues an interrupted run. Under torchrun the videos are split
     across the processes. Exit status: 0 when every video was scored, 1 when any failed or
     was missing, or none was scored (all ignored), 2 for usage errors.
     """
     from vidclass.cli.eval_output import CliListener, metrics_tables
     from vidclass.distributed import env_rank, launched
-    from vidclass.evaluation import PREDICTIONS, REPORT_FILES, Listener, evaluate, exit_status
+    from vidclass.evaluation import PREDICTIONS, Listener, evaluate, exit_status, report_files
     from vidclass.evaluation.documents import nothing_scored
 
     workers = resolve_workers(workers)
@@ -185,7 +200,7 @@ def eval_command(
         ctx.exit(EXIT_OK)
     write_document(metrics, document_format(fmt), metrics_tables)
     if output is not None:
-        messages.note(f"wrote {', '.join([PREDICTIONS, *REPORT_FILES])} in {output}")
+        messages.note(f"wrote {', '.join([PREDICTIONS, *report_files(metrics)])} in {output}")
     problem = nothing_scored(metrics)
     if problem:
         messages.error(problem)

@@ -35,17 +35,27 @@ def metrics_tables(metrics: dict[str, Any]) -> Sequence[Any]:
     summary = Table(title=title, title_justify="left", show_header=False)
     summary.add_column("metric")
     summary.add_column("value")
-    summary.add_row("top-1", Text(_pct(metrics["top1"]) or "-", style="bold"))
-    if metrics["top5"] is not None:
-        summary.add_row("top-5", _pct(metrics["top5"]))
-    summary.add_row("mean class accuracy", _pct(metrics["mean_class_accuracy"]) or "-")
+    multi_label = bool(metrics.get("multi_label"))
+    if multi_label:
+        _label_set_rows(summary, metrics)
+    else:
+        summary.add_row("top-1", Text(_pct(metrics["top1"]) or "-", style="bold"))
+        if metrics["top5"] is not None:
+            summary.add_row("top-5", _pct(metrics["top5"]))
+        summary.add_row("mean class accuracy", _pct(metrics["mean_class_accuracy"]) or "-")
+        if metrics.get("mAP") is not None:
+            summary.add_row("mAP (saved scores)", _pct(metrics["mAP"]))
     videos = f"{counts['scored']} scored"
     for key in ("failed", "missing", "ignored", "pending"):
         if counts[key]:
             videos += f", {counts[key]} {key}"
     summary.add_row("videos", f"{videos} (of {counts['samples']})")
-    classes = len([row for row in metrics["per_class"] if row["support"]])
-    summary.add_row("classes", f"{classes} evaluated, model has {metrics['num_classes']}")
+    if multi_label:
+        classes = metrics.get("classes_with_positives") or 0
+        summary.add_row("classes", f"{classes} with a positive (in mAP), model has {metrics['num_classes']}")
+    else:
+        classes = len([row for row in metrics["per_class"] if row["support"]])
+        summary.add_row("classes", f"{classes} evaluated, model has {metrics['num_classes']}")
     if protocol:
         views = protocol.get("clips", 0) * protocol.get("crops", 0)
         summary.add_row(
@@ -78,7 +88,55 @@ def metrics_tables(metrics: dict[str, Any]) -> Sequence[Any]:
     if not metrics.get("complete", True):
         summary.add_row("complete", Text("no: some videos have no result yet", style="yellow"))
     out: list[Any] = [summary]
+    if multi_label:
+        out.extend(_lowest_ap_table(metrics))
+    else:
+        out.extend(_confusion_tables(metrics))
+    failed = metrics.get("failed") or []
+    if failed:
+        table = Table(title=f"failed videos ({len(failed)})", title_justify="left")
+        table.add_column("video", overflow="fold")
+        table.add_column("error", overflow="fold")
+        for item in failed[:FAILED_SHOWN]:
+            table.add_row(str(item["path"]), Text(printable(str(item["error"])), style="red"))
+        if len(failed) > FAILED_SHOWN:
+            table.add_row(f"... {len(failed) - FAILED_SHOWN} more in metrics.json", "")
+        out.append(table)
+    return out
 
+
+def _label_set_rows(summary: Table, metrics: dict[str, Any]) -> None:
+    """A multi-label run's headline: mAP beside its chance level, then the thresholded scores."""
+    chance = metrics.get("chance_mAP")
+    summary.add_row("mAP", Text(_pct(metrics["mAP"]) or "-", style="bold"))
+    if chance is not None:
+        summary.add_row("chance mAP", _pct(chance))
+    threshold = metrics.get("threshold")
+    at = f" at {threshold:g}" if threshold is not None else ""
+    summary.add_row(f"micro / macro F1{at}", f"{_pct(metrics['micro_f1']) or '-'} / {_pct(metrics['macro_f1']) or '-'}")
+    summary.add_row(
+        "example precision / recall",
+        f"{_pct(metrics['example_precision']) or '-'} / {_pct(metrics['example_recall']) or '-'}",
+    )
+
+
+def _lowest_ap_table(metrics: dict[str, Any]) -> list[Any]:
+    from vidclass.evaluation.label_sets import lowest_ap
+
+    rows = lowest_ap(metrics, WORST)
+    if len([row for row in metrics["per_class"] if row.get("ap") is not None]) < 2:
+        return []
+    table = Table(title="lowest AP", title_justify="left")
+    for column, right in (("class", False), ("AP", True), ("positives", True), ("predicted", True), ("F1", True)):
+        table.add_column(column, justify="right" if right else "left")
+    for row in rows:
+        table.add_row(row["label"], _pct(row["ap"]), str(row["positives"]), str(row["predicted"]), _pct(row["f1"]))
+    return [table]
+
+
+def _confusion_tables(metrics: dict[str, Any]) -> list[Any]:
+    """A single-label run's worst classes and most confused pairs."""
+    out: list[Any] = []
     worst = worst_classes(metrics, WORST)
     if len([row for row in metrics["per_class"] if row["accuracy"] is not None]) > 1 and worst:
         confusion = metrics["confusion"]
@@ -101,17 +159,6 @@ def metrics_tables(metrics: dict[str, Any]) -> Sequence[Any]:
             table.add_column(column, justify="right" if right else "left")
         for pair in pairs:
             table.add_row(pair["true"], pair["predicted"], str(pair["count"]), _pct(pair["fraction"]))
-        out.append(table)
-
-    failed = metrics.get("failed") or []
-    if failed:
-        table = Table(title=f"failed videos ({len(failed)})", title_justify="left")
-        table.add_column("video", overflow="fold")
-        table.add_column("error", overflow="fold")
-        for item in failed[:FAILED_SHOWN]:
-            table.add_row(str(item["path"]), Text(printable(str(item["error"])), style="red"))
-        if len(failed) > FAILED_SHOWN:
-            table.add_row(f"... {len(failed) - FAILED_SHOWN} more in metrics.json", "")
         out.append(table)
     return out
 
@@ -137,7 +184,10 @@ class CliListener(Listener):
         if record["status"] == "scored":
             self._scored += 1
             top = record.get("labels") or []  # correct as ``compute_metrics`` counts it
-            self._correct += bool(top) and top[0].get("label") == record.get("true_label")
+            if "true_labels" in record:  # multi-label: the top label is one of the video's
+                self._correct += bool(top) and top[0].get("label") in record["true_labels"]
+            else:
+                self._correct += bool(top) and top[0].get("label") == record.get("true_label")
         if self._tracker is not None:
             self._tracker.current(str(record["path"]), self.running_top1())
             self._tracker.advance()

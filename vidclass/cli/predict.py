@@ -12,6 +12,7 @@ from vidclass.cli.common import (
     note_bundled_model,
     resolve_workers,
     run_options,
+    threshold_option,
     verbose_option,
     view_options,
     workers_option,
@@ -35,6 +36,7 @@ from vidclass.errors import EXIT_FAILED_INPUT, EXIT_OK
     show_default=True,
     help="Labels reported per video.",
 )
+@threshold_option
 @view_options
 @run_options
 @click.option(
@@ -69,6 +71,7 @@ def predict_command(
     paths: tuple[str, ...],
     model: str | None,
     top_k: int,
+    threshold: float,
     clips: int | None,
     crops: int | None,
     aggregate: str | None,
@@ -90,7 +93,8 @@ def predict_command(
     """Classify videos: files, directories, or - to read paths from stdin (one per line).
 
     Each video is run over the model's multi-view protocol (clips x crops), and its views'
-    scores are aggregated. Results go to stdout; progress and one line per failed video go
+    scores are aggregated. A multi-label model's results also list its predicted set (every
+    label at or above --threshold). Results go to stdout; progress and one line per failed video go
     to stderr. Exit status: 0 when every video worked, 1 when any failed, 2 for usage errors.
     """
     from vidclass.cli.inputs import collect_inputs

@@ -32,7 +32,7 @@ def report_command(
     video was scored, 1 when any failed, was missing or has no result, 2 for usage errors.
     """
     from vidclass.cli.eval_output import CliListener, metrics_tables
-    from vidclass.evaluation import REPORT_FILES, exit_status, report
+    from vidclass.evaluation import exit_status, report, report_files
     from vidclass.evaluation.documents import nothing_scored
 
     messages = Messages(quiet=quiet)
@@ -45,7 +45,7 @@ def report_command(
         raise CliError.from_exception(exc, f"--output {output}: {exc.strerror or exc}") from exc
     write_document(metrics, document_format(fmt), metrics_tables)
     if output is not None:
-        messages.note(f"wrote {', '.join(REPORT_FILES)} in {output}")
+        messages.note(f"wrote {', '.join(report_files(metrics))} in {output}")
     problem = nothing_scored(metrics)
     if problem:
         messages.error(problem)

@@ -221,6 +221,7 @@ def model_card_tables(data: dict[str, Any]) -> Sequence[Any]:
             f"aggregate {protocol['aggregate']}",
         ),
         ("labels", f"{len(data['labels'])}: {', '.join(data['labels'])}"),
+        ("head", "multi-label: a sigmoid per class" if data.get("multi_label") else "single-label: softmax"),
     ]
     rows += [(key, value if isinstance(value, str) else dumps(value)) for key, value in data["provenance"].items()]
     for field, value in rows:

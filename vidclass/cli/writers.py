@@ -90,6 +90,8 @@ class CsvWriter(ResultWriter):
     """Header, then one row per video; ``labels`` is ``label:score;label:score;...``.
 
     With ``scores``, one more column per class (headed by the label) holds its probability.
+    A multi-label model's rows have one more column, ``positives`` (after ``labels``): its
+    predicted set as ``label:score;...``, best first (empty: no label reached the threshold).
     Cells keep file names and labels exactly (quoted where they hold a comma, quote, CR or
     LF), apart from the ``'`` before a formula character; on a terminal, they are shown
     through ``printable`` like a table.
@@ -100,6 +102,9 @@ class CsvWriter(ResultWriter):
     def begin(self) -> None:
         self.shown: Callable[[str], str] = printable if isatty(self.stream) else str
         header = list(CSV_COLUMNS)
+        self.multi_label = bool(self.model.get("multi_label"))
+        if self.multi_label:
+            header.insert(header.index("labels") + 1, "positives")
         if self.scores:
             header += list(self.model.get("labels", []))
         self._row(header)
@@ -110,13 +115,15 @@ class CsvWriter(ResultWriter):
             "true" if p.ok else "false",
             p.label or "",
             _num(p.score),
-            ";".join(f"{label}:{_num(score, 6)}" for label, score in p.labels),
+            _pairs(p.labels),
             _num(p.views),
             _num(p.frames),
             _num(p.duration),
             _num(p.seconds, 4),
             p.error or "",
         ]
+        if self.multi_label:
+            row.insert(CSV_COLUMNS.index("labels") + 1, _pairs(p.positives or []))
         if self.scores:
             row += [_num(s, 6) for s in p.scores] if p.scores else [""] * len(p.class_names)
         self._row(row)
@@ -124,6 +131,11 @@ class CsvWriter(ResultWriter):
     def _row(self, cells: list[str]) -> None:
         self.stream.write(csv_row(self.shown(cell) for cell in cells))
         self.stream.flush()
+
+
+def _pairs(pairs: Sequence[tuple[str, float]]) -> str:
+    """``label:score;label:score;...``: a CSV cell of labels with their scores."""
+    return ";".join(f"{label}:{_num(score, 6)}" for label, score in pairs)
 
 
 class TableWriter(ResultWriter):
@@ -141,12 +153,14 @@ class TableWriter(ResultWriter):
 
     def end(self) -> None:
         console = make_console(self.stream)
-        rows = [_table_row(p) for p in self.predictions]
-        widths = fit_table(rows, console.width)
+        multi_label = bool(self.model.get("multi_label"))
+        rows = [_table_row(p, multi_label) for p in self.predictions]
+        columns = MULTI_LABEL_COLUMNS if multi_label else TABLE_COLUMNS
+        widths = fit_table(rows, console.width, tuple(name for name, _ in columns))
         table = Table(title=f"{self.model.get('name', '')}", title_justify="left")
-        for (name, justify), width in zip(TABLE_COLUMNS, widths, strict=True):
+        for i, ((name, justify), width) in enumerate(zip(columns, widths, strict=True)):
             if width is not None:  # a label never wraps (it fits); an error message may
-                table.add_column(name, justify=justify, width=width, no_wrap=name != "label", overflow="fold")
+                table.add_column(name, justify=justify, width=width, no_wrap=i != 1, overflow="fold")
         for row in rows:
             table.add_row(*_fitted_cells(row, widths))
         if table_width(widths) > console.width:  # narrower than the answer: let the terminal wrap
@@ -165,27 +179,43 @@ TABLE_COLUMNS: tuple[tuple[str, JustifyMethod], ...] = (
     ("duration", "right"),
     ("time", "right"),
 )
+# A multi-label model's table: its predicted set (labels at or above the threshold) and their
+# scores in place of the top label and its score; ``next`` holds the top-k labels not in the set.
+MULTI_LABEL_COLUMNS: tuple[tuple[str, JustifyMethod], ...] = (
+    TABLE_COLUMNS[0],
+    ("labels", "left"),
+    ("scores", "right"),
+    *TABLE_COLUMNS[3:],
+)
 VIDEO_LEAST = 40  # the path narrows to its file name, unless that is longer than this
 VIDEO_FLOOR = 12  # ... and to this when the table is still too wide
 
 
-def _table_row(p: Prediction) -> list[Any]:
-    """One video's cells, as the console shows them; ``next`` is a list of its entries."""
+def _table_row(p: Prediction, multi_label: bool = False) -> list[Any]:
+    """One video's cells, as the console shows them; ``next`` is a list of its entries. A
+    multi-label model's row shows its set (``-`` when empty) and the set's scores."""
     if not p.ok:
         error = Text(printable(f"error: {p.error}"), style="red")
         return [printable(p.path), error, "", [], "", "", _num(p.seconds, 2, "s")]
+    if multi_label:
+        chosen = p.positives or []
+        label = ", ".join(printable(name) for name, _ in chosen) or "-"
+        score = ", ".join(_num(value, 4) for _, value in chosen)
+        rest = [(name, value) for name, value in p.labels if name not in {n for n, _ in chosen}]
+    else:
+        label, score, rest = printable(p.label or ""), _num(p.score, 4), p.labels[1:]
     return [
         printable(p.path),
-        printable(p.label or ""),
-        _num(p.score, 4),
-        [printable(f"{label} {_num(score, 3)}".rstrip()) for label, score in p.labels[1:]],
+        label,
+        score,
+        [printable(f"{name} {_num(value, 3)}".rstrip()) for name, value in rest],
         _num(p.views),
         _num(p.duration, 1, "s"),
         _num(p.seconds, 2, "s"),
     ]
 
 
-def fit_table(rows: Sequence[list[Any]], width: int) -> list[int | None]:
+def fit_table(rows: Sequence[list[Any]], width: int, headers: Sequence[str] | None = None) -> list[int | None]:
     """Predict's column widths (None: left out) for a terminal ``width`` cells wide.
 
     When the table does not fit, the answer keeps its width (the label column narrows only
@@ -199,28 +229,27 @@ def fit_table(rows: Sequence[list[Any]], width: int) -> list[int | None]:
     def widest(cells: Sequence[str], header: str) -> int:
         return max([cell_len(header), *(cell_len(cell) for cell in cells)])
 
+    if headers is None:
+        headers = [column for column, _ in TABLE_COLUMNS]
+
     paths = [row[0] for row in rows]
     labels = [row[1] for row in rows if isinstance(row[1], str)]
     errors = [row[1].plain for row in rows if isinstance(row[1], Text)]
     nexts = [row[3] for row in rows]
-    video = widest(paths, "video")
-    names = widest([_file_name(path) for path in paths], "video")
-    label = widest(labels, "label")
+    video = widest(paths, headers[0])
+    names = widest([_file_name(path) for path in paths], headers[0])
+    label = widest(labels, headers[1])
     claims = [
         Claim(video, least=max(min(names, VIDEO_LEAST), min(video, VIDEO_FLOOR)), floor=VIDEO_FLOOR, share=2),
-        Claim(max(label, widest(errors, "label")), least=label, share=1),
-        Claim(widest([row[2] for row in rows], "score")),
+        Claim(max(label, widest(errors, headers[1])), least=label, share=1),
+        Claim(widest([row[2] for row in rows], headers[2])),
         Claim(
-            widest([", ".join(items) for items in nexts], "next"),
-            least=widest([join_fitting(items, cell_len(items[0]) + 3) for items in nexts if items], "next"),
+            widest([", ".join(items) for items in nexts], headers[3]),
+            least=widest([join_fitting(items, cell_len(items[0]) + 3) for items in nexts if items], headers[3]),
             drop=1,
             share=3,
         ),
-        *(
-            Claim(widest([row[i] for row in rows], name), drop=i - 2)
-            for i, (name, _) in enumerate(TABLE_COLUMNS)
-            if i > 3
-        ),
+        *(Claim(widest([row[i] for row in rows], name), drop=i - 2) for i, name in enumerate(headers) if i > 3),
     ]
     return fit_columns(claims, width)
 

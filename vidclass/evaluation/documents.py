@@ -24,6 +24,16 @@ RESULT_FIELDS = (
     "failed",
     "missing",
     "unknown_labels",
+    # multi-label runs (and single-label runs that saved every score: mAP)
+    "multi_label",
+    "mAP",
+    "chance_mAP",
+    "classes_with_positives",
+    "threshold",
+    "micro_f1",
+    "macro_f1",
+    "example_precision",
+    "example_recall",
 )
 
 
@@ -93,7 +103,7 @@ def nothing_scored(metrics: dict[str, Any]) -> str | None:
 
 def result_fields(metrics: dict[str, Any]) -> dict[str, Any]:
     """The part of a metrics document that is the result (no timings, paths or provenance)."""
-    return {key: metrics[key] for key in RESULT_FIELDS}
+    return {key: metrics[key] for key in RESULT_FIELDS if key in metrics}
 
 
 __all__ = ["RESULT_FIELDS", "document", "exit_status", "nothing_scored", "result_fields", "throughput", "version"]

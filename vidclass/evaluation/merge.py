@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from vidclass.evaluation.documents import document, throughput
-from vidclass.evaluation.metrics import compute_metrics
+from vidclass.evaluation.label_sets import score_records
 from vidclass.evaluation.records import (
     PredictionsError,
     PredictionsFile,
@@ -73,7 +73,7 @@ def report(
             f"{len(records)} videos recorded but the evaluation had {expected}; completeness is not checked"
         )
         expected = None
-    core = compute_metrics(records, header["model"]["labels"], expected=expected)
+    core = score_records(records, header, expected=expected)
     if core["counts"]["pending"]:
         listener.warning(
             f"{core['counts']['pending']} of {expected} videos have no result yet (a shard or run is missing)"

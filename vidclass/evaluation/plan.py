@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from vidclass.checkpoints import VideoClassifier
-from vidclass.data import Dataset, Sample, load_dataset, match_labels, stratified_sample
+from vidclass.data import Dataset, DatasetError, Sample, load_dataset, match_labels, stratified_sample
 from vidclass.evaluation.documents import version
 from vidclass.evaluation.records import (
     COMPATIBLE_FIELDS,
@@ -35,24 +35,13 @@ from vidclass.evaluation.records import (
     merge_records,
     read_predictions,
 )
-from vidclass.evaluation.reports import REPORT_FILES
+from vidclass.evaluation.reports import LABEL_SET_REPORT_FILES, REPORT_FILES
 from vidclass.evaluation.request import PREDICTIONS, EvalError, Listener, Request
+from vidclass.evaluation.work import Work, instant_record, make_record, shown_path
 from vidclass.inference import Predictor
-from vidclass.scores import Prediction
 
 MISSING_ERROR = "file not found"
 RESUME_FIELDS = (*COMPATIBLE_FIELDS, "limit", "shard.index", "shard.count")
-
-
-@dataclass(frozen=True)
-class Work:
-    """One video to run through the model."""
-
-    key: str
-    path: str  # to open
-    shown: str  # as written in records: relative to the dataset root where possible
-    dataset_label: str
-    true_label: str
 
 
 @dataclass
@@ -84,50 +73,6 @@ def model_fingerprint(classifier: VideoClassifier) -> str:
     return digest.hexdigest()[:16]
 
 
-def shown_path(path: str, root: str) -> str:
-    """``path`` relative to the dataset ``root`` with / separators, or as it is when outside."""
-    try:
-        rel = os.path.relpath(path, root)
-    except ValueError:  # another drive
-        return path
-    if rel == ".." or rel.startswith(".." + os.sep):
-        return path
-    return rel.replace(os.sep, "/")
-
-
-def _base_record(key: str, shown: str, dataset_label: str, true_label: str | None) -> dict[str, Any]:
-    return {
-        "id": key,
-        "path": shown,
-        "status": None,
-        "true_label": true_label,
-        "dataset_label": dataset_label,
-        "correct": None,
-    }
-
-
-def make_record(work: Work, prediction: Prediction, save_scores: bool = False) -> dict[str, Any]:
-    """The predictions.jsonl line for one video that was run."""
-    record = _base_record(work.key, work.shown, work.dataset_label, work.true_label)
-    record["status"] = "scored" if prediction.ok else "failed"
-    record["correct"] = (prediction.label == work.true_label) if prediction.ok else None
-    body = prediction.to_record(scores=save_scores)
-    body.pop("path")
-    record.update(body)
-    return record
-
-
-def _instant_record(
-    sample: Sample, shown: str, true_label: str | None, status: str, error: str, labels: Sequence[str]
-) -> dict[str, Any]:
-    record = _base_record(sample.key, shown, sample.label, true_label)
-    record["status"] = status
-    body = Prediction(path=shown, error=error, class_names=tuple(labels)).to_record()
-    body.pop("path")
-    record.update(body)
-    return record
-
-
 def make_plan(predictor: Predictor, classifier: VideoClassifier, request: Request, listener: Listener) -> Plan:
     """Read the dataset, choose the videos, open the predictions file and sort the videos."""
     ds = load_dataset(
@@ -144,7 +89,15 @@ def make_plan(predictor: Predictor, classifier: VideoClassifier, request: Reques
         )
     if ds.duplicates:
         listener.note(f"{ds.duplicates} repeated line(s) in {ds.annotations} list a video already listed; read once")
-    match = match_labels(ds.classes, labels, ignore_unknown=request.ignore_unknown)
+    multi_label = ds.multi_label or classifier.multi_label
+    match = match_labels(ds.classes, labels, ignore_unknown=request.ignore_unknown or ds.multi_label)
+    if ds.multi_label:
+        _unknown_in_label_sets(ds, match.unknown, request.ignore_unknown, listener)
+    if multi_label and not classifier.multi_label:
+        listener.note(
+            "a single-label (softmax) model on a multi-label dataset: its mAP, F1, precision and recall come"
+            " from its softmax scores, which share one unit of probability between the classes"
+        )
     if match.inexact:
         example = match.inexact[0]
         listener.note(
@@ -152,8 +105,8 @@ def make_plan(predictor: Predictor, classifier: VideoClassifier, request: Reques
             f" (e.g. {example!r} -> {match.mapping[example]!r})"
         )
     listed = ds.listed
-    known = [s for s in listed if s.label in match.mapping]
-    if match.unknown:
+    known = [s for s in listed if ds.multi_label or s.label in match.mapping]
+    if match.unknown and not ds.multi_label:
         skipped = len(listed) - len(known)
         listener.warning(
             f"{skipped} video(s) with {len(match.unknown)} label(s) the model lacks are skipped: "
@@ -178,10 +131,11 @@ def make_plan(predictor: Predictor, classifier: VideoClassifier, request: Reques
     if request.output is not None:
         refuse_overwriting_inputs(request.output, ds)
     header = _header(predictor, classifier, request, ds, labels, evaluated, len(selected))
+    header["multi_label"] = multi_label
     plan = Plan(header=header, keys=[s.key for s in selected], output=request.output)
     try:
         existing = _open_predictions(plan, request, listener)
-        _sort(plan, ds, selected, match.mapping, labels, existing)
+        _sort(plan, ds, selected, match.mapping, labels, existing, multi_label)
     except BaseException:
         plan.close()  # and its lock
         raise
@@ -191,13 +145,29 @@ def make_plan(predictor: Predictor, classifier: VideoClassifier, request: Reques
     return plan
 
 
+def _unknown_in_label_sets(ds: Dataset, unknown: Sequence[str], ignore: bool, listener: Listener) -> None:
+    """Labels of a multi-label dataset that the model lacks: an error naming them, or, with
+    ``--ignore-unknown``, left out of every video's label set (the videos stay)."""
+    if not unknown:
+        return
+    shown = ", ".join(repr(label) for label in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+    if not ignore:
+        raise DatasetError(
+            f"{len(unknown)} dataset label(s) not among the model's labels: {shown}"
+            " (--ignore-unknown leaves them out of the videos' label sets)"
+        )
+    lacking = set(unknown)
+    touched = sum(any(label in lacking for label in s.label_set) for s in ds.listed)
+    listener.warning(f"{len(unknown)} label(s) the model lacks are left out of {touched} video(s)' label sets: {shown}")
+
+
 def refuse_overwriting_inputs(output: str, ds: Dataset) -> None:
     """``EvalError`` when a file eval writes in ``output`` (predictions.jsonl or a report) is one
     of the dataset's files, its annotation file or a video, by name, symbolic link or hard link
     (the same inode): ``--overwrite`` would truncate it and ``--resume`` append to it. Checked
     before the folder is created or anything is written."""
     written: dict[tuple[int, int], str] = {}
-    for name in (PREDICTIONS, *REPORT_FILES):
+    for name in dict.fromkeys((PREDICTIONS, *REPORT_FILES, *LABEL_SET_REPORT_FILES)):
         try:
             st = os.stat(os.path.join(output, name))
         except OSError:  # not there (or not reachable): writing it creates a new file
@@ -242,7 +212,9 @@ def _header(
             "source": str(classifier.source),
             "labels": labels,
             "fingerprint": model_fingerprint(classifier),
+            "multi_label": classifier.multi_label,
         },
+        "threshold": predictor.threshold,
         "protocol": predictor.protocol.to_dict(),
         "preprocessing": predictor.preprocessing.to_dict(),
         "top_k": predictor.top_k,
@@ -254,6 +226,7 @@ def _header(
             "listed": len(ds),
             "missing_on_disk": len(ds.missing),
             "classes": len(ds.classes),
+            "multi_label": ds.multi_label,
             "evaluated": evaluated,
         },
         "limit": request.limit,
@@ -313,8 +286,12 @@ def _sort(
     mapping: dict[str, str],
     labels: Sequence[str],
     existing: dict[str, dict[str, Any]],
+    multi_label: bool = False,
 ) -> None:
     """Put each selected video in ``results``, ``instant`` or ``work``."""
+    if multi_label:
+        _sort_label_sets(plan, ds, selected, mapping, labels, existing)
+        return
     missing_keys = {s.key for s in ds.missing}
     for sample in selected:
         held = existing.get(sample.key)
@@ -332,14 +309,46 @@ def _sort(
                 plan.results[sample.key] = held
             else:
                 reason = "label not among the model's labels"
-                plan.instant.append(_instant_record(sample, shown, None, "ignored", reason, labels))
+                plan.instant.append(instant_record(sample, shown, None, "ignored", reason, labels))
         elif sample.key in missing_keys:
             if held is not None and held.get("status") == "missing" and held.get("true_label") == true:
                 plan.results[sample.key] = held
             else:
-                plan.instant.append(_instant_record(sample, shown, true, "missing", MISSING_ERROR, labels))
+                plan.instant.append(instant_record(sample, shown, true, "missing", MISSING_ERROR, labels))
         else:
             plan.work.append(Work(sample.key, sample.path, shown, sample.label, true))
+
+
+def _sort_label_sets(
+    plan: Plan,
+    ds: Dataset,
+    selected: Sequence[Sample],
+    mapping: dict[str, str],
+    labels: Sequence[str],
+    existing: dict[str, dict[str, Any]],
+) -> None:
+    """``_sort`` for a multi-label run: every video has a label set (its labels the model
+    has, in the model's order; possibly empty), so none is ignored."""
+    order = {label: i for i, label in enumerate(labels)}
+    missing_keys = {s.key for s in ds.missing}
+    for sample in selected:
+        held = existing.get(sample.key)
+        shown = shown_path(sample.path, ds.root)
+        true = sorted({mapping[label] for label in sample.label_set if label in mapping}, key=order.__getitem__)
+        if held is not None and held.get("status") in ("scored", "missing"):
+            if held.get("true_labels") != true:
+                raise EvalError(
+                    f"{sample.key}: the dataset labels it {list(sample.label_set)!r} but the run being resumed had"
+                    f" {held.get('dataset_labels')!r}; start again with --overwrite"
+                )
+            if held["status"] == "scored" or sample.key in missing_keys:
+                plan.results[sample.key] = held
+                continue
+        if sample.key in missing_keys:
+            plan.instant.append(instant_record(sample, shown, None, "missing", MISSING_ERROR, labels, true_labels=true))
+        else:
+            dataset_labels = tuple(sample.label_set)
+            plan.work.append(Work(sample.key, sample.path, shown, None, None, dataset_labels, tuple(true)))
 
 
 __all__ = [

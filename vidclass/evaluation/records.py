@@ -140,7 +140,9 @@ def _read_line(result: PredictionsFile, line: bytes, where: str) -> None:
         raise PredictionsError(f"{where}: not a vidclass eval record (no id or status)")
     if result.header is None:
         raise PredictionsError(f"{where}: no header line before this record: not written by vidclass eval")
-    _checked(check_record, obj, where, "record", result.header["model"]["labels"])
+    _checked(
+        check_record, obj, where, "record", result.header["model"]["labels"], bool(result.header.get("multi_label"))
+    )
     result.records.append(obj)
 
 
@@ -177,14 +179,18 @@ def check_header(header: dict[str, Any]) -> None:
         require(_count(shard.get("index")) and _count(shard.get("count")), "shard.index or shard.count is not a count")
 
 
-def check_record(record: dict[str, Any], labels: Sequence[str]) -> None:
+def check_record(record: dict[str, Any], labels: Sequence[str], multi_label: bool = False) -> None:
     """ValueError unless ``record`` is one video's record as eval writes it, for a model with
-    ``labels``: what merging and ``compute_metrics`` read is there and of the right kind."""
+    ``labels``: what merging and ``compute_metrics`` read is there and of the right kind. A
+    multi-label run's record (``multi_label``) has ``true_labels`` (a list of the model's
+    labels, possibly empty) and, when scored, every class's score under ``scores``."""
     require(isinstance(record.get("id"), str) and bool(record["id"]), "id is not a non-empty string")
     status = record.get("status")
     require(status in STATUSES, f"status is not one of {', '.join(STATUSES)}")
     true = record.get("true_label")
-    if status == "ignored":
+    if multi_label:
+        _check_label_set(record, labels, status)
+    elif status == "ignored":
         require(true is None or isinstance(true, str), "true_label is not a string")
     else:
         require(isinstance(true, str) and true in labels, "true_label is not one of the model's labels")
@@ -200,6 +206,24 @@ def check_record(record: dict[str, Any], labels: Sequence[str]) -> None:
         require(isinstance(item, dict), "labels holds an item that is not an object")
         require(item.get("label") in labels, "labels holds a label that is not one of the model's labels")
         require(_number(item.get("score")), "labels holds a score that is not a finite number")
+    scores = record.get("scores")
+    if scores is not None and status == "scored":
+        require(isinstance(scores, dict), "scores is not an object")
+        require(len(scores) == len(labels) and set(scores) == set(labels), "scores does not hold every model label")
+        require(all(_number(v) for v in scores.values()), "scores holds a score that is not a finite number")
+
+
+def _check_label_set(record: dict[str, Any], labels: Sequence[str], status: Any) -> None:
+    true: Any = record.get("true_labels")
+    require(isinstance(true, list), "true_labels is not a list")
+    require(all(label in labels for label in true), "true_labels holds a label that is not one of the model's labels")
+    require(len(set(true)) == len(true), "true_labels holds a label twice")
+    dataset = record.get("dataset_labels")
+    require(
+        dataset is None or (isinstance(dataset, list) and all(isinstance(x, str) for x in dataset)),
+        "dataset_labels is not a list of labels",
+    )
+    require(status != "scored" or isinstance(record.get("scores"), dict), "a scored multi-label record without scores")
 
 
 def _get(header: dict[str, Any], dotted: str) -> Any:
@@ -261,6 +285,8 @@ def agree(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """Whether two scored records of one video tell the same result."""
     if a.get("true_label") != b.get("true_label"):
         return False
+    if sorted(a.get("true_labels") or []) != sorted(b.get("true_labels") or []):
+        return False
     top_a, top_b = (a.get("labels") or [{}])[0], (b.get("labels") or [{}])[0]
     if top_a.get("label") != top_b.get("label"):
         return False
@@ -300,7 +326,7 @@ def conflict_error(conflicts: Sequence[str], records: dict[str, dict[str, Any]])
     more = f" and {len(conflicts) - 5} more" if len(conflicts) > 5 else ""
     return PredictionsError(
         f"{len(conflicts)} video(s) have results that disagree: {shown}{more}"
-        " (different true label, top-1 label or score); were these made with different models or datasets?"
+        " (different true labels, top-1 label or score); were these made with different models or datasets?"
     )
 
 

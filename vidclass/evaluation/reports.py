@@ -1,5 +1,6 @@
 """The report files of an evaluation: ``metrics.json``, ``per_class.csv``, ``confusion.csv``
-and ``confusion.png``. Each is written to a temporary name and renamed into place, so a
+and ``confusion.png``; a multi-label run's are ``metrics.json``, ``per_class.csv`` (AP, F1,
+precision, recall) and ``ap.png`` (per-class AP, ``vidclass.evaluation.ap_chart``). Each is written to a temporary name and renamed into place, so a
 reader never sees half a file. The CSV rows are ``vidclass.serialize.csv_row``'s: a label that
 starts with ``=``, ``+``, ``-``, ``@``, TAB, CR or ``'`` gets a leading ``'``, so a spreadsheet
 runs no formula from it; ``metrics.json`` has ``null`` where a number is not finite.
@@ -32,14 +33,25 @@ PER_CLASS_COLUMNS = (
     "missing",
 )
 REPORT_FILES = ("metrics.json", "per_class.csv", "confusion.csv", "confusion.png")
+# A multi-label run's: per-class AP, F1, precision and recall, and the AP chart in place of the
+# confusion matrix (several labels per video: there is no one confusion).
+LABEL_SET_REPORT_FILES = ("metrics.json", "per_class.csv", "ap.png")
+LABEL_SET_COLUMNS = ("label", "positives", "ap", "predicted", "true_positives", "precision", "recall", "f1")
 MAX_LABELLED = 150  # classes up to which the picture names them
 MAX_LABEL_CHARS = 40
 
 
+def report_files(metrics: dict[str, Any]) -> tuple[str, ...]:
+    """The names of the report files ``write_reports`` writes for ``metrics``."""
+    return LABEL_SET_REPORT_FILES if metrics.get("multi_label") else REPORT_FILES
+
+
 def write_reports(metrics: dict[str, Any], directory: str | os.PathLike[str]) -> list[str]:
-    """Write the four report files into ``directory``; returns their paths."""
+    """Write the report files into ``directory`` (``report_files``); returns their paths."""
     folder = os.fspath(directory)
     os.makedirs(folder, exist_ok=True)
+    if metrics.get("multi_label"):
+        return _write_label_set_reports(metrics, folder)
     paths = [os.path.join(folder, name) for name in REPORT_FILES]
     _atomic(paths[0], (json_dumps(metrics, ensure_ascii=False, indent=2) + "\n").encode("utf-8", "surrogateescape"))
     _atomic(paths[1], per_class_csv(metrics).encode("utf-8", "surrogateescape"))
@@ -51,10 +63,32 @@ def write_reports(metrics: dict[str, Any], directory: str | os.PathLike[str]) ->
     return paths
 
 
+def _write_label_set_reports(metrics: dict[str, Any], folder: str) -> list[str]:
+    from vidclass.evaluation.ap_chart import render_ap_chart
+
+    paths = [os.path.join(folder, name) for name in LABEL_SET_REPORT_FILES]
+    _atomic(paths[0], (json_dumps(metrics, ensure_ascii=False, indent=2) + "\n").encode("utf-8", "surrogateescape"))
+    _atomic(paths[1], per_class_csv(metrics).encode("utf-8", "surrogateescape"))
+    rows = metrics["per_class"]
+    image = render_ap_chart([row["label"] for row in rows], [row["ap"] for row in rows], _title(metrics))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True)
+    _atomic(paths[2], buffer.getvalue())
+    return paths
+
+
 def per_class_csv(metrics: dict[str, Any]) -> str:
-    lines = [csv_row(PER_CLASS_COLUMNS)]
+    """One row per class: a single-label run's ``PER_CLASS_COLUMNS`` (and ``ap`` when it saved
+    every score), a multi-label run's ``LABEL_SET_COLUMNS``."""
+    if metrics.get("multi_label"):
+        columns: Sequence[str] = LABEL_SET_COLUMNS
+    else:
+        columns = PER_CLASS_COLUMNS
+        if any("ap" in row for row in metrics["per_class"]):
+            columns = (*PER_CLASS_COLUMNS, "ap")
+    lines = [csv_row(columns)]
     for row in metrics["per_class"]:
-        lines.append(csv_row(_cell(row[column]) for column in PER_CLASS_COLUMNS))
+        lines.append(csv_row(_cell(row.get(column)) for column in columns))
     return "".join(lines)
 
 
@@ -88,6 +122,8 @@ def _title(metrics: dict[str, Any]) -> str:
     parts = [f"{model}" if model else "confusion matrix"]
     if metrics.get("top1") is not None:
         parts.append(f"top-1 {100 * metrics['top1']:.1f}%")
+    if metrics.get("multi_label") and metrics.get("mAP") is not None:
+        parts.append(f"mAP {100 * metrics['mAP']:.1f}%")
     parts.append(f"{metrics['counts']['scored']} videos")
     return "  ·  ".join(parts)
 

@@ -25,7 +25,7 @@ from vidclass.checkpoints import ModelSpec, VideoClassifier, load_classifier
 from vidclass.data import DatasetError
 from vidclass.distributed import Group, launched
 from vidclass.evaluation.documents import document, throughput
-from vidclass.evaluation.metrics import compute_metrics
+from vidclass.evaluation.label_sets import score_records
 from vidclass.evaluation.plan import Plan, Work, make_plan, make_record
 from vidclass.evaluation.records import PredictionsError
 from vidclass.evaluation.reports import write_reports
@@ -246,7 +246,7 @@ class _Sink:
 def _eval_document(plan: Plan, new: Sequence[dict[str, Any]], elapsed: float, processes: int) -> dict[str, Any]:
     header = plan.header
     records = [plan.results[key] for key in plan.keys if key in plan.results]
-    core = compute_metrics(records, header["model"]["labels"], expected=len(plan.keys))
+    core = score_records(records, header, expected=len(plan.keys))
     return document(
         "eval",
         header,

@@ -122,6 +122,8 @@ class Predictor:
             "batch_size": self.batch_size,
             "compile": self.compile,
             "top_k": self.top_k,
+            "multi_label": self.multi_label,
+            "threshold": self.threshold if self.multi_label else None,
             "preprocessing": self.preprocessing.to_dict(),
             "protocol": self.protocol.to_dict(),
             "decoder": self.decoder,
