@@ -1,8 +1,9 @@
 """Multi-label metrics (vidclass.evaluation.multilabel) against scikit-learn and a hand-worked
-example."""
+example, and the per-class AP chart (vidclass.evaluation.ap_chart) measured in its pixels."""
 
 from __future__ import annotations
 
+import io
 import json
 from fractions import Fraction
 
@@ -10,6 +11,13 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score
 
+from vidclass.evaluation.ap_chart import (
+    BAR_WIDTH,
+    ap_chart_bars,
+    ap_chart_geometry,
+    ap_chart_layout,
+    render_ap_chart,
+)
 from vidclass.evaluation.multilabel import METRIC_KEYS, PER_CLASS_KEYS, average_precision, multilabel_metrics
 
 EXACT = {"rel": 1e-12, "abs": 1e-15}
@@ -218,3 +226,93 @@ def test_nothing_predicted_nothing_true_and_no_videos():
 def test_malformed_input_is_a_value_error(call):
     with pytest.raises(ValueError):
         call()
+
+
+# --------------------------------------------------------------------------- the chart
+
+
+def _bar_lengths(image, geo, count: int) -> list[int]:
+    """Measured: the run of the bar's own colour from the left edge along each bar's middle row."""
+    lengths = []
+    for k in range(count):
+        y = geo["top"] + k * geo["row"] + geo["bar_offset"] + geo["bar_height"] // 2
+        colour = image.getpixel((geo["left"], y))
+        assert colour != (255, 255, 255)
+        x = geo["left"]
+        while image.getpixel((x, y)) == colour:
+            x += 1
+        lengths.append(x - geo["left"])
+    return lengths
+
+
+def test_bars_are_as_long_as_their_ap_best_first():
+    labels = ["low", "none", "best", "mid", "half"]
+    aps = [0.25, None, 1.0, 0.6, 0.5]
+    image = render_ap_chart(labels, aps, "toy")
+    names = [name for name, _ in ap_chart_bars(labels, aps)]
+    assert names == ["best", "mid", "half", "low"]  # classes without an AP are not drawn
+    geo = ap_chart_geometry(names, "toy")
+    assert image.size == (geo["width"], geo["height"])
+    lengths = _bar_lengths(image, geo, 4)
+    assert lengths == [BAR_WIDTH, 300, 250, 125]  # AP 1.0 fills the full width; AP x: x of it
+    assert max(lengths) == lengths[0]
+    below = geo["top"] + 4 * geo["row"] + 2  # under the last bar: no fifth bar
+    assert image.getpixel((geo["left"] + 50, below)) == (255, 255, 255)
+    darker = [sum(image.getpixel((geo["left"] + 2, geo["top"] + k * geo["row"] + geo["row"] // 2))) for k in range(4)]
+    assert darker == sorted(darker)  # the shade darkens with the AP
+    name_strip = image.crop((0, geo["top"], geo["left"] - 2, geo["top"] + geo["row"]))
+    assert name_strip.getextrema()[0][0] < 128  # the first bar's name is written left of it
+
+
+def test_ties_keep_model_order_and_bad_aps_are_refused():
+    assert ap_chart_bars(["a", "b", "c"], [0.5, 0.9, 0.5]) == [("b", 0.9), ("a", 0.5), ("c", 0.5)]
+    with pytest.raises(ValueError):
+        ap_chart_bars(["a", "b"], [0.5])
+    with pytest.raises(ValueError):
+        ap_chart_bars(["a"], [1.5])
+    with pytest.raises(ValueError):
+        ap_chart_bars(["a"], [float("nan")])
+
+
+def test_chart_grows_with_the_class_count_and_names_charades_but_not_a_thousand():
+    def chart(n: int):
+        rng = np.random.default_rng(n)
+        return render_ap_chart([f"class {i}" for i in range(n)], [float(x) for x in rng.uniform(0.01, 1, n)])
+
+    heights = [chart(n).size[1] for n in (1, 5, 20, 80)]
+    assert heights == sorted(heights) and len(set(heights)) == 4
+    assert ap_chart_layout(157)["show_labels"] and ap_chart_layout(157)["show_values"]
+    assert not ap_chart_layout(1000)["show_labels"] and not ap_chart_layout(1000)["show_values"]
+    big = chart(1000)
+    names = [f"class {i}" for i in range(1000)]
+    geo = ap_chart_geometry(names)
+    assert geo["label_width"] == 0 and geo["row"] >= 2 and big.size == (geo["width"], geo["height"])
+    assert big.size[1] >= 1000 * 2
+    lengths = _bar_lengths(big.convert("RGB"), geo, 1000)
+    assert lengths == sorted(lengths, reverse=True) and lengths[0] > lengths[-1]
+    # Long names are clipped to 40 characters: a 100-character name takes the room of its clip.
+    assert ap_chart_geometry(["x" * 100])["label_width"] == ap_chart_geometry(["x" * 39 + "…"])["label_width"]
+    assert ap_chart_geometry(["x" * 100])["label_width"] > ap_chart_geometry(["x" * 20])["label_width"]
+
+
+def test_no_class_with_an_ap_draws_no_bar():
+    image = render_ap_chart(["a", "b"], [None, None])
+    assert image.tobytes() == render_ap_chart([], []).tobytes()
+    assert image.size == (ap_chart_geometry([])["width"], ap_chart_geometry([])["height"])
+    bluish = [colour for _, colour in image.getcolors(1 << 20) if colour[2] - colour[0] > 60]
+    assert bluish == []  # every bar is a blue (_shade of 0.5 or more); text and grid are grey
+    drawn = render_ap_chart(["a"], [0.01])
+    assert [colour for _, colour in drawn.getcolors(1 << 20) if colour[2] - colour[0] > 60]  # the check sees a bar
+
+
+def test_chart_is_deterministic():
+    rng = np.random.default_rng(7)
+    labels = [f"action {i}: someone does something with an object" for i in range(157)]
+    aps = [None if i % 9 == 0 else float(x) for i, x in enumerate(rng.random(157))]
+
+    def png() -> bytes:
+        buffer = io.BytesIO()
+        render_ap_chart(labels, aps, "Charades").save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    assert png() == png()
