@@ -25,7 +25,8 @@ from torch.utils.data import DataLoader
 
 from vidclass.data.training import EvalClips, Failure, Target, drop_failed
 from vidclass.distributed import Group
-from vidclass.training.batches import worker_init
+from vidclass.training.batches import make_mixer, mix, worker_init
+from vidclass.training.options import TrainOptions
 
 
 def targets_for(samples: Sequence[tuple[str, Target]], multi_label: bool) -> list[tuple[str, Target]]:
@@ -94,6 +95,26 @@ class LabelSetMix:
         else:
             mixed = clips * lam + partner * (1.0 - lam)
         return Mixed(mixed, targets * lam + targets.roll(1, 0) * (1.0 - lam), lam, box)
+
+
+def batch_mixer(
+    options: TrainOptions, num_classes: int
+) -> Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None:
+    """The run's MixUp/CutMix of a batch (clips, targets) -> (mixed clips, soft targets); None
+    when both are off. A single-label run's is torchvision's (``make_mixer``: class indices in,
+    soft labels out); a multi-label run's is ``LabelSetMix`` (multi-hot targets, one λ)."""
+    if not options.multi_label:
+        mixer = make_mixer(options, num_classes)
+        return None if mixer is None else lambda clips, targets: mix(mixer, clips, targets)
+    if not (options.mixup or options.cutmix):
+        return None
+    label_sets = LabelSetMix(options.mixup, options.cutmix)
+
+    def mix_label_sets(clips: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mixed = label_sets(clips, targets)
+        return mixed.clips, mixed.targets
+
+    return mix_label_sets
 
 
 def average_precision(scores: np.ndarray, positives: np.ndarray) -> float:
@@ -188,6 +209,7 @@ __all__ = [
     "LabelSetMix",
     "Mixed",
     "average_precision",
+    "batch_mixer",
     "bce_loss",
     "evaluate_label_sets",
     "mean_average_precision",

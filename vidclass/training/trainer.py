@@ -42,13 +42,11 @@ from vidclass.training.batches import (
     FailedVideos,
     epoch_indices,
     evaluate_clips,
-    make_mixer,
-    mix,
     split_samples,
     worker_init,
 )
 from vidclass.training.checkpoint import FINAL, METRICS, refuse_existing_run, resume_checkpoint, save_checkpoint
-from vidclass.training.multilabel import LabelSetMix, bce_loss, evaluate_label_sets, targets_for
+from vidclass.training.multilabel import batch_mixer, bce_loss, evaluate_label_sets, targets_for
 from vidclass.training.optim import make_optimizer, make_scheduler
 from vidclass.training.options import TrainOptions
 from vidclass.training.records import EpochRecord, StepRecord, TrainResult
@@ -186,12 +184,7 @@ class Trainer:
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // group.world - options.workers))
         self.amp = autocast_dtype(options.precision, self.device)
         self.num_classes = len(self.labels) if self.multi else None  # multi-hot targets over the classes
-        if self.multi:
-            self.mixer: Callable[..., Any] | None = (
-                LabelSetMix(options.mixup, options.cutmix) if options.mixup or options.cutmix else None
-            )
-        else:
-            self.mixer = make_mixer(options, len(self.labels))
+        self.mixer = batch_mixer(options, len(self.labels))
         self.dataset = TrainClips(
             samples, self.classifier.preprocessing, options.augment, options.seed, num_classes=self.num_classes
         )
@@ -232,11 +225,8 @@ class Trainer:
                 )
             clips, targets = clips.to(dev), targets.to(dev)
             hard = targets
-            if self.mixer is not None and self.multi:
-                mixed = self.mixer(clips, targets)  # the clips and their label sets, by one lambda
-                clips, targets = mixed.clips, mixed.targets
-            elif self.mixer is not None:
-                clips, targets = mix(self.mixer, clips, targets)
+            if self.mixer is not None:
+                clips, targets = self.mixer(clips, targets)
             last = (i + 1) % options.accumulate == 0 or i + 1 == len(batches)
             ddp = self.ddp
             sync = ddp.no_sync() if isinstance(ddp, DistributedDataParallel) and not last else contextlib.nullcontext()
