@@ -65,6 +65,12 @@ from vidclass.cli.tables import convert_tables
     help="With --init: how 2-D patch kernels become tubelet kernels.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="With --init: seed for the new parts.")
+@click.option(
+    "--multi-label",
+    is_flag=True,
+    help="Mark the model multi-label: a sigmoid per class, its views aggregated by max. Default: single-label "
+    "(one softmax), as Kinetics checkpoints are.",
+)
 @document_format_option()
 def convert_command(
     source: str,
@@ -79,6 +85,7 @@ def convert_command(
     init: str | None,
     kernel_init: str,
     seed: int,
+    multi_label: bool,
     fmt: str | None,
 ) -> None:
     """Convert SOURCE into a vidclass model file.
@@ -92,7 +99,7 @@ def convert_command(
     directory) and the output is CONFIG initialised from it: central-frame (or inflated)
     tubelet kernels, position embeddings tiled over time, new head and TokenLearner modules.
     """
-    from vidclass.checkpoints import ConvertOptions, convert_source, save_model
+    from vidclass.checkpoints import ConvertOptions, VideoClassifier, convert_source, save_model
     from vidclass.checkpoints.convert import ConversionError
     from vidclass.models import num_params
 
@@ -119,6 +126,17 @@ def convert_command(
             classifier = convert_source(source, options)
     except ConversionError as exc:
         raise CliError.from_exception(exc) from exc
+    if multi_label:
+        classifier = VideoClassifier.build(
+            classifier.model,
+            classifier.labels,
+            classifier.preprocessing,
+            classifier.protocol.for_head(True),
+            name=classifier.name,
+            source=classifier.source,
+            provenance=classifier.provenance,
+            multi_label=True,
+        )
     path = save_model(classifier, output)
     cfg = classifier.config
     write_document(
@@ -132,6 +150,7 @@ def convert_command(
             "input": [cfg.num_frames, cfg.image_size, cfg.image_size],
             "preprocessing": classifier.preprocessing.to_dict(),
             "protocol": classifier.protocol.to_dict(),
+            "multi_label": classifier.multi_label,
         },
         document_format(fmt),
         convert_tables,

@@ -245,6 +245,8 @@ def convert_tables(data: dict[str, Any]) -> Sequence[Any]:
         ("sampling", f"{prep['num_frames']} frames, stride {prep['frame_stride']}, short side {prep['resize_size']}"),
         ("views", f"{data['protocol']['clips']} clips x {data['protocol']['crops']} crops"),
     ]
+    if data.get("multi_label"):  # a single-label model, the default, says nothing
+        rows.append(("head", f"multi-label: a sigmoid per class, views aggregated by {data['protocol']['aggregate']}"))
     for field, value in rows:
         table.add_row(field, value)
     return [table]
@@ -257,6 +259,14 @@ def train_tables(data: dict[str, Any]) -> Sequence[Any]:
         return "" if value is None else f"{100 * value:.1f}%"
 
     table = Table(title=data["model"], title_justify="left")
+    if data.get("multi_label"):  # BCE losses and validation mAP; no top-k
+        for column in ("epoch", "lr", "train loss", "val loss", "val mAP", "clips/s"):
+            table.add_column(column, justify="right")
+        for r in data["epochs"]:
+            loss = "" if r["val_loss"] is None else f"{r['val_loss']:.4f}"
+            rate = f"{r['clips_per_second']:.1f}"
+            table.add_row(str(r["epoch"]), f"{r['lr']:.2e}", f"{r['train_loss']:.4f}", loss, pct(r["val_map"]), rate)
+        return [table]
     for column in ("epoch", "lr", "train loss", "train top-1", "val loss", "val top-1", "val top-5", "clips/s"):
         table.add_column(column, justify="right")
     for r in data["epochs"]:

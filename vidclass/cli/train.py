@@ -32,16 +32,28 @@ from vidclass.defaults import (
 from vidclass.errors import EXIT_FAILED_INPUT
 
 
-def _samples(dataset: Any, classes: list[str], messages: Messages, what: str) -> list[tuple[str, int]]:
+def _samples(dataset: Any, classes: list[str], messages: Messages, what: str, multi_label: bool) -> list[Any]:
+    """``(path, class index)`` per video, or ``(path, class indices of its label set)`` for a
+    multi-label run (a single-label dataset's videos are sets of one); a single-label run on a
+    multi-label dataset takes it only when every video has exactly one label."""
     from vidclass.data import normalize_label
 
     index = {normalize_label(label): i for i, label in enumerate(classes)}
-    unknown = sorted({s.label for s in dataset.samples if normalize_label(s.label) not in index})
+    unknown = sorted({x for s in dataset.samples for x in s.label_set if normalize_label(x) not in index})
     if unknown:
         raise CliError(f"{what} has labels the training set does not: {', '.join(unknown[:10])}")
     if dataset.missing:
         messages.warning(f"{what}: {len(dataset.missing)} listed videos are missing on disk and left out")
-    return [(s.path, index[normalize_label(s.label)]) for s in dataset.samples]
+    if multi_label:
+        return [(s.path, tuple(index[normalize_label(x)] for x in s.label_set)) for s in dataset.samples]
+    for s in dataset.samples:
+        if len(s.label_set) != 1:
+            has = f"{len(s.label_set)} labels ({'; '.join(s.label_set)})" if s.label_set else "no label"
+            raise CliError(
+                f"--single-label: {s.path} has {has}: a single-label model takes videos with exactly one label "
+                "each: leave --single-label out to train a multi-label model"
+            )
+    return [(s.path, index[normalize_label(s.label_set[0])]) for s in dataset.samples]
 
 
 @click.command("train")
@@ -112,6 +124,13 @@ def _samples(dataset: Any, classes: list[str], messages: Messages, what: str) ->
 @click.option(
     "--cutmix", type=click.FloatRange(min=0), default=TRAIN_CUTMIX, show_default=True, help="CutMix alpha (0: off)."
 )
+@click.option(
+    "--multi-label/--single-label",
+    "multi_label",
+    default=None,
+    help="Train a multi-label model (a sigmoid per class, binary cross-entropy on each video's label set) "
+    "or a single-label one (one softmax). Default: as the dataset is (a path,labels CSV is multi-label).",
+)
 @click.option("--drop-path", type=click.FloatRange(0, 1), help="Stochastic depth rate (default: the model's).")
 @click.option("--dropout", type=click.FloatRange(0, 1), help="Dropout rate (default: the model's).")
 @click.option(
@@ -164,6 +183,7 @@ def train_command(
     label_smoothing: float,
     mixup: float,
     cutmix: float,
+    multi_label: bool | None,
     drop_path: float | None,
     kernel_init: str | None,
     dropout: float | None,
@@ -191,6 +211,8 @@ def train_command(
 
     messages = Messages(quiet=quiet)
     try:
+        dataset = load_dataset(dataset_dir, annotations)
+        multi = dataset.multi_label if multi_label is None else multi_label
         options = TrainOptions(
             epochs=epochs,
             batch_size=batch_size,
@@ -210,14 +232,14 @@ def train_command(
             val_fraction=0.0 if val_dir else val_fraction,
             augment=Augment(hflip=hflip, randaugment=not no_randaugment),
             kernel_init=kernel_init or TRAIN_KERNEL_INIT,
+            multi_label=multi,
         )
         tl = parse_tokenlearner(tokenlearner) if tokenlearner else None
-        dataset = load_dataset(dataset_dir, annotations)
         classes = dataset.classes
         if len(classes) < 2:
             raise CliError(f"{dataset_dir}: {len(classes)} class found; training needs at least 2")
-        samples = _samples(dataset, classes, messages, "the training set")
-        val = _samples(load_dataset(val_dir), classes, messages, "the validation set") if val_dir else None
+        samples = _samples(dataset, classes, messages, "the training set", multi)
+        val = _samples(load_dataset(val_dir), classes, messages, "the validation set", multi) if val_dir else None
     except (ValueError, DatasetError) as exc:
         raise CliError.from_exception(exc) from exc
 
@@ -235,6 +257,8 @@ def train_command(
             parts = [f"epoch {record.epoch}/{epochs}", f"loss {record.train_loss:.4f}"]
             if record.val_top1 is not None:
                 parts.append(f"val top-1 {100 * record.val_top1:.1f}%")
+            if record.val_map is not None:
+                parts.append(f"val mAP {100 * record.val_map:.1f}%")
             parts.append(f"{record.clips_per_second:.1f} clips/s")
             messages.note(", ".join(parts))
 
@@ -261,6 +285,7 @@ def train_command(
         {
             "model": str(result.model_path),
             "classes": classes,
+            "multi_label": result.classifier.multi_label,
             "epochs": [r.to_dict() for r in result.records],
         },
         document_format(fmt),

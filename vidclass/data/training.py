@@ -9,6 +9,10 @@ Validation: the centre clip and the centre crop at the model's own resize size.
 Every random draw of a sample comes from a generator seeded with (seed, epoch, index), so a
 sample is the same whichever worker loads it, and a resumed run sees exactly the batches an
 uninterrupted run would.
+
+A sample's target is its class index (single-label), or the class indices of its label set
+(multi-label, possibly none): ``TrainClips`` and ``EvalClips`` given ``num_classes`` turn a label
+set into a multi-hot float vector (K,) (``multi_hot``).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import TypeAlias
+from typing import TypeAlias, cast
 
 import numpy as np
 import torch
@@ -51,6 +55,20 @@ MAX_FALLBACKS = 16
 Failure: TypeAlias = tuple[str, str]
 """A video that could not be decoded: (path, one-line reason)."""
 
+Target: TypeAlias = int | tuple[int, ...]
+"""A sample's target: its class index, or the class indices of its label set (multi-label)."""
+
+
+def multi_hot(target: Target, num_classes: int) -> torch.Tensor:
+    """The float32 vector (K,) with 1 at each class of ``target`` (an index or a set of them)."""
+    vector = torch.zeros(num_classes, dtype=torch.float32)
+    vector[list((target,) if isinstance(target, int) else target)] = 1.0
+    return vector
+
+
+def _encoded(target: Target, num_classes: int | None) -> int | torch.Tensor:
+    return cast(int, target) if num_classes is None else multi_hot(target, num_classes)
+
 
 def failure_reason(exc: BaseException) -> str:
     """The one-line reason a video failed, worded as predict words it: a ``VideoError``'s
@@ -64,18 +82,27 @@ def failure_reason(exc: BaseException) -> str:
 
 
 class TrainClips(Dataset):
-    """``(clip (3, T, crop, crop) float32, class index, failures)`` per index.
+    """``(clip (3, T, crop, crop) float32, target, failures)`` per index: the class index, or
+    with ``num_classes`` the multi-hot vector of the sample's label set.
 
     A video that cannot be decoded is replaced by the next one (deterministically), so batches
     stay full and distributed processes stay in step; ``failures`` lists each skipped file
     with its reason. After ``MAX_FALLBACKS`` failures in a row the clip is None.
     """
 
-    def __init__(self, samples: Sequence[tuple[str, int]], prep: Preprocessing, augment: Augment, seed: int = 0):
+    def __init__(
+        self,
+        samples: Sequence[tuple[str, Target]],
+        prep: Preprocessing,
+        augment: Augment,
+        seed: int = 0,
+        num_classes: int | None = None,
+    ):
         self.samples = list(samples)
         self.prep = prep
         self.augment = augment
         self.seed = seed
+        self.num_classes = num_classes
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -84,16 +111,17 @@ class TrainClips(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor | None, int, list[Failure]]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor | None, int | torch.Tensor, list[Failure]]:
         failures: list[Failure] = []
         for attempt in range(min(MAX_FALLBACKS, len(self.samples))):
             position = (index + attempt) % len(self.samples)
             path, label = self.samples[position]
             try:
-                return self._clip(path, _sample_rng(self.seed, self.epoch, position)), label, failures
+                clip = self._clip(path, _sample_rng(self.seed, self.epoch, position))
+                return clip, _encoded(label, self.num_classes), failures
             except Exception as exc:  # noqa: BLE001 - a bad training video is skipped and reported, not fatal
                 failures.append((path, failure_reason(exc)))
-        return None, self.samples[index][1], failures
+        return None, _encoded(self.samples[index][1], self.num_classes), failures
 
     def _clip(self, path: str, rng: np.random.Generator) -> torch.Tensor:
         from vidclass.video import normalise, plan_training_clip, probe, read_frames, resized_hw
@@ -129,39 +157,45 @@ def _randaugment(video: torch.Tensor, aug: Augment, seed: int) -> torch.Tensor:
 
 
 class EvalClips(Dataset):
-    """The centre clip through the centre crop: ``(clip, class index, failures)``; the clip is
-    None, and ``failures`` names the video, when it cannot be decoded."""
+    """The centre clip through the centre crop: ``(clip, target, failures)`` (the target as
+    ``TrainClips`` gives it); the clip is None, and ``failures`` names the video, when it cannot
+    be decoded."""
 
-    def __init__(self, samples: Sequence[tuple[str, int]], prep: Preprocessing):
+    def __init__(self, samples: Sequence[tuple[str, Target]], prep: Preprocessing, num_classes: int | None = None):
         self.samples = list(samples)
         self.prep = prep
+        self.num_classes = num_classes
 
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor | None, int, list[Failure]]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor | None, int | torch.Tensor, list[Failure]]:
         from vidclass.video import load_views
 
         path, label = self.samples[index]
+        target = _encoded(label, self.num_classes)
         try:
             views, _, _ = load_views(path, self.prep, ViewProtocol(clips=1, crops=1))
         except Exception as exc:  # noqa: BLE001 - reported by the caller; the others go on
-            return None, label, [(path, failure_reason(exc))]
-        return views[0], label, []
+            return None, target, [(path, failure_reason(exc))]
+        return views[0], target, []
 
 
 def drop_failed(
-    batch: list[tuple[torch.Tensor | None, int, list[Failure]]],
+    batch: list[tuple[torch.Tensor | None, int | torch.Tensor, list[Failure]]],
 ) -> tuple[torch.Tensor | None, torch.Tensor | None, list[Failure]]:
-    """Collate ``(clip, label, failures)`` items, leaving out those whose clip is None; returns
-    (clips, labels, every item's failures), with None for clips and labels when no item has a clip."""
+    """Collate ``(clip, target, failures)`` items, leaving out those whose clip is None; returns
+    (clips, targets: class indices (B,) or multi-hot rows (B, K), every item's failures), with
+    None for clips and targets when no item has a clip."""
     failures = [failure for item in batch for failure in item[2]]
     good = [item for item in batch if item[0] is not None]
     if not good:
         return None, None, failures
     clips = torch.stack([item[0] for item in good if item[0] is not None])
-    labels = torch.tensor([item[1] for item in good], dtype=torch.long)
-    return clips, labels, failures
+    targets = [item[1] for item in good]
+    if isinstance(targets[0], torch.Tensor):
+        return clips, torch.stack([t for t in targets if isinstance(t, torch.Tensor)]), failures
+    return clips, torch.tensor(targets, dtype=torch.long), failures
 
 
 def split_validation(labels: Sequence[int], fraction: float, seed: int) -> tuple[list[int], list[int]]:

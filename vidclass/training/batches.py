@@ -13,19 +13,28 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from vidclass.data.training import EvalClips, Failure, drop_failed, split_validation
+from vidclass.data.training import EvalClips, Failure, Target, drop_failed, split_validation
 from vidclass.distributed import Group, Receiver
 from vidclass.training.options import TrainOptions
 
-Samples = list[tuple[str, int]]
+Samples = list[tuple[str, Target]]
+
+
+def stratum(target: Target) -> int:
+    """The class a sample counts under when the validation split is stratified: its class, or
+    the first (lowest-index) class of its label set; -1, a group of its own, for an empty set."""
+    if isinstance(target, tuple):
+        return min(target, default=-1)
+    return target
 
 
 def split_samples(
-    samples: Sequence[tuple[str, int]], val_samples: Sequence[tuple[str, int]] | None, options: TrainOptions
+    samples: Sequence[tuple[str, Target]], val_samples: Sequence[tuple[str, Target]] | None, options: TrainOptions
 ) -> tuple[Samples, Samples, str]:
     """The training and validation samples, and a note saying how many of each and whence.
 
-    Without ``val_samples``, ``options.val_fraction`` is held out (``split_validation``).
+    Without ``val_samples``, ``options.val_fraction`` is held out (``split_validation``; a
+    label set counts under its ``stratum``).
     ValueError, naming the remedy, for a hold-out that leaves validation empty (every class has
     a single video) or fewer training videos than one batch.
     """
@@ -33,7 +42,7 @@ def split_samples(
     if val_samples is not None:
         val, whence = list(val_samples), "the validation set"
     elif fraction > 0:
-        train_idx, val_idx = split_validation([label for _, label in train], fraction, options.seed)
+        train_idx, val_idx = split_validation([stratum(label) for _, label in train], fraction, options.seed)
         val, train = [train[i] for i in val_idx], [train[i] for i in train_idx]
         whence = f"--val-fraction {fraction:g}"
         if not val:
@@ -88,7 +97,7 @@ def worker_init(_: int) -> None:
 
 def evaluate_clips(
     model: torch.nn.Module,
-    samples: Sequence[tuple[str, int]],
+    samples: Sequence[tuple[str, Target]],
     prep,
     batch_size: int,
     workers: int,

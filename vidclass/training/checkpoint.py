@@ -67,7 +67,12 @@ def load_checkpoint(out: Path, optimizer: torch.optim.Optimizer) -> tuple[VideoC
 
 
 RESUMABLE = frozenset({"epochs"})  # the options a resumed run may change: --epochs trains on, or stops sooner
-_FLAGS = {"augment.hflip": "--hflip", "augment.randaugment": "--no-randaugment", "min_lr": "min_lr"}
+_FLAGS = {
+    "augment.hflip": "--hflip",
+    "augment.randaugment": "--no-randaugment",
+    "min_lr": "min_lr",
+    "multi_label": "--multi-label",
+}
 
 
 def _flat(options: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -96,6 +101,7 @@ def option_changes(saved: dict[str, Any], options: TrainOptions) -> list[str]:
     """Each option of ``options`` that differs from ``saved`` (a run's ``TrainOptions.to_dict``,
     as JSON stored it) other than the ``RESUMABLE`` ones, as ``--flag NEW (the run: OLD)``; an
     option without a flag of ``vidclass train`` is named by its field."""
+    saved = {"multi_label": False, **saved}  # a run from before multi-label training was single-label
     old, new = _flat(saved), _flat(json.loads(json.dumps(options.to_dict())))
     changes = []
     for name in [*new, *(n for n in old if n not in new)]:

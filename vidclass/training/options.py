@@ -58,6 +58,9 @@ class TrainOptions:
     workers: int = TRAIN_WORKERS  # DataLoader processes per training process
     val_fraction: float = TRAIN_VAL_FRACTION  # held out when no validation set is given; 0 = none
     kernel_init: str = TRAIN_KERNEL_INIT  # tubelet kernel of a new model: one of KERNEL_INITS
+    # A multi-label model: a sigmoid per class, trained with BCE on label sets (multi-hot targets);
+    # see vidclass.training.multilabel for the loss, smoothing and mixing rules.
+    multi_label: bool = False
     augment: Augment = field(default_factory=Augment)
 
     def __post_init__(self) -> None:

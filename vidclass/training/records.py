@@ -12,6 +12,9 @@ from vidclass.checkpoints import VideoClassifier
 
 @dataclass
 class EpochRecord:
+    """One epoch. A multi-label run's losses are BCE and it has ``val_map`` (the validation mAP
+    over the classes with a positive video) instead of top-1 and top-5, which are None."""
+
     epoch: int
     step: int
     lr: float
@@ -24,6 +27,7 @@ class EpochRecord:
     seconds: float
     failed: int  # training videos that failed to decode (each was replaced by the next one)
     val_failed: int = 0  # validation videos that failed to decode (left out)
+    val_map: float | None = None  # multi-label runs: validation mean average precision
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -30,9 +30,15 @@ def parse_tokenlearner(spec: str) -> TokenLearnerConfig:
     return TokenLearnerConfig(num_tokens=tokens, location=location, version=TokenLearnerVersion(version), fuse=fuse)
 
 
-def transplant(source: VideoClassifier, cfg, labels: Sequence[str], seed: int) -> tuple[VideoClassifier, list[str]]:
+def transplant(
+    source: VideoClassifier, cfg, labels: Sequence[str], seed: int, multi_label: bool | None = None
+) -> tuple[VideoClassifier, list[str]]:
     """A new model of ``cfg`` holding every tensor of ``source`` that still fits; returns it and
-    the names of the tensors that are newly initialised."""
+    the names of the tensors that are newly initialised. ``multi_label`` sets the new model's
+    head kind (a sigmoid per class or one softmax; None keeps the source's), and its protocol
+    follows (``ViewProtocol.for_head``)."""
+    if multi_label is None:
+        multi_label = source.multi_label
     torch.manual_seed(seed)
     model = ViViT(cfg)
     old = source.model.state_dict()
@@ -56,10 +62,11 @@ def transplant(source: VideoClassifier, cfg, labels: Sequence[str], seed: int) -
         model,
         labels,
         source.preprocessing,
-        source.protocol,
+        source.protocol.for_head(multi_label),
         name=source.name,
         source=source.source,
         provenance=source.provenance,
+        multi_label=multi_label,
     )
     return classifier, fresh
 
@@ -71,7 +78,8 @@ def prepare_model(
 
     ``spec`` is a registry configuration (random init), or a model file or other ``--model``
     source to fine-tune (a new head when its labels differ from ``labels``). ``tokenlearner``
-    inserts a TokenLearner (new modules; a CLS token gives way to average pooling).
+    inserts a TokenLearner (new modules; a CLS token gives way to average pooling). The model is
+    multi-label (a sigmoid per class) when ``options.multi_label`` is, whatever ``spec`` was.
     """
     changes: dict[str, Any] = {
         k: v for k, v in (("drop_path", options.drop_path), ("dropout", options.dropout)) if v is not None
@@ -79,7 +87,7 @@ def prepare_model(
     if spec in list_models() and not Path(spec).exists():
         if tokenlearner is not None:
             changes.update(tokenlearner=tokenlearner, classifier=Classifier.GAP)
-        classifier = create_model(spec, labels=labels, seed=options.seed, **changes)
+        classifier = create_model(spec, labels=labels, seed=options.seed, multi_label=options.multi_label, **changes)
         init_kernel(classifier, options)
         return classifier, {"init": spec, "weights": "random init", "kernel_init": options.kernel_init}
     if options.kernel_init != "random":
@@ -88,7 +96,7 @@ def prepare_model(
     cfg = source.config.replace(num_classes=len(labels), **changes)
     if tokenlearner is not None:
         cfg = cfg.replace(tokenlearner=tokenlearner, classifier=Classifier.GAP)
-    classifier, fresh = transplant(source, cfg, labels, options.seed)
+    classifier, fresh = transplant(source, cfg, labels, options.seed, options.multi_label)
     return classifier, {"init": str(spec), "weights": "fine-tuned", "newly_initialised": fresh}
 
 

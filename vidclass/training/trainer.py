@@ -4,6 +4,8 @@ epoch, a checkpoint after each) and ``train``, the library mirror of ``vidclass 
 AdamW with linear warm-up and cosine decay (per optimiser step), gradient clipping, gradient
 accumulation, label smoothing, optional MixUp/CutMix (torchvision v2), bf16 autocast where the
 hardware has it, and DistributedDataParallel under ``torchrun`` (``vidclass.distributed``).
+``TrainOptions.multi_label`` trains a multi-label model on label sets: BCE, its smoothing and
+mixing, and validation mAP (``vidclass.training.multilabel``).
 Every epoch ends with a checkpoint (``vidclass.training.checkpoint``), so ``resume=True``
 continues exactly where it stopped: per-sample random draws are seeded by (seed, epoch, index)
 and the torch RNG is reseeded at each epoch start, so the resumed run takes the same batches,
@@ -30,7 +32,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from vidclass.checkpoints import Provenance, save_model
-from vidclass.data.training import MAX_FALLBACKS, Failure, TrainClips, drop_failed
+from vidclass.data.training import MAX_FALLBACKS, Failure, Target, TrainClips, drop_failed
 from vidclass.devices import resolve_device
 from vidclass.distributed import Group, launched
 from vidclass.errors import VidclassError
@@ -40,12 +42,11 @@ from vidclass.training.batches import (
     FailedVideos,
     epoch_indices,
     evaluate_clips,
-    make_mixer,
-    mix,
     split_samples,
     worker_init,
 )
 from vidclass.training.checkpoint import FINAL, METRICS, refuse_existing_run, resume_checkpoint, save_checkpoint
+from vidclass.training.multilabel import batch_mixer, bce_loss, evaluate_label_sets, targets_for
 from vidclass.training.optim import make_optimizer, make_scheduler
 from vidclass.training.options import TrainOptions
 from vidclass.training.records import EpochRecord, StepRecord, TrainResult
@@ -63,13 +64,13 @@ class Trainer:
 
     def __init__(
         self,
-        train_samples: Sequence[tuple[str, int]],
+        train_samples: Sequence[tuple[str, Target]],
         labels: Sequence[str],
         out_dir: str | os.PathLike[str],
         model: str,
         options: TrainOptions = DEFAULT_OPTIONS,
         *,
-        val_samples: Sequence[tuple[str, int]] | None = None,
+        val_samples: Sequence[tuple[str, Target]] | None = None,
         tokenlearner: TokenLearnerConfig | None = None,
         resume: bool = False,
         device: str = "auto",
@@ -134,7 +135,9 @@ class Trainer:
         self.device = group.device
         if options.batch_size % group.world:
             raise ValueError(f"batch size {options.batch_size} does not split across {group.world} processes")
-        samples, self.val, split = split_samples(self.train_samples, self.val_samples, options)
+        self.multi = options.multi_label
+        given_val = None if self.val_samples is None else targets_for(self.val_samples, self.multi)
+        samples, self.val, split = split_samples(targets_for(self.train_samples, self.multi), given_val, options)
         notes = [split]  # said once every check has passed
 
         self.classifier, self.origin = prepare_model(self.model_spec, self.labels, options, self.tokenlearner)
@@ -180,8 +183,11 @@ class Trainer:
         if options.workers and self.device.type == "cpu":  # decoding processes take cores: leave them theirs
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // group.world - options.workers))
         self.amp = autocast_dtype(options.precision, self.device)
-        self.mixer = make_mixer(options, len(self.labels))
-        self.dataset = TrainClips(samples, self.classifier.preprocessing, options.augment, options.seed)
+        self.num_classes = len(self.labels) if self.multi else None  # multi-hot targets over the classes
+        self.mixer = batch_mixer(options, len(self.labels))
+        self.dataset = TrainClips(
+            samples, self.classifier.preprocessing, options.augment, options.seed, num_classes=self.num_classes
+        )
         if group.main:
             out.mkdir(parents=True, exist_ok=True)
             if not self.resume:
@@ -220,19 +226,23 @@ class Trainer:
             clips, targets = clips.to(dev), targets.to(dev)
             hard = targets
             if self.mixer is not None:
-                clips, targets = mix(self.mixer, clips, targets)
+                clips, targets = self.mixer(clips, targets)
             last = (i + 1) % options.accumulate == 0 or i + 1 == len(batches)
             ddp = self.ddp
             sync = ddp.no_sync() if isinstance(ddp, DistributedDataParallel) and not last else contextlib.nullcontext()
             with sync:
                 with torch.autocast(dev.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
                     logits = self.ddp(clips).float()
-                loss = F.cross_entropy(logits, targets, label_smoothing=options.label_smoothing)
+                if self.multi:
+                    loss = bce_loss(logits, targets, options.label_smoothing)
+                else:
+                    loss = F.cross_entropy(logits, targets, label_smoothing=options.label_smoothing)
                 (loss / options.accumulate).backward()
             if last:
                 self._optimizer_step()
             sums[0] += loss.item() * len(hard)
-            sums[1] += (logits.argmax(1) == hard).sum().item()
+            if not self.multi:
+                sums[1] += (logits.argmax(1) == hard).sum().item()
             sums[2] += len(hard)
             if self.on_step is not None and group.main:
                 seconds = time.perf_counter() - started
@@ -249,16 +259,17 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
 
-    def validate(self) -> tuple[float | None, float | None, float | None, int]:
-        """Validation loss, top-1 and top-5 over every process (None without a validation set),
-        and how many validation videos failed to decode."""
+    def validate(self) -> dict[str, Any]:
+        """The epoch record's validation fields over every process: ``val_loss``, ``val_top1``
+        and ``val_top5`` (single-label) or ``val_map`` (multi-label; the loss is then BCE), None
+        without a validation set, and ``val_failed``, the validation videos that failed to decode."""
         failed: list[Failure] = []
 
         def on_failure(failures: list[Failure]) -> None:
             failed.extend(failures)
             self.failures.report(failures)
 
-        loss, top1, top5 = evaluate_clips(
+        args = (
             self.net,
             self.val,
             self.classifier.preprocessing,
@@ -270,28 +281,32 @@ class Trainer:
             len(self.labels),
             on_failure,
         )
-        return loss, top1, top5, int(self.group.all_sum([float(len(failed))])[0])
+        fields: dict[str, Any] = {}
+        if self.multi:
+            fields["val_loss"], fields["val_map"] = evaluate_label_sets(*args)
+        else:
+            fields["val_loss"], fields["val_top1"], fields["val_top5"] = evaluate_clips(*args)
+        fields["val_failed"] = int(self.group.all_sum([float(len(failed))])[0])
+        return fields
 
     # ------------------------------------------------------------------------------- records
 
-    def _record(
-        self, epoch: int, sums: list[float], elapsed: float, val: tuple[float | None, float | None, float | None, int]
-    ) -> EpochRecord:
+    def _record(self, epoch: int, sums: list[float], elapsed: float, val: dict[str, Any]) -> EpochRecord:
         loss_sum, hits, count, failed = sums
-        val_loss, val_top1, val_top5, val_failed = val
         return EpochRecord(
             epoch=epoch + 1,
             step=self.step,
             lr=self.optimizer.param_groups[0]["lr"],
             train_loss=loss_sum / max(count, 1),
-            train_top1=(hits / count if count and self.mixer is None else None),
-            val_loss=val_loss,
-            val_top1=val_top1,
-            val_top5=val_top5,
+            train_top1=(hits / count if count and self.mixer is None and not self.multi else None),
+            val_loss=val.get("val_loss"),
+            val_top1=val.get("val_top1"),
+            val_top5=val.get("val_top5"),
             clips_per_second=count / elapsed if elapsed else 0.0,
             seconds=elapsed,
             failed=int(failed),
-            val_failed=val_failed,
+            val_failed=val["val_failed"],
+            val_map=val.get("val_map"),
         )
 
     def _provenance(self, epochs_trained: int, metrics: dict[str, Any] | None) -> Provenance:
@@ -324,13 +339,13 @@ class Trainer:
 
 
 def train(
-    train_samples: Sequence[tuple[str, int]],
+    train_samples: Sequence[tuple[str, Target]],
     labels: Sequence[str],
     out_dir: str | os.PathLike[str],
     model: str,
     options: TrainOptions = DEFAULT_OPTIONS,
     *,
-    val_samples: Sequence[tuple[str, int]] | None = None,
+    val_samples: Sequence[tuple[str, Target]] | None = None,
     tokenlearner: TokenLearnerConfig | None = None,
     resume: bool = False,
     device: str = "auto",
@@ -341,6 +356,11 @@ def train(
     on_failure: Callable[[str, str], None] | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``(path, class index)`` samples; write ``OUT/model.safetensors``.
+
+    With ``options.multi_label``, a sample's target is the tuple of its label set's class
+    indices (possibly empty; a class index counts as a set of one), and the model is
+    multi-label: BCE on multi-hot targets, validation BCE and mAP
+    (``vidclass.training.multilabel``). A label set in a single-label run is a ValueError.
 
     Without ``val_samples``, ``options.val_fraction`` of the training samples (stratified,
     seeded) is held out (``vidclass.data.training.split_validation``); ValueError when that
