@@ -17,9 +17,10 @@ from tests.videos import write_video
 from vidclass.checkpoints import load_classifier, read_model_card, save_model
 from vidclass.cli.main import main
 from vidclass.data.training import Augment
+from vidclass.scores.ranking import mean_average_precision
 from vidclass.training import TrainOptions, prepare_model, train
 from vidclass.training.checkpoint import option_changes
-from vidclass.training.multilabel import LabelSetMix, average_precision, bce_loss, mean_average_precision
+from vidclass.training.multilabel import LabelSetMix, bce_loss
 
 COLOURS = ["red", "green", "blue"]  # a video's label set: the colour channels that are lit
 
@@ -96,17 +97,12 @@ def test_label_sets_are_mixed_with_the_clips_lambda(mixup, cutmix):
         assert torch.allclose(mixed.clips, lam * clips + (1 - lam) * partner)
 
 
-def test_average_precision_is_exact_and_groups_ties():
-    # ranked: 0.9 (+), 0.8 (-), 0.7 (+), 0.1 (-): AP = (1/1 + 2/3) / 2
-    assert average_precision(np.array([0.9, 0.1, 0.8, 0.7]), np.array([1, 0, 0, 1])) == pytest.approx(5 / 6)
-    # a tie between a positive and a negative is one threshold: precision 1/2 there, whatever the order
-    assert average_precision(np.array([0.5, 0.5]), np.array([1, 0])) == 0.5
-    assert average_precision(np.array([0.5, 0.5]), np.array([0, 1])) == 0.5
-    assert math.isnan(average_precision(np.array([0.3, 0.2]), np.array([0, 0])))
-    scores = np.array([[0.9, 0.1, 0.4], [0.2, 0.8, 0.3]])
-    targets = np.array([[1, 0, 0], [0, 0, 0]])  # only the first class has a positive
-    assert mean_average_precision(scores, targets) == 1.0
-    assert mean_average_precision(scores, np.zeros((2, 3))) is None
+def test_validation_map_is_over_classes_with_a_positive():
+    # the shared exact AP (vidclass.scores.ranking; checked against sklearn in test_multilabel_metrics)
+    scores = np.array([[0.9, 0.1, 0.4], [0.2, 0.8, 0.3], [0.5, 0.5, 0.5]])
+    targets = np.array([[1, 0, 0], [0, 0, 0], [0, 1, 0]]) > 0  # the third class has no positive
+    assert mean_average_precision(scores, targets) == (1.0 + 0.5) / 2
+    assert mean_average_precision(scores, np.zeros((3, 3), dtype=bool)) is None
 
 
 # ----------------------------------------------------------------------------- runs

@@ -8,7 +8,7 @@ set* T is the classes its targets mark. Anything malformed raises ValueError.
 
 Definitions:
 
-- **Average precision** of one class (``average_precision``): rank the videos by score, best
+- **Average precision** of one class (``average_precision``; ``vidclass.scores.ranking``): rank the videos by score, best
   first; all videos with an equal score form one threshold and enter together. At each distinct
   threshold t (from the highest), precision P_t = true positives / videos at or above t and
   recall R_t = true positives / positives. AP = sum over t of (R_t - R_{t-1}) * P_t, with
@@ -43,6 +43,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from vidclass.scores.ranking import ap_columns
+
 METRIC_KEYS = (
     "mAP",
     "chance_mAP",
@@ -62,7 +64,7 @@ def average_precision(scores: npt.ArrayLike, positive: npt.ArrayLike) -> float |
     length. None when no video is positive. See the module docstring for the definition."""
     score_array = _scores(scores, ndim=1)
     truth = _targets(positive, score_array.shape)
-    ap = _ap_columns(score_array[:, None], truth[:, None])[0]
+    ap = ap_columns(score_array[:, None], truth[:, None])[0]
     return None if math.isnan(ap) else float(ap)
 
 
@@ -85,7 +87,7 @@ def multilabel_metrics(
     predicted = predicted_matrix.sum(axis=0)
     hits = predicted_matrix & truth
     true_pos = hits.sum(axis=0)
-    aps = _ap_columns(score_array, truth)
+    aps = ap_columns(score_array, truth)
     has = positives > 0
 
     f1 = np.zeros(len(labels))
@@ -122,32 +124,6 @@ def multilabel_metrics(
         "example_recall": _mean(per_video_hits[some_true] / per_video_true[some_true]),
         "per_class": rows,
     }
-
-
-def _ap_columns(scores: npt.NDArray[np.float64], truth: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
-    """The AP of each column of ``scores`` (N, K) against ``truth``; NaN where a column has no
-    positive.
-
-    Each positive contributes, divided by the column's positives, the precision at the end of
-    its tie group (the last rank holding its score): the sum over thresholds of (R_t - R_{t-1})
-    * P_t, since R_t - R_{t-1} is the group's positives over all positives."""
-    n, k = scores.shape
-    result = np.full(k, np.nan)
-    positives = truth.sum(axis=0)
-    if n == 0:
-        return result
-    order = np.argsort(-scores, axis=0, kind="stable")
-    ranked = np.take_along_axis(scores, order, axis=0)
-    hit = np.take_along_axis(truth, order, axis=0)
-    precision = np.cumsum(hit, axis=0, dtype=np.int64) / np.arange(1, n + 1)[:, None]
-    group_end = np.ones((n, k), dtype=bool)  # the last rank of each run of equal scores
-    group_end[:-1] = ranked[:-1] != ranked[1:]
-    ranks = np.broadcast_to(np.arange(n)[:, None], (n, k))
-    end = np.minimum.accumulate(np.where(group_end, ranks, n - 1)[::-1], axis=0)[::-1]
-    sums = np.where(hit, np.take_along_axis(precision, end, axis=0), 0.0).sum(axis=0)
-    has = positives > 0
-    result[has] = sums[has] / positives[has]
-    return result
 
 
 def _mean(values: npt.NDArray[Any]) -> float | None:

@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 
 from vidclass.data.training import EvalClips, Failure, Target, drop_failed
 from vidclass.distributed import Group
+from vidclass.scores.ranking import mean_average_precision
 from vidclass.training.batches import make_mixer, mix, worker_init
 from vidclass.training.options import TrainOptions
 
@@ -117,30 +118,6 @@ def batch_mixer(
     return mix_label_sets
 
 
-def average_precision(scores: np.ndarray, positives: np.ndarray) -> float:
-    """Exact average precision of one class: the precision at each distinct score, weighted by
-    the recall it adds (videos with equal scores count as one threshold). NaN without positives."""
-    order = np.argsort(-scores, kind="stable")
-    ranked, hits = scores[order], positives[order].astype(np.float64)
-    total = hits.sum()
-    if not total:
-        return math.nan
-    tp = np.cumsum(hits)
-    ends = np.r_[np.flatnonzero(np.diff(ranked)), len(ranked) - 1]  # the last video of each distinct score
-    tp_at = tp[ends]
-    precision = tp_at / (ends + 1)
-    recall_gain = np.diff(np.r_[0.0, tp_at]) / total
-    return float(np.sum(precision * recall_gain))
-
-
-def mean_average_precision(scores: np.ndarray, targets: np.ndarray) -> float | None:
-    """The mean of ``average_precision`` over the classes (columns) with a positive video;
-    None when no class has one."""
-    values = [average_precision(scores[:, k], targets[:, k] > 0) for k in range(scores.shape[1])]
-    kept = [v for v in values if not math.isnan(v)]
-    return float(np.mean(kept)) if kept else None
-
-
 def evaluate_label_sets(
     model: torch.nn.Module,
     samples: Sequence[tuple[str, Target]],
@@ -202,17 +179,15 @@ def evaluate_label_sets(
     logits_all = torch.from_numpy(table[present, :num_classes]).float()
     targets_all = torch.from_numpy(table[present, num_classes:-1]).float()
     loss = float(F.binary_cross_entropy_with_logits(logits_all, targets_all))
-    return loss, mean_average_precision(logits_all.numpy(), targets_all.numpy())
+    return loss, mean_average_precision(logits_all.numpy().astype(np.float64), targets_all.numpy() > 0)
 
 
 __all__ = [
     "LabelSetMix",
     "Mixed",
-    "average_precision",
     "batch_mixer",
     "bce_loss",
     "evaluate_label_sets",
-    "mean_average_precision",
     "smooth",
     "targets_for",
 ]
