@@ -220,3 +220,18 @@ def test_the_multi_label_flag_round_trips_through_the_model_file(work):
     assert read_model_card(work / "single.safetensors").multi_label is False
     loaded = load_classifier(str(work / "multi.safetensors"))
     assert loaded.multi_label is True
+
+
+def test_report_scores_f1_at_another_threshold_and_keeps_the_map(work, monkeypatch):
+    invoke = cli_in(work, monkeypatch)
+    if not (work / "out" / "predictions.jsonl").exists():
+        assert invoke("eval", "ds", "-m", "multi.safetensors", *FAST, "-o", "out").exit_code == 0
+    records = records_of(work / "out")
+    at_run = report([work / "out"])
+    lowered = json.loads(invoke("report", "out", "--threshold", "0", "-f", "json").stdout)
+    assert lowered["threshold"] == 0.0 and at_run["threshold"] == 0.5
+    assert lowered["mAP"] == at_run["mAP"]
+    # At 0 every class is predicted for every video: example precision is the mean share of true labels.
+    shares = [len(r["true_labels"]) / len(LABELS) for r in records]
+    assert lowered["example_precision"] == pytest.approx(sum(shares) / len(shares), abs=1e-12)
+    assert invoke("report", "out", "--threshold", "2").exit_code == 2

@@ -28,6 +28,7 @@ def report(
     paths: Iterable[str | os.PathLike[str]],
     output: str | os.PathLike[str] | None = None,
     listener: Listener | None = None,
+    threshold: float | None = None,
 ) -> dict[str, Any]:
     """The library mirror of ``vidclass report``: merge prediction files, return the metrics.
 
@@ -35,7 +36,9 @@ def report(
     Files must come from one model, protocol and preprocessing (``PredictionsError``
     otherwise). A video recorded more than once counts once: a scored record beats a failed
     one; scored records that disagree are refused. A torn last line is dropped (the file is
-    left as it is). With ``output``, the report files are written there.
+    left as it is). With ``output``, the report files are written there. ``threshold``: score
+    a multi-label run's F1, precision and recall at it instead of the run's own (its mAP is
+    computed again from every video's scores either way).
     """
     listener = listener or Listener()
     names = [os.fspath(p) for p in paths]
@@ -73,6 +76,10 @@ def report(
             f"{len(records)} videos recorded but the evaluation had {expected}; completeness is not checked"
         )
         expected = None
+    if threshold is not None:
+        if not 0.0 <= threshold <= 1.0:
+            raise EvalError(f"threshold must be a probability from 0 to 1, got {threshold!r}")
+        header = {**header, "threshold": float(threshold)}
     core = score_records(records, header, expected=expected)
     if core["counts"]["pending"]:
         listener.warning(
