@@ -12,8 +12,9 @@ import click
 
 from vidclass.cli.output import CliError, Messages
 from vidclass.errors import EXIT_FAILED_INPUT
-from vidclass.synth import CLASSES, TWINS, SynthOptions, generate, generate_sequences
+from vidclass.synth import CLASSES, TWINS, SynthOptions, generate, generate_multi_label, generate_sequences
 from vidclass.synth.generator import OutputExistsError, check_options, default_workers
+from vidclass.synth.multilabel import SET_SIZES, check_multi_classes, label_pool
 from vidclass.synth.sequences import SEGMENT_SECONDS, check_sequence_options
 
 _DEFAULTS = SynthOptions()
@@ -146,6 +147,13 @@ def _twins_text() -> str:
     help="With --sequences: each segment's length range, seconds. Default: 2,4.",
 )
 @click.option(
+    "--multi-label",
+    type=int,
+    metavar="N",
+    help="Write N multi-label videos instead of class folders: each shows 2 or 3 targets of different"
+    " classes (not static) at once; their label sets in OUT_DIR/labels.csv.",
+)
+@click.option(
     "--overwrite", is_flag=True, help="Write into a non-empty OUT_DIR, replacing a set generated there before."
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary (errors still show).")
@@ -161,6 +169,7 @@ def synth_command(
     sequences: int | None,
     segments: int | None,
     segment_seconds: tuple[float, float] | None,
+    multi_label: int | None,
     overwrite: bool,
     quiet: bool,
     **ranges: Any,
@@ -174,7 +183,9 @@ def synth_command(
     OUT_DIR/synth.json (seed, options, twins and every video's parameters). The same seed
     and options give the same files; adding classes or videos leaves the others unchanged.
     With --sequences N: OUT_DIR/sequence_<index>.mp4, each one continuous video whose
-    target's motion class changes at the frames OUT_DIR/sequences.jsonl gives.
+    target's motion class changes at the frames OUT_DIR/sequences.jsonl gives. With
+    --multi-label N: OUT_DIR/videos/multi_<index>.mp4, each showing 2 or 3 targets of
+    different classes, and OUT_DIR/labels.csv (path,labels: a multi-label dataset).
     """
     problem = check_options(ranges, cli=True)
     if problem:
@@ -182,6 +193,9 @@ def synth_command(
     options = SynthOptions(**ranges)
     messages = Messages(quiet=quiet)
     labels = classes or list(CLASSES)
+    if multi_label is not None:
+        _multi_label(ctx, messages, out_dir, multi_label, seed, classes, options, workers, overwrite)
+        return
     if sequences is not None or segments is not None or segment_seconds is not None:
         _sequences(
             ctx, messages, out_dir, sequences, segments, segment_seconds, seed, labels, options, workers, overwrite
@@ -267,6 +281,58 @@ def _sequences(
     seconds_taken = time.perf_counter() - start
     messages.note(
         f"wrote {count} sequences ({segments} segments each, {len(labels)} classes, seed {seed}) "
+        f"to {out_dir} in {seconds_taken:.1f} s"
+    )
+
+
+def _multi_label(
+    ctx: click.Context,
+    messages: Messages,
+    out_dir: str,
+    count: int,
+    seed: int,
+    classes: list[str] | None,
+    options: SynthOptions,
+    workers: int | None,
+    overwrite: bool,
+) -> None:
+    """``--multi-label``: check what does not go with it, then write the multi-label set."""
+    for name in ("sequences", "segments", "segment_seconds"):
+        if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE:
+            raise CliError(f"--multi-label and --{name.replace('_', '-')} cannot be combined")
+    for name in ("per_class", "reverse"):
+        if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE:
+            hint = "; the number of videos is --multi-label N" if name == "per_class" else ""
+            raise CliError(f"--{name.replace('_', '-')} does not apply to --multi-label{hint}")
+    if count < 1:
+        raise CliError(f"--multi-label {count}: write at least 1 video")
+    pool = label_pool(classes)
+    problem = check_multi_classes(pool, cli=True)
+    if problem:
+        raise CliError(problem)
+    show = messages.show_progress(streaming_to_stdout=False)
+    start = time.perf_counter()
+    with _writing(out_dir):
+        with messages.progress(count, show, "synth") as tracker:
+
+            def advance(record: dict[str, Any]) -> None:
+                tracker.current(record["path"])
+                tracker.advance()
+
+            generate_multi_label(
+                out_dir,
+                count,
+                seed=seed,
+                classes=pool,
+                options=options,
+                workers=workers or default_workers(),
+                overwrite=overwrite,
+                progress=advance,
+            )
+    seconds_taken = time.perf_counter() - start
+    sizes = f"{SET_SIZES[0]}-{SET_SIZES[-1]}"
+    messages.note(
+        f"wrote {count} multi-label videos ({sizes} labels each, from {len(pool)} classes, seed {seed}) "
         f"to {out_dir} in {seconds_taken:.1f} s"
     )
 

@@ -6,7 +6,9 @@ a numpy array without writing it; ``read_boxes`` reads where a written set's tar
 every frame (``OUT_DIR/boxes.jsonl``, see ``vidclass.synth.boxes``). ``generate_sequences``
 writes videos whose target changes class at known frames (``vidclass.synth.sequences``) and
 their truth, which ``read_sequences`` reads (``OUT_DIR/sequences.jsonl``, see
-``vidclass.synth.segments``). Only numpy is imported here; PyAV is imported when a file
+``vidclass.synth.segments``). ``generate_multi_label`` writes videos of 2 or 3 targets of
+different classes and their label sets (``OUT_DIR/labels.csv``, a multi-label dataset; see
+``vidclass.synth.multilabel``). Only numpy is imported here; PyAV is imported when a file
 is written.
 """
 
@@ -21,6 +23,7 @@ from .generator import (
     Renderer,
     SynthOptions,
     generate,
+    generate_multi_label,
     generate_sequences,
     read_manifest,
     render,
@@ -28,6 +31,7 @@ from .generator import (
     sample_video,
     write_mp4,
 )
+from .multilabel import LABELS, TARGETS, MultiRenderer, sample_multi
 from .segments import SEQUENCES, Segment, SequencesError, SequenceTruth, read_sequences
 from .sequences import SequenceRenderer, sample_sequence
 
@@ -36,12 +40,15 @@ __all__ = [
     "CLASSES",
     "CLASS_INFO",
     "ENCODER",
+    "LABELS",
     "MANIFEST",
     "SEQUENCES",
     "SELF_TWINS",
+    "TARGETS",
     "TWINS",
     "BoxesError",
     "MotionClass",
+    "MultiRenderer",
     "ObjectTrack",
     "OutputExistsError",
     "Renderer",
@@ -51,12 +58,14 @@ __all__ = [
     "SequencesError",
     "SynthOptions",
     "generate",
+    "generate_multi_label",
     "generate_sequences",
     "read_boxes",
     "read_manifest",
     "read_sequences",
     "render",
     "render_video",
+    "sample_multi",
     "sample_sequence",
     "sample_video",
     "write_mp4",

@@ -239,7 +239,9 @@ class Renderer:
         fps = spec["fps"]
         times = np.arange(self.frames, dtype=np.float64) / fps
         span = (self.frames - 1) / fps
-        self.states = self.target_states(times, span)
+        # Every moving object: its parameters and per-frame states (a class video has one).
+        self.tracks = self.target_tracks(times, span)
+        self.states = self.tracks[0][1]
 
         cam = p["camera"]
         self.jx = cam["jitter"] * sum(w * np.sin(2 * math.pi * f * times + ph) for f, ph, w in cam["x"])
@@ -251,10 +253,13 @@ class Renderer:
             draw_sprite(world, sprite, d["x"] + self.margin, d["y"] + self.margin, d["radius"], d["angle"])
         self.world = world
 
-        target = p["target"]
-        max_radius = float(self.states["radius"].max())
-        self.sprite = Sprite(target["look"], max_radius)
-        self.sprite_b = Sprite(target["look"], max_radius, target["palette_b"]) if "palette_b" in target else None
+        self.sprites: list[tuple[Sprite, Sprite | None]] = []
+        for target, states in self.tracks:
+            max_radius = float(states["radius"].max())
+            sprite = Sprite(target["look"], max_radius)
+            second = Sprite(target["look"], max_radius, target["palette_b"]) if "palette_b" in target else None
+            self.sprites.append((sprite, second))
+        self.sprite, self.sprite_b = self.sprites[0]
 
         noise = p["noise"]
         self.sigma = noise["sigma"]
@@ -271,16 +276,20 @@ class Renderer:
         ``classes.target_states``) at ``times`` (seconds); ``span``: first to last frame."""
         return target_states(self.spec["label"], self.spec["params"]["target"], times, span)
 
+    def target_tracks(self, times: np.ndarray, span: float) -> list[tuple[dict[str, Any], dict[str, np.ndarray]]]:
+        """Each target's parameters (``look``, and ``palette_b`` if it blinks) and its
+        per-frame states, in drawing order: here the one target, ``target_states``."""
+        return [(self.spec["params"]["target"], self.target_states(times, span))]
+
     def frame(self, i: int) -> np.ndarray:
         """Frame ``i`` as uint8 (H, W, 3) RGB."""
         jx, jy = float(self.jx[i]), float(self.jy[i])
         # The camera moves by (jx, jy): the scene, and the target with it, moves the other way.
         canvas = shifted_crop(self.world, self.height, self.width, self.margin + jx, self.margin + jy)
-        s = self.states
-        sprite = self.sprite_b if (self.sprite_b is not None and s["alt"][i]) else self.sprite
-        draw_sprite(
-            canvas, sprite, float(s["x"][i]) - jx, float(s["y"][i]) - jy, float(s["radius"][i]), float(s["angle"][i])
-        )
+        for (first, second), (_, s) in zip(self.sprites, self.tracks, strict=True):
+            sprite = second if (second is not None and s["alt"][i]) else first
+            x, y = float(s["x"][i]) - jx, float(s["y"][i]) - jy
+            draw_sprite(canvas, sprite, x, y, float(s["radius"][i]), float(s["angle"][i]))
         if self.sigma > 0:
             oy, ox = self.offset[i]
             grain = self.bank[self.pick[i], oy : oy + self.height, ox : ox + self.width]
@@ -292,16 +301,17 @@ class Renderer:
         canvas += 0.5
         return canvas.astype(np.uint8)
 
-    def target_box(self, i: int) -> tuple[int, int, int, int] | None:
-        """Where the target is in frame ``i``: the box ``(x0, y0, x1, y1)`` of ``frame[y0:y1,
-        x0:x1]``, the pixels it covers by at least ``BOX_COVERAGE``; None where it covers none.
+    def target_box(self, i: int, target: int = 0) -> tuple[int, int, int, int] | None:
+        """Where the target (``target``: which, in ``target_tracks``' order) is in frame ``i``:
+        the box ``(x0, y0, x1, y1)`` of ``frame[y0:y1, x0:x1]``, the pixels it covers by at
+        least ``BOX_COVERAGE``; None where it covers none.
 
         The target as ``frame(i)`` draws it (camera shake included), on top of everything
         else; only the noise added afterwards is not the target's."""
-        s = self.states
+        s = self.tracks[target][1]
         jx, jy = float(self.jx[i]), float(self.jy[i])
         return sprite_box(
-            self.sprite,  # both palettes share one alpha (the look's shape)
+            self.sprites[target][0],  # both palettes share one alpha (the look's shape)
             float(s["x"][i]) - jx,
             float(s["y"][i]) - jy,
             float(s["radius"][i]),
@@ -311,10 +321,10 @@ class Renderer:
             BOX_COVERAGE,
         )
 
-    def target_boxes(self, reverse: bool = False) -> list[tuple[int, int, int, int] | None]:
+    def target_boxes(self, reverse: bool = False, target: int = 0) -> list[tuple[int, int, int, int] | None]:
         """``target_box`` of every frame, in the order ``iter_frames(reverse)`` gives them."""
         order = range(self.frames - 1, -1, -1) if reverse else range(self.frames)
-        return [self.target_box(i) for i in order]
+        return [self.target_box(i, target) for i in order]
 
     def iter_frames(self, reverse: bool = False) -> Iterator[np.ndarray]:
         order = range(self.frames - 1, -1, -1) if reverse else range(self.frames)

@@ -14,6 +14,10 @@ of every input frame is set. So files are byte-identical from run to run with th
 PyAV/FFmpeg build; a different x264 build may encode differently, which is why each record
 also has ``frames_sha256``, the hash of the rendered RGB frames, independent of the encoder.
 
+``generate_sequences`` (``--sequences``) and ``generate_multi_label`` (``--multi-label``)
+write the other two kinds of set, with the same determinism (each video's generator is seeded
+by its kind's name in place of the class: ``sequence``, ``multi``).
+
 One video's parameters and frames are made in ``vidclass.synth.frames``; its file is encoded,
 and many files in a process pool, in ``vidclass.synth.encode``.
 """
@@ -41,6 +45,18 @@ from vidclass.synth.frames import (
     sample_video,
     video_rng,
 )
+from vidclass.synth.multilabel import (
+    FOLDER,
+    LABELS,
+    MULTI,
+    TARGETS,
+    check_multi_classes,
+    label_pool,
+    labels_lines,
+    multi_temp,
+    targets_line,
+    write_multi,
+)
 from vidclass.synth.segments import SEQUENCES, sequence_temp, truth_line, write_lines, write_sequence
 from vidclass.synth.sequences import SEGMENT_SECONDS, check_sequence_options
 
@@ -48,6 +64,7 @@ FORMAT_VERSION = 1
 MANIFEST = "synth.json"
 _VIDEO_NAME = re.compile(r"^[a-z0-9_]+_\d{5,}(_reversed)?\.mp4$")
 _SEQUENCE_NAME = re.compile(r"^\.?sequence_\d{5,}\.mp4(\.tmp)?$")
+_MULTI_NAME = re.compile(rf"^\.?{MULTI}_\d{{5,}}\.mp4(\.tmp)?$")
 
 
 class OutputExistsError(VidclassError, FileExistsError):
@@ -68,13 +85,20 @@ def _prepare(out: Path, overwrite: bool) -> None:
     if not overwrite:
         raise OutputExistsError(f"{out}: folder is not empty (use overwrite to replace a generated set)")
     # Remove what an earlier run wrote (its manifest, boxes, truth and videos), nothing else.
-    for name in (MANIFEST, BOXES, SEQUENCES):
+    for name in (MANIFEST, BOXES, SEQUENCES, LABELS, TARGETS):
         for file in (out / name, out / ("." + name + ".tmp")):
             if file.is_file():
                 file.unlink()
     for entry in out.iterdir():
         if entry.is_file() and _SEQUENCE_NAME.match(entry.name):
             entry.unlink()
+    multi = out / FOLDER
+    if multi.is_dir():
+        for entry in multi.iterdir():
+            if entry.is_file() and _MULTI_NAME.match(entry.name):
+                entry.unlink()
+        if not any(multi.iterdir()):
+            multi.rmdir()
     for name in CLASSES:
         folder = out / name
         if not folder.is_dir():
@@ -234,6 +258,72 @@ def generate_sequences(
     return records
 
 
+def generate_multi_label(
+    out_dir: str | os.PathLike[str],
+    count: int,
+    seed: int = 0,
+    classes: Sequence[str] | None = None,
+    *,
+    options: SynthOptions | None = None,
+    workers: int = 1,
+    overwrite: bool = False,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+    **overrides: Any,
+) -> list[dict[str, Any]]:
+    """Write ``count`` multi-label videos to ``out_dir``; what ``vidclass synth --multi-label``
+    runs (see ``vidclass.synth.multilabel``: each shows 2 or 3 targets of different classes).
+
+    Files: ``out_dir/videos/multi_<index:05d>.mp4``, ``out_dir/labels.csv`` (``path,labels``,
+    the label set of each video, sorted, ``;``-separated: what ``vidclass.data.load_dataset``
+    reads as a multi-label dataset), ``out_dir/targets.jsonl`` (each target's box in every
+    frame) and ``out_dir/synth.json``. Classes are drawn from ``classes`` (default: every
+    class but ``static``, which cannot be one; at least 3). Otherwise as ``generate``: same
+    seed and settings, same bytes, whatever ``workers``; raises ``ValueError`` for bad
+    arguments and ``OutputExistsError``.
+    """
+    opts = resolve_options(options, **overrides)
+    if isinstance(classes, str):
+        classes = [name.strip() for name in classes.split(",") if name.strip()]
+    for label in classes or ():
+        motion_class(label)
+    if classes is not None and len(set(classes)) != len(classes):
+        raise ValueError("a class is listed twice")
+    labels = label_pool(None if classes is None else list(classes))
+    problem = check_multi_classes(labels)
+    if problem:
+        raise ValueError(problem)
+    if count < 1:
+        raise ValueError("count must be at least 1")
+    if seed < 0:
+        raise ValueError("seed must be non-negative")
+    out = Path(out_dir)
+    _prepare(out, overwrite)
+
+    tasks = [(str(out), i, seed, opts, labels) for i in range(count)]
+    lines: dict[str, str] = {}
+
+    def track_done(track: dict[str, Any]) -> None:
+        lines[track["path"]] = targets_line(track)
+
+    records = make_videos(tasks, workers, progress, track_done, job=write_multi, temp_of=multi_temp)
+    records.sort(key=lambda r: r["index"])
+    write_lines(out / TARGETS, [lines.pop(r["path"]) for r in records])
+    write_lines(out / LABELS, labels_lines(records))
+    manifest = {
+        "generator": "vidclass synth",
+        "format": FORMAT_VERSION,
+        "kind": "multi_label",
+        "seed": seed,
+        "multi_label": count,
+        "classes": labels,
+        "options": opts.to_dict(),
+        "encoder": encoder_info(),
+        "videos": records,
+    }
+    write_lines(out / MANIFEST, [_manifest_text(manifest)])
+    return records
+
+
 def _manifest_text(manifest: dict[str, Any]) -> str:
     """Indented JSON, except each video's record: one line per video."""
     head = {k: v for k, v in manifest.items() if k != "videos"}
@@ -257,6 +347,7 @@ __all__ = [
     "check_options",
     "default_workers",
     "generate",
+    "generate_multi_label",
     "generate_sequences",
     "make_one",
     "read_manifest",
