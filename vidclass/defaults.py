@@ -84,7 +84,7 @@ KERNEL_INITS = ("random", "difference")
 DECODERS = ("auto", "decord", "pyav")
 
 # vidclass.data.layouts
-LAYOUTS = ("auto", "folders", "kinetics", "csv", "lines")
+LAYOUTS = ("auto", "folders", "kinetics", "charades", "csv", "lines")
 
 # vidclass.checkpoints.sources
 MODEL_ENV = "VIDCLASS_MODEL"

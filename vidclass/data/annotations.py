@@ -17,6 +17,7 @@ from vidclass.data.files import is_video_name
 from vidclass.data.samples import DatasetError
 
 KINETICS_COLUMNS = ("label", "youtube_id", "time_start", "time_end")
+CHARADES_COLUMNS = ("id", "actions")
 _PATH_COLUMNS = ("path", "video", "file", "filename", "video_path", "filepath", "name", "video_id")
 _LABEL_COLUMNS = ("label", "class", "category", "class_name", "classname", "action")
 
@@ -44,21 +45,24 @@ def _data_lines(text: str) -> list[tuple[int, str]]:
 
 
 def csv_rows(text: str) -> list[tuple[int, list[str]]]:
-    """Rows of CSV text with their line numbers, blank and ``#`` lines skipped."""
+    """Rows of CSV text with their line numbers (a row's first line, when a quoted cell spans
+    several), blank and ``#`` lines skipped."""
     rows = []
     reader = csv.reader(io.StringIO(text, newline=""), skipinitialspace=True)
+    start = 1
     try:
         for row in reader:
+            first, start = start, reader.line_num + 1
             if not row or all(not cell.strip() for cell in row) or row[0].lstrip().startswith("#"):
                 continue
-            rows.append((reader.line_num, [cell.strip() for cell in row]))
+            rows.append((first, [cell.strip() for cell in row]))
     except csv.Error as exc:
         raise DatasetError(f"line {reader.line_num}: {exc}") from exc
     return rows
 
 
 def sniff(text: str) -> str | None:
-    """``kinetics``, ``csv``, ``lines`` or None (not an annotation file) from the content."""
+    """``charades``, ``kinetics``, ``csv``, ``lines`` or None (not an annotation file) from the content."""
     lines = _data_lines(text)
     if not lines:
         return None
@@ -66,6 +70,8 @@ def sniff(text: str) -> str | None:
     if "," in first:
         row = next(csv.reader([first], skipinitialspace=True))
         names = [cell.strip().lower() for cell in row]
+        if all(column in names for column in CHARADES_COLUMNS):
+            return "charades"
         if all(column in names for column in KINETICS_COLUMNS[1:]):
             return "kinetics"
         if _csv_header(names) is not None:
@@ -193,6 +199,7 @@ def label_from_path(key: str) -> str | None:
 
 
 __all__ = [
+    "CHARADES_COLUMNS",
     "KINETICS_COLUMNS",
     "LABEL_SET_COLUMN",
     "LABEL_SET_SEPARATOR",

@@ -57,6 +57,17 @@ def list_directory(directory: str, recursive: bool = False) -> list[str]:
     return found
 
 
+def index_videos(root: str) -> dict[str, list[str]]:
+    """Every video file below ``root``, by file stem, in sorted path order (hidden names skipped)."""
+    index: dict[str, list[str]] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if not name.startswith(".") and is_video_name(name):
+                index.setdefault(os.path.splitext(name)[0], []).append(os.path.join(dirpath, name))
+    return index
+
+
 def expand_paths(paths: Iterable[str | os.PathLike[str]], recursive: bool = False) -> Iterator[str]:
     """Yield the videos for each given path, in the given order (see the module docstring)."""
     for path in paths:
@@ -67,4 +78,4 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]], recursive: bool = Fals
             yield name
 
 
-__all__ = ["VIDEO_EXTENSIONS", "expand_paths", "is_video_name", "list_directory"]
+__all__ = ["VIDEO_EXTENSIONS", "expand_paths", "index_videos", "is_video_name", "list_directory"]

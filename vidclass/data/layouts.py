@@ -8,11 +8,19 @@ Layouts (``load_dataset`` detects them; ``layout=`` or an explicit annotation fi
     videos (by extension) are ignored; videos directly in ``ROOT`` have no label and are
     reported in ``Dataset.unlabelled``. A folder holding ``sequences.jsonl`` (a sequence set of
     ``vidclass synth --sequences``, whose videos change class over time) is refused.
+    A sidecar ``ROOT/<label>/x.mp4.labels`` (UTF-8, one more label a line, blank and ``#``
+    lines skipped) gives ``x.mp4`` the label set {``<label>``} and those labels; if any video
+    has one, the dataset is multi-label and every sample has ``Sample.labels``.
 ``kinetics``
     A Kinetics annotation CSV with the header ``label,youtube_id,time_start,time_end,split``.
     Row ``abseiling,0347ZoDXyP0,14,24,val`` is the video ``0347ZoDXyP0_000014_000024.<ext>``
     anywhere below ``ROOT`` (flat, or in label folders, under any spelling of the label).
     A file named just ``<youtube_id>.<ext>`` is accepted too.
+``charades``
+    Charades' CSV, recognised by its ``id`` and ``actions`` columns: a multi-label dataset
+    whose samples keep each action's start and end (``Sample.actions``); the video is
+    ``<id>.<ext>`` anywhere below ``ROOT``. Its class list fills ``Dataset.class_names``. See
+    ``vidclass.data.charades``.
 ``csv``
     ``path,label`` rows. A header row is recognised by its column names (``path``/``video``/
     ``file``/``filename`` and ``label``/``class``/``category``) and may name the columns in
@@ -42,7 +50,7 @@ are one video, ``x/a.mp4``.
 Every listed video is accounted for: ``samples`` are on disk, ``missing`` are not. Order is
 deterministic: sorted by label folder and path for ``folders``, file order for annotation
 files. ``Sample.key`` is a sample's stable identity (the relative path as listed; the
-``<youtube_id>_<start>_<end>`` name for Kinetics), used to resume and to merge results.
+``<youtube_id>_<start>_<end>`` name for Kinetics, the id for Charades), used to resume and to merge results.
 
 Label matching is in ``vidclass.data.labels``; subsets in ``vidclass.data.subsets``.
 """
@@ -65,12 +73,14 @@ from vidclass.data.annotations import (
     read_text,
     sniff,
 )
-from vidclass.data.files import is_video_name
+from vidclass.data.charades import find_class_file, read_charades, read_class_file
+from vidclass.data.files import index_videos, is_video_name
 from vidclass.data.labels import normalize_label
 from vidclass.data.samples import Dataset, DatasetError, Sample
 from vidclass.defaults import LAYOUTS
 
 ANNOTATION_SUFFIXES = (".csv", ".txt", ".lst", ".list", ".tsv")
+SIDECAR_SUFFIX = ".labels"  # folders layout: ROOT/<label>/x.mp4.labels holds x.mp4's other labels
 
 
 def load_dataset(
@@ -79,15 +89,31 @@ def load_dataset(
     layout: str = "auto",
     *,
     allow_outside_root: bool = False,
+    classes: str | os.PathLike[str] | None = None,
 ) -> Dataset:
     """Read the dataset at ``root`` (a folder, or an annotation file).
 
     ``annotations``: an annotation file to read (its format is detected from its content
     unless ``layout`` names one). ``layout``: ``auto`` (detect), ``folders``, ``kinetics``,
-    ``csv`` or ``lines``. ``allow_outside_root``: read listed paths that lead outside the
-    dataset root (by default a ``DatasetError``; see the module docstring). Raises
+    ``charades``, ``csv`` or ``lines``. ``allow_outside_root``: read listed paths that lead
+    outside the dataset root (by default a ``DatasetError``; see the module docstring).
+    ``classes``: a class list (``ID name`` lines) whose names fill ``Dataset.class_names``;
+    without it, a Charades dataset's own is looked for next to its CSV. Raises
     ``DatasetError`` for anything that cannot be read.
     """
+    dataset = _load(root, annotations, layout, allow_outside_root)
+    if classes is not None:
+        dataset.class_names = read_class_file(os.fspath(classes))
+    elif dataset.layout == "charades" and dataset.annotations is not None:
+        found = find_class_file([os.path.dirname(dataset.annotations) or ".", dataset.root])
+        if found is not None:
+            dataset.class_names = read_class_file(found)
+    return dataset
+
+
+def _load(
+    root: str | os.PathLike[str], annotations: str | os.PathLike[str] | None, layout: str, allow_outside_root: bool
+) -> Dataset:
     if layout not in LAYOUTS:
         raise DatasetError(f"unknown layout {layout!r}; choose from {', '.join(LAYOUTS)}")
     root_name = os.fspath(root)
@@ -160,16 +186,36 @@ def _read_folders(root: str) -> Dataset:
                 path = os.path.join(dirpath, name)
                 if os.path.isfile(path):
                     key = os.path.relpath(path, root).replace(os.sep, "/")
-                    samples.append(Sample(path=path, label=label, key=key))
+                    extra = _sidecar_labels(path) if name + SIDECAR_SUFFIX in filenames else None
+                    labels = None if extra is None else (label, *extra)
+                    samples.append(Sample(path=path, label=label, key=key, labels=labels))
     if not samples:
         detail = f" ({len(unlabelled)} videos sit directly in it, with no class folder)" if unlabelled else ""
         raise DatasetError(
             f"{root}: no videos in class folders{detail}; expected {root}/<label>/<video>,"
             " or an annotation file (--annotations FILE)"
         )
-    dataset = Dataset(root=root, layout="folders", samples=samples, unlabelled=unlabelled)
+    multi_label = any(s.labels is not None for s in samples)
+    if multi_label:  # one sidecar makes every sample a label set: {its folder} for those without
+        samples = [Sample(path=s.path, label="", key=s.key, labels=s.label_set) for s in samples]
+    dataset = Dataset(root=root, layout="folders", samples=samples, unlabelled=unlabelled, multi_label=multi_label)
     dataset._set_order(s.key for s in samples)
     return dataset
+
+
+def _sidecar_labels(video: str) -> tuple[str, ...] | None:
+    """The extra labels in ``<video>.labels`` (one a line; blank and ``#`` lines skipped), or
+    None when that is not a file."""
+    path = video + SIDECAR_SUFFIX
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path}: cannot read as a labels file (UTF-8 text, one label a line): {exc}") from exc
+    lines = (line.strip() for line in text.splitlines())
+    return tuple(line for line in lines if line and not line.startswith("#"))
 
 
 def _annotation_candidates(root: str, fmt: str | None) -> list[tuple[str, str]]:
@@ -196,11 +242,17 @@ def _read_annotation_file(root: str, path: str, fmt: str | None, allow_outside_r
     if fmt is None:
         if detected is None:
             raise DatasetError(
-                f"{path}: not an annotation file vidclass reads (Kinetics CSV, path,label CSV, or path label lines)"
+                f"{path}: not an annotation file vidclass reads (Kinetics CSV, Charades CSV, path,label CSV,"
+                " or path label lines)"
             )
         fmt = detected
     if fmt == "kinetics":
         return _read_kinetics(root, path, text)
+    if fmt == "charades":
+        videos, repeated = read_charades(root, path, text)
+        dataset = _split_missing(root, "charades", videos, path, root, repeated)
+        dataset.multi_label = True
+        return dataset
     multi_label = fmt == "csv" and label_set_column(text)
     entries: Sequence[tuple[int, str, str | tuple[str, ...] | None]]
     try:
@@ -229,7 +281,10 @@ def _read_annotation_file(root: str, path: str, fmt: str | None, allow_outside_r
             if label is None:
                 raise DatasetError(f"{path}:line {line}: {rel!r} has no label and no folder to take one from")
         if key in seen:
-            if seen[key][0] != label:
+            before = seen[key][0]
+            if (
+                (set(before) != set(label)) if isinstance(label, tuple) else before != label
+            ):  # a set's order is no matter
                 what = "labels" if multi_label else "label"
                 raise DatasetError(
                     f"{path}:line {line}: {rel!r} is listed with {what} {label!r} and, on line {seen[key][1]},"
@@ -292,7 +347,7 @@ def _read_kinetics(root: str, path: str, text: str) -> Dataset:
     if "label" not in names:
         raise DatasetError(f"{path}: this Kinetics CSV has no 'label' column (a test split without labels?)")
     col = {name: names.index(name) for name in KINETICS_COLUMNS}
-    index = _index_videos(root)
+    index = index_videos(root)
     listed: list[Sample] = []
     seen: dict[str, str] = {}
     duplicates = 0
@@ -318,17 +373,6 @@ def _read_kinetics(root: str, path: str, text: str) -> Dataset:
     if not listed:
         raise DatasetError(f"{path}: lists no videos")
     return _split_missing(root, "kinetics", listed, path, root, duplicates)
-
-
-def _index_videos(root: str) -> dict[str, list[str]]:
-    """Every video file below ``root``, by file stem, in sorted path order."""
-    index: dict[str, list[str]] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if not name.startswith(".") and is_video_name(name):
-                index.setdefault(os.path.splitext(name)[0], []).append(os.path.join(dirpath, name))
-    return index
 
 
 def _pick(paths: list[str], label: str) -> str | None:
