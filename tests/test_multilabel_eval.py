@@ -235,3 +235,61 @@ def test_report_scores_f1_at_another_threshold_and_keeps_the_map(work, monkeypat
     shares = [len(r["true_labels"]) / len(LABELS) for r in records]
     assert lowered["example_precision"] == pytest.approx(sum(shares) / len(shares), abs=1e-12)
     assert invoke("report", "out", "--threshold", "2").exit_code == 2
+
+
+CHARADES_NAMES = {
+    "c000": "Walking somewhere",
+    "c001": "Running somewhere",
+    "c002": "Jumping over something",
+    "c003": "Swimming in a pool",
+    "c004": "Climbing a ladder",
+    "c005": "Sitting on a chair",
+}
+
+
+def write_charades(folder: Path, work: Path) -> None:
+    """A Charades-format copy of the work set: ids as names, actions with times, a class list."""
+    folder.mkdir(parents=True, exist_ok=True)
+    header = "id,subject,scene,quality,relevance,verified,script,objects,descriptions,actions,length"
+    rows = [header]
+    for i, labels in enumerate(SETS):
+        ids = [f"c{LABELS.index(label):03d}" for label in labels]
+        actions = ";".join(f"{cid} {1.5 * k:.2f} {1.5 * k + 4:.2f}" for k, cid in enumerate(ids))
+        rows.append(f'V{i:04d},S1,Kitchen,6,7,Yes,"A person, then another",,"Desc, with comma",{actions},10.0')
+        (folder / f"V{i:04d}.mp4").write_bytes((work / "ds" / "videos" / f"v{i}.mp4").read_bytes())
+    (folder / "Charades_v1_test.csv").write_text("\n".join(rows) + "\n")
+    (folder / "Charades_v1_classes.txt").write_text("".join(f"{k} {v}\n" for k, v in CHARADES_NAMES.items()))
+
+
+def test_eval_on_a_charades_csv_matches_ids_through_the_class_list_and_its_map_is_sklearns(work, monkeypatch, tmp_path):
+    invoke = cli_in(work, monkeypatch)
+    write_charades(tmp_path / "charades", work)
+    named = vidclass.create_model("vivit-micro", labels=list(CHARADES_NAMES.values()), seed=3, multi_label=True)
+    vidclass.save_model(named, tmp_path / "named.safetensors")
+    out = tmp_path / "out"
+    args = ("eval", str(tmp_path / "charades"), "-m", str(tmp_path / "named.safetensors"), *FAST, "-o", str(out))
+    result = invoke(*args, "-f", "json")
+    assert result.exit_code == 0, result.output
+    assert "through the class list" in result.stderr
+    doc = json.loads(result.stdout)
+    records = records_of(out)
+    names = list(CHARADES_NAMES.values())
+    assert [r["dataset_labels"] for r in records] == [[f"c{LABELS.index(x):03d}" for x in s] for s in SETS]
+    assert [r["true_labels"] for r in records] == [
+        sorted((CHARADES_NAMES[f"c{LABELS.index(x):03d}"] for x in s), key=names.index) for s in SETS
+    ]
+    y = np.array([[label in r["true_labels"] for label in names] for r in records])
+    s = np.array([[r["scores"][label] for label in names] for r in records])
+    keep = y.any(axis=0)
+    assert doc["dataset"]["layout"] == "charades"
+    assert doc["mAP"] == pytest.approx(
+        float(average_precision_score(y[:, keep], s[:, keep], average="macro")), abs=1e-12
+    )
+    # Given explicitly (--classes), a class list elsewhere does the same.
+    (tmp_path / "charades" / "Charades_v1_classes.txt").rename(tmp_path / "list.txt")
+    result = invoke(*args, "--overwrite", "--classes", str(tmp_path / "list.txt"), "-f", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["mAP"] == doc["mAP"]
+    # Without it, the ids are not the model's labels: one error line, exit 2.
+    result = invoke(*args, "--overwrite", "-f", "json")
+    assert result.exit_code == 2 and result.stderr.count("error:") == 1 and "c000" in result.stderr

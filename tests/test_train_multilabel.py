@@ -281,3 +281,27 @@ def test_convert_multi_label_marks_the_model_and_info_shows_it(tmp_path):
     assert info.exit_code == 0, info.output
     assert json.loads(info.stdout)["multi_label"] is True
     assert read_model_card(tmp_path / "s.safetensors").multi_label is False
+
+
+def test_a_class_list_names_the_models_labels(label_sets, tmp_path):
+    # A Charades CSV over the colour videos: ids c000..c002, named by the class list beside it.
+    ds = tmp_path / "charades"
+    ds.mkdir()
+    rows = ["id,actions,length"]
+    for k, colours in enumerate(SETS):
+        for v in (0, 1):
+            (ds / f"V{k}{v}.mp4").write_bytes((label_sets / f"v{k}_{v}.mp4").read_bytes())
+            actions = ";".join(f"c{COLOURS.index(c):03d} 0.00 1.00" for c in colours)
+            rows.append(f"V{k}{v},{actions},1.0")
+    (ds / "Charades_v1_train.csv").write_text("\n".join(rows) + "\n")
+    (ds / "Charades_v1_classes.txt").write_text("c000 Red light\nc001 Green light\nc002 Blue light\n")
+    common = ["--epochs", "1", "-b", "4", "--val-fraction", "0", "-q", "-f", "json", "-m", "vivit-micro"]
+    result = _train_cli(str(ds), "-o", str(tmp_path / "named"), *common)
+    assert result.exit_code == 0, result.output
+    card = read_model_card(tmp_path / "named" / "model.safetensors")
+    assert card.labels == ("Red light", "Green light", "Blue light") and card.multi_label is True
+    # Repeated names cannot be labels: the ids are kept.
+    (ds / "Charades_v1_classes.txt").write_text("c000 Light\nc001 Light\nc002 Blue light\n")
+    result = _train_cli(str(ds), "-o", str(tmp_path / "ids"), *common)
+    assert result.exit_code == 0, result.output
+    assert read_model_card(tmp_path / "ids" / "model.safetensors").labels == ("c000", "c001", "c002")

@@ -47,6 +47,12 @@ def _shard(ctx: click.Context, param: click.Parameter, value: str | None) -> str
     help="Annotation file to read (Kinetics CSV, path,label CSV, or 'path label' lines). Default: the one in DATASET, else class folders.",
 )
 @click.option(
+    "--classes",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A class list (lines 'ID name', as Charades_v1_classes.txt) naming the dataset's label ids, so "
+    "they match a model labelled by name. Default: the one found beside a Charades CSV, if any.",
+)
+@click.option(
     "--layout",
     type=click.Choice(LAYOUTS),
     default="auto",
@@ -106,6 +112,7 @@ def eval_command(
     ctx: click.Context,
     dataset: str,
     annotations: str | None,
+    classes: str | None,
     layout: str,
     ignore_unknown: bool,
     allow_outside_root: bool,
@@ -167,6 +174,7 @@ def eval_command(
             dataset,
             classifier,
             annotations=annotations,
+            classes=classes,
             layout=layout,
             ignore_unknown=ignore_unknown,
             allow_outside_root=allow_outside_root,

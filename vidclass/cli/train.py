@@ -56,6 +56,16 @@ def _samples(dataset: Any, classes: list[str], messages: Messages, what: str, mu
     return [(s.path, index[normalize_label(s.label_set[0])]) for s in dataset.samples]
 
 
+def _named(ids: list[str], names: dict[str, str]) -> list[str]:
+    """The model's labels: each label id's name from the dataset's class list (Charades'
+    ``c092`` -> ``Sitting on a table``) when every id has one and the names are distinct,
+    else the ids as they are."""
+    named = [names.get(label, "") for label in ids]
+    if names and all(named) and len(set(named)) == len(named):
+        return named
+    return ids
+
+
 @click.command("train")
 @click.argument("dataset_dir", type=click.Path(exists=True))
 @click.option(
@@ -148,6 +158,13 @@ def _samples(dataset: Any, classes: list[str], messages: Messages, what: str, mu
     show_default=True,
     help="auto: bf16 autocast where the device computes bf16 natively.",
 )
+@click.option(
+    "--classes",
+    "classes_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A class list (lines 'ID name', as Charades_v1_classes.txt): the model's labels are the names of "
+    "the dataset's label ids. Default: the one found beside a Charades CSV, if any.",
+)
 @click.option("--seed", type=int, default=TRAIN_SEED, show_default=True)
 @click.option(
     "--workers",
@@ -190,6 +207,7 @@ def train_command(
     hflip: bool,
     no_randaugment: bool,
     precision: str,
+    classes_file: str | None,
     seed: int,
     workers: int,
     device: str,
@@ -211,7 +229,7 @@ def train_command(
 
     messages = Messages(quiet=quiet)
     try:
-        dataset = load_dataset(dataset_dir, annotations)
+        dataset = load_dataset(dataset_dir, annotations, classes=classes_file)
         multi = dataset.multi_label if multi_label is None else multi_label
         options = TrainOptions(
             epochs=epochs,
@@ -235,11 +253,14 @@ def train_command(
             multi_label=multi,
         )
         tl = parse_tokenlearner(tokenlearner) if tokenlearner else None
-        classes = dataset.classes
-        if len(classes) < 2:
-            raise CliError(f"{dataset_dir}: {len(classes)} class found; training needs at least 2")
-        samples = _samples(dataset, classes, messages, "the training set", multi)
-        val = _samples(load_dataset(val_dir), classes, messages, "the validation set", multi) if val_dir else None
+        ids = dataset.classes
+        if len(ids) < 2:
+            raise CliError(f"{dataset_dir}: {len(ids)} class found; training needs at least 2")
+        classes = _named(ids, dataset.class_names)
+        samples = _samples(dataset, ids, messages, "the training set", multi)
+        val = None
+        if val_dir:
+            val = _samples(load_dataset(val_dir, classes=classes_file), ids, messages, "the validation set", multi)
     except (ValueError, DatasetError) as exc:
         raise CliError.from_exception(exc) from exc
 

@@ -79,6 +79,7 @@ def make_plan(predictor: Predictor, classifier: VideoClassifier, request: Reques
         request.dataset,
         annotations=request.annotations,
         layout=request.layout,
+        classes=request.classes,
         allow_outside_root=request.allow_outside_root,
     )
     labels = list(predictor.labels)
@@ -90,7 +91,15 @@ def make_plan(predictor: Predictor, classifier: VideoClassifier, request: Reques
     if ds.duplicates:
         listener.note(f"{ds.duplicates} repeated line(s) in {ds.annotations} list a video already listed; read once")
     multi_label = ds.multi_label or classifier.multi_label
-    match = match_labels(ds.classes, labels, ignore_unknown=request.ignore_unknown or ds.multi_label)
+    match = match_labels(
+        ds.classes, labels, ignore_unknown=request.ignore_unknown or ds.multi_label, names=ds.class_names or None
+    )
+    if match.named:
+        example = match.named[0]
+        listener.note(
+            f"{len(match.named)} dataset label(s) matched the model's through the class list"
+            f" (e.g. {example!r} -> {match.mapping[example]!r})"
+        )
     if ds.multi_label:
         _unknown_in_label_sets(ds, match.unknown, request.ignore_unknown, listener)
     if multi_label and not classifier.multi_label:

@@ -47,6 +47,7 @@ class Request:
 
     dataset: str
     annotations: str | None = None
+    classes: str | None = None  # a class list (Charades' 'ID name' lines) naming the dataset's label ids
     layout: str = "auto"
     ignore_unknown: bool = False
     allow_outside_root: bool = False  # read annotation paths that lead outside the dataset root
@@ -63,6 +64,7 @@ class Request:
         dataset: str | os.PathLike[str],
         *,
         annotations: str | os.PathLike[str] | None = None,
+        classes: str | os.PathLike[str] | None = None,
         layout: str = "auto",
         ignore_unknown: bool = False,
         allow_outside_root: bool = False,
@@ -83,6 +85,7 @@ class Request:
         return cls(
             dataset=os.fspath(dataset),
             annotations=os.fspath(annotations) if annotations is not None else None,
+            classes=os.fspath(classes) if classes is not None else None,
             layout=layout,
             ignore_unknown=ignore_unknown,
             allow_outside_root=allow_outside_root,

@@ -47,6 +47,7 @@ def evaluate(
     model: ModelSpec = None,
     *,
     annotations: str | os.PathLike[str] | None = None,
+    classes: str | os.PathLike[str] | None = None,
     layout: str = "auto",
     ignore_unknown: bool = False,
     allow_outside_root: bool = False,
@@ -64,7 +65,9 @@ def evaluate(
     """The library mirror of ``vidclass eval``: evaluate ``model`` on ``dataset``, return the metrics.
 
     ``dataset``: a folder (class folders, or an annotation file inside) or an annotation file;
-    ``annotations``/``layout`` force one (see ``vidclass.data.load_dataset``); an annotation
+    ``annotations``/``layout`` force one (see ``vidclass.data.load_dataset``); ``classes``: a
+    class list naming the dataset's label ids (Charades' ``c000 name`` lines), by default the
+    one found beside a Charades CSV, so that ids match a model labelled by name; an annotation
     path that leads outside the dataset root is a ``DatasetError`` unless ``allow_outside_root``.
     ``model``: as for
     ``vidclass.predict`` (None: the default model). ``limit``: a stratified sample of that many
@@ -96,6 +99,7 @@ def evaluate(
     request = Request.build(
         dataset,
         annotations=annotations,
+        classes=classes,
         layout=layout,
         ignore_unknown=ignore_unknown,
         allow_outside_root=allow_outside_root,
