@@ -293,3 +293,26 @@ def test_eval_on_a_charades_csv_matches_ids_through_the_class_list_and_its_map_i
     # Without it, the ids are not the model's labels: one error line, exit 2.
     result = invoke(*args, "--overwrite", "-f", "json")
     assert result.exit_code == 2 and result.stderr.count("error:") == 1 and "c000" in result.stderr
+
+
+def test_a_multi_label_model_on_class_folders_scores_sets_of_one(work, monkeypatch, tmp_path):
+    invoke = cli_in(work, monkeypatch)
+    ds = tmp_path / "folders"
+    for i, label in enumerate(["walk", "run", "run", "fly"]):
+        (ds / label).mkdir(parents=True, exist_ok=True)
+        (ds / label / f"v{i}.mp4").write_bytes((work / "ds" / "videos" / f"v{i}.mp4").read_bytes())
+    args = ("eval", str(ds), "-m", "multi.safetensors", *FAST, "-f", "json", "-o", str(tmp_path / "out"))
+    refused = invoke(*args)
+    assert refused.exit_code == 2 and refused.stderr.count("error:") == 1 and "'fly'" in refused.stderr
+    result = invoke(*args, "--ignore-unknown", "--overwrite")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    records = records_of(tmp_path / "out")
+    assert [(r["status"], r["true_labels"], r["dataset_labels"]) for r in records] == [
+        ("ignored", [], ["fly"]),
+        ("scored", ["run"], ["run"]),
+        ("scored", ["run"], ["run"]),
+        ("scored", ["walk"], ["walk"]),
+    ]
+    assert doc["multi_label"] is True and doc["counts"]["ignored"] == 1 and doc["unknown_labels"] == {"fly": 1}
+    assert doc["mAP"] == pytest.approx(sklearn_map(records), abs=1e-12)

@@ -69,6 +69,7 @@ def compute_label_set_metrics(
     failed: list[dict[str, Any]] = []
     missing: list[str] = []
     scored: list[dict[str, Any]] = []
+    unknown: Counter[str] = Counter()
     total = 0
     for record in records:
         total += 1
@@ -76,7 +77,10 @@ def compute_label_set_metrics(
         if status not in STATUSES:
             raise ValueError(f"{record.get('id')!r}: unknown status {status!r}")
         counts[status] += 1
-        if status == "failed":
+        if status == "ignored":
+            for label in record.get("dataset_labels") or []:
+                unknown[str(label)] += 1
+        elif status == "failed":
             failed.append({"path": record.get("path"), "error": record.get("error")})
         elif status == "missing":
             missing.append(str(record.get("path")))
@@ -109,7 +113,7 @@ def compute_label_set_metrics(
         "confused_pairs": [],
         "failed": sorted(failed, key=lambda f: str(f["path"])),
         "missing": sorted(missing),
-        "unknown_labels": {},
+        "unknown_labels": dict(sorted(unknown.items())),
     }
 
 

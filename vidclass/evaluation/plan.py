@@ -336,13 +336,23 @@ def _sort_label_sets(
     labels: Sequence[str],
     existing: dict[str, dict[str, Any]],
 ) -> None:
-    """``_sort`` for a multi-label run: every video has a label set (its labels the model
-    has, in the model's order; possibly empty), so none is ignored."""
+    """``_sort`` for a multi-label run: every video of a multi-label dataset has a label set
+    (its labels the model has, in the model's order; possibly empty), so none is ignored; a
+    single-label dataset's video (a multi-label model's run) is a set of one, or ignored when
+    the model lacks its label (``--ignore-unknown``)."""
     order = {label: i for i, label in enumerate(labels)}
     missing_keys = {s.key for s in ds.missing}
     for sample in selected:
         held = existing.get(sample.key)
         shown = shown_path(sample.path, ds.root)
+        if not ds.multi_label and sample.label not in mapping:
+            if held is None or held.get("status") != "ignored":
+                reason = "label not among the model's labels"
+                held = instant_record(sample, shown, None, "ignored", reason, labels, true_labels=[])
+                plan.instant.append(held)
+            else:
+                plan.results[sample.key] = held
+            continue
         true = sorted({mapping[label] for label in sample.label_set if label in mapping}, key=order.__getitem__)
         if held is not None and held.get("status") in ("scored", "missing"):
             if held.get("true_labels") != true:

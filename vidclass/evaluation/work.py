@@ -90,7 +90,7 @@ def instant_record(
     true_labels: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     record = _base_record(
-        sample.key, shown, sample.label if true_labels is None else None, true_label, sample.labels, true_labels
+        sample.key, shown, sample.label if true_labels is None else None, true_label, sample.label_set, true_labels
     )
     record["status"] = status
     body = Prediction(path=shown, error=error, class_names=tuple(labels)).to_record()
