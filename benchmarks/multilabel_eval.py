@@ -181,7 +181,7 @@ def write_records(source: Path, target: Path, records: int, seed: int, multi: bo
     pf = read_predictions(source)
     assert pf.header is not None and pf.records, source
     header = copy.deepcopy(pf.header)
-    header["dataset"]["evaluated"] = records
+    header["dataset"].update(listed=records, evaluated=records, classes=CLASSES)
     threshold = float(header.get("threshold") or 0.5)
     rng = np.random.default_rng(seed)
     with open(target, "wb") as handle:
@@ -248,11 +248,12 @@ def bench_eval(root: Path, data: dict[str, Any], args: argparse.Namespace) -> di
         )
     ratios = ratio_medians(rounds, {f"{ML} / {SL}": (ML, SL), f"{SL_SCORES} / {SL}": (SL_SCORES, SL)})
     sizes = {r["contender"]: r["bytes_per_record"] for r in rows}
+    protocol = (read_predictions(root / "runs" / ML.replace(" ", "") / PREDICTIONS).header or {})["protocol"]
     return {
         "videos": args.videos,
         "repeats": args.repeats,
-        "options": {k: v for k, v in options.items()},
-        "views": f"{args.clips or 4}x{args.crops or 3}",
+        "options": dict(options),
+        "views": f"{protocol['clips']}x{protocol['crops']}",
         "rows": rows,
         "ratios_videos_per_second": ratios,
         "ratios_bytes_per_record": {
