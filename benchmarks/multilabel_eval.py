@@ -38,6 +38,7 @@ import csv
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import sys
@@ -200,8 +201,40 @@ def timed(run: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - start, result
 
 
-def ratio_medians(rounds: list[dict[str, float]], pairs: dict[str, tuple[str, str]]) -> dict[str, float]:
-    return {name: statistics.median(r[a] / r[b] for r in rounds) for name, (a, b) in pairs.items()}
+def cpu_seconds() -> float:
+    """User + system CPU of this process and all its descendants, the ones that ended included:
+    eval's decode workers are forked by multiprocessing's forkserver, a child of this process
+    that reaps them, so their time is in its children's time (Linux: /proc; elsewhere, this
+    process and its own reaped children only)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    total = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    parents: dict[int, int] = {}
+    stats: dict[int, list[str]] = {}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+                parents[int(entry)], stats[int(entry)] = int(fields[1]), fields
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    family, frontier = set(), [os.getpid()]
+    while frontier:
+        parent = frontier.pop()
+        for pid, ppid in parents.items():
+            if ppid == parent and pid not in family:
+                family.add(pid)
+                frontier.append(pid)
+    for pid in family:  # fields after the name: utime, stime, cutime, cstime are the 12th-15th
+        total += sum(int(stats[pid][k]) for k in (11, 12, 13, 14)) / tick
+    return total
+
+
+def ratios(rounds: list[dict[str, float]], pairs: dict[str, tuple[str, str]]) -> dict[str, dict[str, float]]:
+    """Per pair, the median of the per-round ratios and their smallest and largest (the noise)."""
+    result = {}
+    for name, (a, b) in pairs.items():
+        each = [r[a] / r[b] for r in rounds]
+        result[name] = {"median": statistics.median(each), "min": min(each), "max": max(each)}
+    return result
 
 
 def bench_eval(root: Path, data: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
@@ -214,24 +247,37 @@ def bench_eval(root: Path, data: dict[str, Any], args: argparse.Namespace) -> di
         SL_SCORES: (data["single"], single, True),
     }
 
-    def run(name: str, limit: int | None = None) -> float:
+    def run(name: str, limit: int | None = None) -> dict[str, float]:
+        """Wall videos/s, CPU seconds a video (with the decode worker's) and the records' own
+        seconds a video (decode and model, as the throughput reports them)."""
         dataset, model, save_scores = contenders[name]
         out = root / "runs" / name.replace(" ", "")
+        cpu = cpu_seconds()
         seconds, doc = timed(
             lambda: evaluate(
                 dataset, model, output=out, overwrite=True, save_scores=save_scores, limit=limit, **options
             )
         )
+        cpu = cpu_seconds() - cpu
         want = limit or args.videos
         if doc["counts"]["scored"] != want or bool(doc.get("multi_label")) != (name == ML):
             raise SystemExit(
                 f"{name}: unexpected run: {json.dumps(doc['counts'])}, multi_label {doc.get('multi_label')}"
             )
-        return seconds
+        return {
+            f"videos/s {name}": want / seconds,
+            f"cpu {name}": cpu / want,
+            f"record {name}": float(doc["throughput"]["seconds_per_video"]),
+        }
 
     for name in contenders:  # warm-up
         run(name, limit=2)
-    rounds = [{name: args.videos / run(name) for name in contenders} for _ in range(args.repeats)]
+    rounds = []
+    for _ in range(args.repeats):
+        measured: dict[str, float] = {}
+        for name in contenders:
+            measured.update(run(name))
+        rounds.append(measured)
     rows = []
     for name in contenders:
         path = root / "runs" / name.replace(" ", "") / PREDICTIONS
@@ -240,27 +286,33 @@ def bench_eval(root: Path, data: dict[str, Any], args: argparse.Namespace) -> di
             {
                 "contender": name,
                 "save_scores": contenders[name][2],
-                "videos_per_second": statistics.median(r[name] for r in rounds),
+                "videos_per_second": statistics.median(r[f"videos/s {name}"] for r in rounds),
+                "cpu_seconds_per_video": statistics.median(r[f"cpu {name}"] for r in rounds),
+                "record_seconds_per_video": statistics.median(r[f"record {name}"] for r in rounds),
                 "predictions_bytes": path.stat().st_size,
                 "header_bytes": len(lines[0]),
                 "bytes_per_record": statistics.mean(len(line) for line in lines[1:]),
             }
         )
-    ratios = ratio_medians(rounds, {f"{ML} / {SL}": (ML, SL), f"{SL_SCORES} / {SL}": (SL_SCORES, SL)})
     sizes = {r["contender"]: r["bytes_per_record"] for r in rows}
     protocol = (read_predictions(root / "runs" / ML.replace(" ", "") / PREDICTIONS).header or {})["protocol"]
+    pairs = {f"{ML} / {SL}": (ML, SL), f"{SL_SCORES} / {SL}": (SL_SCORES, SL)}
     return {
         "videos": args.videos,
         "repeats": args.repeats,
         "options": dict(options),
         "views": f"{protocol['clips']}x{protocol['crops']}",
         "rows": rows,
-        "ratios_videos_per_second": ratios,
-        "ratios_bytes_per_record": {
-            f"{ML} / {SL}": sizes[ML] / sizes[SL],
-            f"{SL_SCORES} / {SL}": sizes[SL_SCORES] / sizes[SL],
+        **{
+            f"ratios_{key}": ratios(rounds, {k: (f"{prefix} {a}", f"{prefix} {b}") for k, (a, b) in pairs.items()})
+            for key, prefix in (
+                ("videos_per_second", "videos/s"),
+                ("cpu_seconds_per_video", "cpu"),
+                ("record_seconds_per_video", "record"),
+            )
         },
-        "all_videos_per_second": rounds,
+        "ratios_bytes_per_record": {name: sizes[a] / sizes[b] for name, (a, b) in pairs.items()},
+        "all_rounds": rounds,
     }
 
 
@@ -269,6 +321,7 @@ def bench_report(root: Path, args: argparse.Namespace) -> dict[str, Any]:
     write_records(root / "runs" / ML.replace(" ", "") / PREDICTIONS, files[ML], args.records, args.seed, multi=True)
     write_records(root / "runs" / SL.replace(" ", "") / PREDICTIONS, files[SL], args.records, args.seed, multi=False)
     checks: dict[str, Any] = {}
+    steps = ("read", "report", "report+write")
 
     def one_round() -> dict[str, float]:
         times: dict[str, float] = {}
@@ -295,22 +348,16 @@ def bench_report(root: Path, args: argparse.Namespace) -> dict[str, Any]:
                 "records": args.records,
                 "file_bytes": size,
                 "bytes_per_record": size / args.records,
-                **{
-                    f"{step}_seconds": statistics.median(r[f"{step} {name}"] for r in rounds)
-                    for step in ("read", "report", "report+write")
-                },
+                **{f"{step}_seconds": statistics.median(r[f"{step} {name}"] for r in rounds) for step in steps},
                 "check": checks[name],
             }
         )
-    ratios = ratio_medians(
-        rounds, {step: (f"{step} {ML}", f"{step} {SL}") for step in ("read", "report", "report+write")}
-    )
     return {
         "records": args.records,
         "classes": CLASSES,
         "repeats": args.repeats,
         "rows": rows,
-        "ratios_seconds": ratios,
+        "ratios_seconds": ratios(rounds, {step: (f"{step} {ML}", f"{step} {SL}") for step in steps}),
         "ratio_file_bytes": rows[0]["file_bytes"] / rows[1]["file_bytes"],
         "all_seconds": rounds,
     }
@@ -339,58 +386,78 @@ def load() -> list[float]:
 # --- report -----------------------------------------------------------------------------------
 
 
+def spread(ratio: dict[str, float], digits: int = 2) -> str:
+    return f"{ratio['median']:.{digits}f}x ({ratio['min']:.{digits}f}-{ratio['max']:.{digits}f})"
+
+
 def markdown(results: dict[str, Any], command: str) -> str:
     m, e, r = results["machine"], results["eval"], results["report"]
     opts = e["options"]
     lines = [
         "## Multi-label evaluation (issue 17): `make multilabel-bench` (benchmarks/multilabel_eval.py)",
         "",
-        "A multi-label run writes every class's score into each record of `predictions.jsonl` (so that",
-        "`vidclass report` can compute mAP again). What that costs, side by side in one process:",
+        "A multi-label run writes every class's score into each record of `predictions.jsonl`, so that",
+        "`vidclass report` can compute mAP again. What that costs, side by side in one process:",
         f"`vidclass.evaluate` on {e['videos']} `vidclass synth --multi-label` videos (3 s at most) with a",
-        f"random-init {results['classes']}-class `vivit-s64`, multi-label on a Charades-format copy of the set",
-        f"(layout read: {results['multi_label_layout']}; 1-4 random actions a video), against the same network",
-        "as a single-label model on a `path,label` copy (each video's first action), without and with",
-        f"`save_scores`; all three with workers={opts['workers']}, {e['views']} views, {opts['precision']}, "
-        f"{opts['device']}. Then `report()` on generated files of {r['records']:,} records in the eval format",
-        "(header and fields copied from those runs; multi-label scores drawn as a trained model's might",
-        "look), multi-label with every score against single-label without.",
+        f"random-init {results['classes']}-class `vivit-s64`: multi-label on a Charades-format copy of the set",
+        f"(layout read: {results['multi_label_layout']}; {results['actions_per_video']:.1f} random actions a",
+        "video on average), against the same network as a single-label model on a `path,label` copy (each",
+        f"video's first action), without and with `save_scores`; all three with workers={opts['workers']},",
+        f"{e['views']} views, {opts['precision']}, {opts['device']}. Then `report()` on generated files of",
+        f"{r['records']:,} records in the eval format (header and fields copied from those runs),",
+        "multi-label with every score against single-label without.",
         "",
-        f"Command: `{command}` ({results['total_seconds']:.0f} s in all, {results['date']}). Machine: {m['cpu']},",
-        f"{m['logical_cpus']} logical CPUs, torch {m['torch']} on {m['torch_threads']} threads, Python {m['python']}.",
-        f"Load average (1, 5, 15 min) {', '.join(map(str, results['load_before']))} before and "
-        f"{', '.join(map(str, results['load_after']))} after: another job shared the cores, so absolute",
-        "times are noisy; the ratios (medians of per-round ratios, contenders interleaved) are what to compare.",
+        f"Command: `{command}` ({results['total_seconds']:.0f} s in all, {results['date']}).",
+        f"Machine: {m['cpu']}, {m['logical_cpus']} logical CPUs, torch {m['torch']} on {m['torch_threads']} threads,",
+        f"Python {m['python']}. Load average (1, 5, 15 min): {', '.join(map(str, results['load_before']))} before,",
+        f"{', '.join(map(str, results['load_after']))} after. Wall times are noisy when another job shares",
+        "the cores: each ratio is the median of the per-round ratios (contenders interleaved), with the",
+        "smallest and largest in brackets, and CPU time is the steadier figure.",
         "",
-        f"### Eval ({e['videos']} videos, median of {e['repeats']} interleaved rounds after a warm-up; wall time of",
-        "each `evaluate` call, model load, decode worker start and report files included)",
+        f"### Eval ({e['videos']} videos, median of {e['repeats']} interleaved rounds after a warm-up)",
         "",
-        "| run | videos/s | predictions.jsonl bytes per record | header bytes |",
-        "|---|---|---|---|",
+        "Videos/s: over the wall time of each `evaluate` call (model set-up, decode worker start and",
+        "report files included). CPU: user + system of the process and its decode worker, per video.",
+        "Record: the records' own seconds per video (decode and model). Bytes: `predictions.jsonl` per",
+        "record. A random-init model's sigmoids sit near 0.5, so about half of the 157 classes are in each",
+        "multi-label record's `positives` too: a trained model's records would be smaller, near the",
+        "`save_scores` size.",
+        "",
+        "| run | videos/s | CPU s / video | record s / video | bytes / record | header bytes |",
+        "|---|---|---|---|---|---|",
         *[
-            f"| {row['contender']} | {row['videos_per_second']:.2f} | {row['bytes_per_record']:,.0f} | {row['header_bytes']:,} |"
+            f"| {row['contender']} | {row['videos_per_second']:.2f} | {row['cpu_seconds_per_video']:.3f} | "
+            f"{row['record_seconds_per_video']:.3f} | {row['bytes_per_record']:,.0f} | {row['header_bytes']:,} |"
             for row in e["rows"]
         ],
         "",
-        "| ratio | videos/s | bytes per record |",
-        "|---|---|---|",
+        "| ratio | videos/s | CPU s / video | record s / video | bytes / record |",
+        "|---|---|---|---|---|",
         *[
-            f"| {name} | {value:.2f}x | {e['ratios_bytes_per_record'][name]:.1f}x |"
+            f"| {name} | {spread(value)} | {spread(e['ratios_cpu_seconds_per_video'][name])} | "
+            f"{spread(e['ratios_record_seconds_per_video'][name])} | {e['ratios_bytes_per_record'][name]:.1f}x |"
             for name, value in e["ratios_videos_per_second"].items()
         ],
         "",
-        f"### Report ({r['records']:,} records, {r['classes']} classes, median of {r['repeats']} interleaved rounds after a warm-up)",
+        f"### Report ({r['records']:,} records, {r['classes']} classes, median of {r['repeats']} interleaved rounds "
+        "after a warm-up)",
         "",
-        "| file | MB | bytes per record | `read_predictions` s | `report()` s | `report()` + report files s |",
+        "The multi-label file's scores are drawn as a trained model's might look (its true classes",
+        "Beta(2, 2), the others Beta(0.5, 8), as float32), so few classes are in `positives`; the",
+        "single-label file holds each video's top 5 of a random softmax. Report files: metrics.json,",
+        "per_class.csv and ap.png (multi-label) or confusion.csv and confusion.png (single-label).",
+        "",
+        "| file | MB | bytes / record | `read_predictions` s | `report()` s | `report()` + report files s |",
         "|---|---|---|---|---|---|",
         *[
-            f"| {row['file']} | {row['file_bytes'] / 1e6:.1f} | {row['bytes_per_record']:,.0f} | {row['read_seconds']:.2f} | "
-            f"{row['report_seconds']:.2f} | {row['report+write_seconds']:.2f} |"
+            f"| {row['file']} | {row['file_bytes'] / 1e6:.1f} | {row['bytes_per_record']:,.0f} | "
+            f"{row['read_seconds']:.2f} | {row['report_seconds']:.2f} | {row['report+write_seconds']:.2f} |"
             for row in r["rows"]
         ],
         "",
-        f"Multi-label / single-label: file {r['ratio_file_bytes']:.1f}x, read {r['ratios_seconds']['read']:.1f}x, "
-        f"`report()` {r['ratios_seconds']['report']:.1f}x, with its files {r['ratios_seconds']['report+write']:.1f}x.",
+        f"Multi-label / single-label: file {r['ratio_file_bytes']:.1f}x; read {spread(r['ratios_seconds']['read'], 1)},",
+        f"`report()` {spread(r['ratios_seconds']['report'], 1)}, with its report files "
+        f"{spread(r['ratios_seconds']['report+write'], 1)}.",
     ]
     return "\n".join(lines)
 
