@@ -390,6 +390,13 @@ def spread(ratio: dict[str, float], digits: int = 2) -> str:
     return f"{ratio['median']:.{digits}f}x ({ratio['min']:.{digits}f}-{ratio['max']:.{digits}f})"
 
 
+def reading(ratio: dict[str, float], what: str) -> str:
+    """One ratio in words: within the noise when its per-round range holds 1.0."""
+    if ratio["min"] <= 1.0 <= ratio["max"]:
+        return f"{what} within the noise (per-round range {ratio['min']:.2f}-{ratio['max']:.2f}x holds 1.0)"
+    return f"{what} {ratio['median']:.2f}x, every round in {ratio['min']:.2f}-{ratio['max']:.2f}x"
+
+
 def markdown(results: dict[str, Any], command: str) -> str:
     m, e, r = results["machine"], results["eval"], results["report"]
     opts = e["options"]
@@ -409,10 +416,10 @@ def markdown(results: dict[str, Any], command: str) -> str:
         "",
         f"Command: `{command}` ({results['total_seconds']:.0f} s in all, {results['date']}).",
         f"Machine: {m['cpu']}, {m['logical_cpus']} logical CPUs, torch {m['torch']} on {m['torch_threads']} threads,",
-        f"Python {m['python']}. Load average (1, 5, 15 min): {', '.join(map(str, results['load_before']))} before,",
-        f"{', '.join(map(str, results['load_after']))} after. Wall times are noisy when another job shares",
+        f"Python {m['python']}. Load average (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in results['load_before'])} before,",
+        f"{', '.join(f'{x:.2f}' for x in results['load_after'])} after. Wall times are noisy when another job shares",
         "the cores: each ratio is the median of the per-round ratios (contenders interleaved), with the",
-        "smallest and largest in brackets, and CPU time is the steadier figure.",
+        "smallest and largest in brackets; CPU time is given beside the wall time.",
         "",
         f"### Eval ({e['videos']} videos, median of {e['repeats']} interleaved rounds after a warm-up)",
         "",
@@ -436,6 +443,12 @@ def markdown(results: dict[str, Any], command: str) -> str:
         *[
             f"| {name} | {spread(value)} | {spread(e['ratios_cpu_seconds_per_video'][name])} | "
             f"{spread(e['ratios_record_seconds_per_video'][name])} | {e['ratios_bytes_per_record'][name]:.1f}x |"
+            for name, value in e["ratios_videos_per_second"].items()
+        ],
+        "",
+        *[
+            f"- {name}: {reading(e['ratios_cpu_seconds_per_video'][name], 'CPU per video')}; "
+            f"{reading(value, 'videos/s')}."
             for name, value in e["ratios_videos_per_second"].items()
         ],
         "",
