@@ -98,7 +98,15 @@ def _seconds(ctx: click.Context, param: click.Parameter, value: float | None) ->
 @click.option(
     "--truth",
     type=click.Path(exists=True),
-    help="A vidclass synth sequence set (folder or sequences.jsonl): score the segments against it.",
+    help="Score against truth: a vidclass synth sequence set (folder or sequences.jsonl): frame accuracy, "
+    "segment precision/recall, boundary error; or a Charades-format dataset (its CSV or a folder holding "
+    "one; a video is found by its file stem): per-frame mAP at 25 points.",
+)
+@click.option(
+    "--classes",
+    type=click.Path(exists=True, dir_okay=False),
+    help="With a Charades --truth: its class list (lines 'ID name', as Charades_v1_classes.txt). "
+    "Default: the one found beside its CSV, if any.",
 )
 @run_options
 @click.option("--decoder", type=click.Choice(DECODERS), default="auto", show_default=True)
@@ -117,6 +125,7 @@ def timeline_command(
     render: str | None,
     render_size: int | None,
     truth: str | None,
+    classes: str | None,
     workers: int | None,
     quiet: bool,
     **params: Any,
@@ -149,13 +158,16 @@ def timeline_command(
         raise CliError(str(exc)) from exc
     run_params = {k: v for k, v in ctx.params.items() if k != "crops"}  # crops: per window, not per video
     options = build_run_options(run_params, workers=resolve_workers(workers, 1))
-    truths = _read_truth(truth) if truth else None
+    if classes and not truth:
+        raise CliError("--classes names the class list of a Charades --truth; give --truth too")
+    truths = _read_truth(truth, classes) if truth else None
 
     from vidclass.inference import Predictor
     from vidclass.timelines import Timeline, TimelineInputError, finish, segment_record, stream_windows, window_record
 
     classifier = load_classifier(model)
     note_bundled_model(classifier, messages)
+    scorer = _Scorer(truth or "", truths, paths, classifier.labels, messages)
     try:
         predictor = Predictor(classifier, options)
     except ValueError as exc:
@@ -182,7 +194,7 @@ def timeline_command(
             segs = finish(result, settings)
             for segment in segs:
                 _stream(stream, fmt, {"path": path, **segment_record(segment)})
-            metrics = _score(result, truths) if truths is not None else None
+            metrics = scorer.score(result)
             if metrics is not None:
                 _stream(stream, fmt, {"path": path, "type": "metrics", **metrics})
             if fmt == "table":
@@ -208,8 +220,14 @@ def timeline_command(
                 from vidclass.timelines.labelled import render as write
 
                 write(path, segs, render, size=render_size)
+        pooled = scorer.pooled()
+        if pooled is not None:
+            _stream(stream, fmt, {"path": None, "type": "metrics", **pooled})
+            if fmt == "table":
+                make_console(stream).print(_metrics_line(pooled, f"{pooled['videos']} videos pooled: "))
         if fmt == "json":
-            stream.write(dumps({"model": classifier.name, "videos": documents}, indent=2) + "\n")
+            document = {"model": classifier.name, "videos": documents}
+            stream.write(dumps({**document, **({"metrics": pooled} if pooled else {})}, indent=2) + "\n")
     ctx.exit(EXIT_FAILED_INPUT if failed else EXIT_OK)
 
 
@@ -237,31 +255,105 @@ def _table(stream: Any, result: Any, metrics: dict[str, Any] | None) -> None:
     console = make_console(stream)
     console.print(table)
     if metrics is not None:
-        figures = {k: "-" if metrics[k] is None else f"{metrics[k]:.3f}" for k in ("accuracy", "precision", "recall")}
-        error = "-" if metrics["boundary_error"] is None else f"{metrics['boundary_error']:.2f} s"
-        console.print(
-            f"frame accuracy {figures['accuracy']}, segments at IoU 0.5: precision {figures['precision']}, "
-            f"recall {figures['recall']}; boundary error {error}"
+        console.print(_metrics_line(metrics))
+
+
+def _metrics_line(metrics: dict[str, Any], lead: str = "") -> str:
+    def figure(key: str) -> str:
+        return "-" if metrics[key] is None else f"{metrics[key]:.3f}"
+
+    if "frame_map" in metrics:
+        return (
+            f"{lead}frame mAP {figure('frame_map')} at {metrics['points']} points, "
+            f"{metrics['classes_with_positives']} classes with a positive; chance {figure('chance_frame_map')}"
         )
+    error = "-" if metrics["boundary_error"] is None else f"{metrics['boundary_error']:.2f} s"
+    return (
+        f"frame accuracy {figure('accuracy')}, segments at IoU 0.5: precision {figure('precision')}, "
+        f"recall {figure('recall')}; boundary error {error}"
+    )
 
 
-def _read_truth(truth: str) -> dict[str, Any]:
-    from vidclass.synth import read_sequences
+def _read_truth(truth: str, classes: str | None) -> Any:
+    """A synth sequence set (a .jsonl file, or a folder holding sequences.jsonl) as ``{path:
+    SequenceTruth}``, else a Charades-format dataset as ``ActionTruth``."""
+    from vidclass.synth import SEQUENCES, read_sequences
 
-    folder = os.path.dirname(truth) if os.path.isfile(truth) else truth
+    if os.path.isfile(truth):
+        folder, sequences = os.path.dirname(truth), truth.lower().endswith(".jsonl")
+    else:
+        folder, sequences = truth, os.path.isfile(os.path.join(truth, SEQUENCES))
+    if sequences:
+        if classes:
+            raise CliError(f"--classes is for a Charades --truth; {truth} is a vidclass synth sequence set")
+        try:
+            return {os.path.normpath(os.path.join(folder, t.path)): t for t in read_sequences(folder)}
+        except (OSError, ValueError) as exc:
+            raise CliError(f"--truth {truth}: {exc}") from exc
+    from vidclass.timelines.actions import read_action_truth
+
     try:
-        return {os.path.normpath(os.path.join(folder, t.path)): t for t in read_sequences(folder)}
-    except (OSError, ValueError) as exc:
+        return read_action_truth(truth, classes)
+    except ValueError as exc:  # DatasetError
         raise CliError(f"--truth {truth}: {exc}") from exc
 
 
-def _score(result: Any, truths: dict[str, Any]) -> dict[str, Any] | None:
-    from vidclass.timelines.metrics import score_timeline
+class _Scorer:
+    """Each video's metrics against ``truths`` (None: no truth), and, for Charades truth, the
+    points of every video scored, pooled."""
 
-    truth = truths.get(os.path.normpath(result.path))
-    if truth is None:
-        return None
-    return score_timeline(result.segments, truth.segments, fps=truth.fps).as_dict()
+    def __init__(
+        self, source: str, truths: Any, paths: tuple[str, ...], labels: tuple[str, ...], messages: Messages
+    ) -> None:
+        from vidclass.timelines.actions import ActionTruth
+
+        self.truths, self.labels = truths, labels
+        self.pool: list[Any] = []  # ActionPoints of each video scored against Charades truth
+        self.actions = isinstance(truths, ActionTruth)
+        self.mapping: dict[str, str] = {}
+        if self.actions:
+            found = [s for s in (truths.lookup(p) for p in paths) if s is not None]
+            try:
+                matched = truths.match(found, labels)
+            except ValueError as exc:  # TimelineError
+                raise CliError(f"--truth {source}: {exc}") from exc
+            self.mapping = matched.mapping
+            if matched.unknown:
+                shown = ", ".join(matched.unknown[:10]) + (
+                    f" and {len(matched.unknown) - 10} more" if len(matched.unknown) > 10 else ""
+                )
+                messages.warning(
+                    f"--truth {source}: {len(matched.unknown)} action class(es) of these videos are not among "
+                    f"the model's labels, left out of the frame mAP: {shown}"
+                )
+
+    def score(self, result: Any) -> dict[str, Any] | None:
+        if self.truths is None:
+            return None
+        if not self.actions:
+            from vidclass.timelines.metrics import score_timeline
+
+            truth = self.truths.get(os.path.normpath(result.path))
+            if truth is None:
+                return None
+            return score_timeline(result.segments, truth.segments, fps=truth.fps).as_dict()
+        from vidclass.timelines.actions import action_points, score_points
+
+        sample = self.truths.lookup(result.path)
+        if sample is None:
+            return None
+        known = [a for a in sample.actions if a.label in self.mapping]
+        points = action_points(result.windows, result.duration, known, self.labels, self.mapping)
+        self.pool.append(points)
+        return score_points(points).as_dict()
+
+    def pooled(self) -> dict[str, Any] | None:
+        """Every scored video's points in one ranking, when there are two videos or more."""
+        if len(self.pool) < 2:
+            return None
+        from vidclass.timelines.actions import score_points
+
+        return {"videos": len(self.pool), **score_points(self.pool).as_dict()}
 
 
 __all__ = ["timeline_command"]

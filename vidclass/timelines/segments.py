@@ -117,12 +117,7 @@ def segments(
         return []
     if not scored:
         return [Segment(0.0, float(duration), None, None)]
-    centres = [w.centre for w in scored]
-    cuts = (
-        [0.0]
-        + [min(max((a + b) / 2, 0.0), duration) for a, b in zip(centres, centres[1:], strict=False)]
-        + [float(duration)]
-    )
+    cuts = stretch_cuts(scored, duration)
     out: list[Segment] = []
     tops: list[float] = []  # the top probabilities of the windows in out[-1]
     for k, window in enumerate(scored):
@@ -142,6 +137,15 @@ def segments(
             out.append(Segment(start, end, label, None))
     _close(out, tops)
     return out
+
+
+def stretch_cuts(windows: Sequence[WindowScores], duration: float) -> list[float]:
+    """Where each window's stretch of time begins and ends: window ``k`` stands for
+    ``[cuts[k], cuts[k + 1])``. 0, then the midpoints of neighbouring centres, then
+    ``duration``, each clamped into ``[0, duration]`` (a stretch may be empty)."""
+    centres = [w.centre for w in windows]
+    inner = [min(max((a + b) / 2, 0.0), duration) for a, b in zip(centres, centres[1:], strict=False)]
+    return [0.0, *inner, float(duration)]
 
 
 def _smooth_windows(windows: Sequence[WindowScores], n: int) -> list[WindowScores]:
@@ -193,5 +197,6 @@ __all__ = [
     "segment_record",
     "segments",
     "smooth",
+    "stretch_cuts",
     "window_record",
 ]
