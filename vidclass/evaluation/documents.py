@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from vidclass.evaluation.label_sets import LABEL_SET_FIELDS
+
 # The fields that are the evaluation's result: equal for resumed, sharded and merged runs.
 RESULT_FIELDS = (
     "counts",
@@ -26,14 +28,7 @@ RESULT_FIELDS = (
     "unknown_labels",
     # multi-label runs (and single-label runs that saved every score: mAP)
     "multi_label",
-    "mAP",
-    "chance_mAP",
-    "classes_with_positives",
-    "threshold",
-    "micro_f1",
-    "macro_f1",
-    "example_precision",
-    "example_recall",
+    *LABEL_SET_FIELDS,
 )
 
 

@@ -22,20 +22,11 @@ from typing import Any
 import numpy as np
 
 from vidclass.defaults import DEFAULT_THRESHOLD
-from vidclass.evaluation.metrics import STATUSES, compute_metrics
-from vidclass.evaluation.multilabel import multilabel_metrics
+from vidclass.evaluation.metrics import STATUSES, compute_metrics, count_fields, record_status
+from vidclass.evaluation.multilabel import METRIC_KEYS, multilabel_metrics
 
 # The multi-label fields of a metrics document, taken from ``multilabel_metrics``.
-LABEL_SET_FIELDS = (
-    "mAP",
-    "chance_mAP",
-    "classes_with_positives",
-    "threshold",
-    "micro_f1",
-    "macro_f1",
-    "example_precision",
-    "example_recall",
-)
+LABEL_SET_FIELDS = tuple(key for key in METRIC_KEYS if key != "per_class")
 
 
 def score_records(records: Sequence[dict[str, Any]], header: dict[str, Any], expected: int | None) -> dict[str, Any]:
@@ -73,9 +64,7 @@ def compute_label_set_metrics(
     total = 0
     for record in records:
         total += 1
-        status = record.get("status")
-        if status not in STATUSES:
-            raise ValueError(f"{record.get('id')!r}: unknown status {status!r}")
+        status = record_status(record)
         counts[status] += 1
         if status == "ignored":
             for label in record.get("dataset_labels") or []:
@@ -94,14 +83,8 @@ def compute_label_set_metrics(
                 raise ValueError(f"{record.get('id')!r}: label {label!r} is not one of the model's labels")
             targets[row, index[label]] = True
     ranked = multilabel_metrics(_score_matrix(scored, labels), targets, labels, threshold)
-    pending = max(0, expected - total) if expected is not None else 0
     return {
-        "counts": {
-            "samples": expected if expected is not None else total,
-            **{status: counts[status] for status in STATUSES},
-            "pending": pending,
-        },
-        "complete": pending == 0,
+        **count_fields(counts, total, expected),
         "num_classes": len(labels),
         "multi_label": True,
         "top1": None,

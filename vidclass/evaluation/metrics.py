@@ -58,9 +58,7 @@ def compute_metrics(
     total = 0
     for record in records:
         total += 1
-        status = record.get("status")
-        if status not in STATUSES:
-            raise ValueError(f"{record.get('id')!r}: unknown status {status!r}")
+        status = record_status(record)
         counts[status] += 1
         if status == "ignored":
             unknown[str(record.get("dataset_label"))] += 1
@@ -108,14 +106,8 @@ def compute_metrics(
     for (t, p), n in cells.items():
         matrix[position[t]][position[p]] = n
     pairs = sorted(((n, t, p) for (t, p), n in cells.items() if t != p), key=lambda x: (-x[0], x[1], x[2]))
-    pending = max(0, expected - total) if expected is not None else 0
     return {
-        "counts": {
-            "samples": expected if expected is not None else total,
-            **{status: counts[status] for status in STATUSES},
-            "pending": pending,
-        },
-        "complete": pending == 0,
+        **count_fields(counts, total, expected),
         "num_classes": len(labels),
         "top1": sum(correct.values()) / scored if scored else None,
         "top5": (sum(correct5.values()) / scored if scored else None) if use_top5 else None,
@@ -132,6 +124,28 @@ def compute_metrics(
     }
 
 
+def record_status(record: dict[str, Any]) -> str:
+    """``record``'s status, one of ``STATUSES``; ValueError for anything else."""
+    status = record.get("status")
+    if status not in STATUSES:
+        raise ValueError(f"{record.get('id')!r}: unknown status {status!r}")
+    return str(status)
+
+
+def count_fields(counts: Counter[str], total: int, expected: int | None) -> dict[str, Any]:
+    """A metrics document's ``counts`` (per status, and ``pending``: videos of the ``expected``
+    with no record among the ``total``) and ``complete``."""
+    pending = max(0, expected - total) if expected is not None else 0
+    return {
+        "counts": {
+            "samples": expected if expected is not None else total,
+            **{status: counts[status] for status in STATUSES},
+            "pending": pending,
+        },
+        "complete": pending == 0,
+    }
+
+
 def worst_classes(metrics: dict[str, Any], n: int = 10) -> list[dict[str, Any]]:
     """The ``n`` classes with the lowest accuracy (more support first on ties)."""
     rows = [row for row in metrics["per_class"] if row["accuracy"] is not None]
@@ -145,4 +159,4 @@ def _label_index(index: dict[str, int], label: Any, record: dict[str, Any]) -> i
         raise ValueError(f"{record.get('id')!r}: label {label!r} is not one of the model's labels") from None
 
 
-__all__ = ["STATUSES", "compute_metrics", "top5_applies", "worst_classes"]
+__all__ = ["STATUSES", "compute_metrics", "count_fields", "record_status", "top5_applies", "worst_classes"]
