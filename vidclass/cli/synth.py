@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
@@ -202,6 +202,33 @@ def synth_command(
         )
         return
     total = len(labels) * per_class
+    seconds = _written(
+        messages,
+        out_dir,
+        total,
+        lambda advance: generate(
+            out_dir,
+            per_class=per_class,
+            seed=seed,
+            classes=labels,
+            options=options,
+            workers=workers or default_workers(),
+            reverse=reverse,
+            overwrite=overwrite,
+            progress=advance,
+        ),
+    )
+    kind = "reversed videos" if reverse else "videos"
+    messages.note(
+        f"wrote {total} {kind} ({len(labels)} classes x {per_class}, seed {seed}) to {out_dir} in {seconds:.1f} s"
+    )
+
+
+def _written(
+    messages: Messages, out_dir: str, total: int, write: Callable[[Callable[[dict[str, Any]], None]], object]
+) -> float:
+    """Run ``write(advance)`` (one of the generators, ``advance`` its progress callback) behind
+    a progress bar of ``total`` videos; the seconds it took."""
     show = messages.show_progress(streaming_to_stdout=False)
     start = time.perf_counter()
     with _writing(out_dir):
@@ -211,22 +238,8 @@ def synth_command(
                 tracker.current(record["path"])
                 tracker.advance()
 
-            generate(
-                out_dir,
-                per_class=per_class,
-                seed=seed,
-                classes=labels,
-                options=options,
-                workers=workers or default_workers(),
-                reverse=reverse,
-                overwrite=overwrite,
-                progress=advance,
-            )
-    seconds = time.perf_counter() - start
-    kind = "reversed videos" if reverse else "videos"
-    messages.note(
-        f"wrote {total} {kind} ({len(labels)} classes x {per_class}, seed {seed}) to {out_dir} in {seconds:.1f} s"
-    )
+            write(advance)
+    return time.perf_counter() - start
 
 
 def _sequences(
@@ -257,28 +270,23 @@ def _sequences(
     problem = check_sequence_options(labels, segments, seconds, cli=True)
     if problem:
         raise CliError(problem)
-    show = messages.show_progress(streaming_to_stdout=False)
-    start = time.perf_counter()
-    with _writing(out_dir):
-        with messages.progress(count, show, "synth") as tracker:
-
-            def advance(record: dict[str, Any]) -> None:
-                tracker.current(record["path"])
-                tracker.advance()
-
-            generate_sequences(
-                out_dir,
-                count,
-                segments,
-                seed=seed,
-                classes=labels,
-                segment_seconds=seconds,
-                options=options,
-                workers=workers or default_workers(),
-                overwrite=overwrite,
-                progress=advance,
-            )
-    seconds_taken = time.perf_counter() - start
+    seconds_taken = _written(
+        messages,
+        out_dir,
+        count,
+        lambda advance: generate_sequences(
+            out_dir,
+            count,
+            segments,
+            seed=seed,
+            classes=labels,
+            segment_seconds=seconds,
+            options=options,
+            workers=workers or default_workers(),
+            overwrite=overwrite,
+            progress=advance,
+        ),
+    )
     messages.note(
         f"wrote {count} sequences ({segments} segments each, {len(labels)} classes, seed {seed}) "
         f"to {out_dir} in {seconds_taken:.1f} s"
@@ -310,26 +318,21 @@ def _multi_label(
     problem = check_multi_classes(pool, cli=True)
     if problem:
         raise CliError(problem)
-    show = messages.show_progress(streaming_to_stdout=False)
-    start = time.perf_counter()
-    with _writing(out_dir):
-        with messages.progress(count, show, "synth") as tracker:
-
-            def advance(record: dict[str, Any]) -> None:
-                tracker.current(record["path"])
-                tracker.advance()
-
-            generate_multi_label(
-                out_dir,
-                count,
-                seed=seed,
-                classes=pool,
-                options=options,
-                workers=workers or default_workers(),
-                overwrite=overwrite,
-                progress=advance,
-            )
-    seconds_taken = time.perf_counter() - start
+    seconds_taken = _written(
+        messages,
+        out_dir,
+        count,
+        lambda advance: generate_multi_label(
+            out_dir,
+            count,
+            seed=seed,
+            classes=pool,
+            options=options,
+            workers=workers or default_workers(),
+            overwrite=overwrite,
+            progress=advance,
+        ),
+    )
     sizes = f"{SET_SIZES[0]}-{SET_SIZES[-1]}"
     messages.note(
         f"wrote {count} multi-label videos ({sizes} labels each, from {len(pool)} classes, seed {seed}) "
