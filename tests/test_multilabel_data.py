@@ -211,6 +211,11 @@ def test_class_folders_with_sidecars_are_multi_label(tmp_path):
     (tmp_path / "run/a.mp4.labels").write_bytes(b"\xff\xfe")
     with pytest.raises(DatasetError, match=r"a.mp4.labels: cannot read as a labels file"):
         load_dataset(tmp_path)
+    # A sidecar is read only so far: one over 1 MiB is refused, not read whole.
+    with open(tmp_path / "run/a.mp4.labels", "wb") as handle:
+        handle.truncate(1024 * 1024 + 1)
+    with pytest.raises(DatasetError, match=r"a.mp4.labels: a labels file over 1024 KiB"):
+        load_dataset(tmp_path)
     for sidecar in ("run/a.mp4.labels", "walk/deep/c.mp4.labels"):
         os.remove(tmp_path / sidecar)
     plain = load_dataset(tmp_path)

@@ -81,6 +81,7 @@ from vidclass.defaults import LAYOUTS
 
 ANNOTATION_SUFFIXES = (".csv", ".txt", ".lst", ".list", ".tsv")
 SIDECAR_SUFFIX = ".labels"  # folders layout: ROOT/<label>/x.mp4.labels holds x.mp4's other labels
+MAX_SIDECAR_BYTES = 1024 * 1024  # far past any label list; bounds what one sidecar can make us read
 
 
 def load_dataset(
@@ -211,7 +212,10 @@ def _sidecar_labels(video: str) -> tuple[str, ...] | None:
         return None
     try:
         with open(path, "rb") as handle:
-            text = handle.read().decode("utf-8-sig")
+            data = handle.read(MAX_SIDECAR_BYTES + 1)
+        if len(data) > MAX_SIDECAR_BYTES:
+            raise DatasetError(f"{path}: a labels file over {MAX_SIDECAR_BYTES // 1024} KiB: not a list of labels")
+        text = data.decode("utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise DatasetError(f"{path}: cannot read as a labels file (UTF-8 text, one label a line): {exc}") from exc
     lines = (line.strip() for line in text.splitlines())
