@@ -117,9 +117,13 @@ class SplitHeadAttention(Attention):
 
 
 class Block(nn.Module):
-    """Pre-LN transformer block: x + mixer(LN(x)), then x + MLP(LN(x))."""
+    """Pre-LN transformer block: x + mixer(LN(x)), then x + MLP(LN(x)).
 
-    def __init__(self, dim: int, mlp_dim: int, attn: Attention, eps: float, dropout: float, drop_path: float):
+    ``attn`` is any token mixer called as ``attn(x, frames)`` on (B, N, D): ``Attention`` and its
+    subclasses, or ``tokenlearner_block.VectorAttention``.
+    """
+
+    def __init__(self, dim: int, mlp_dim: int, attn: nn.Module, eps: float, dropout: float, drop_path: float):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=eps)
         self.attn = attn

@@ -18,21 +18,25 @@ class TokenLearnerV10(Recorder):
     """The paper's module: LayerNorm, four 3x3 convs (GELU between), a sigmoid map per token.
 
     Each learned token is the spatial *sum* of the un-normalised input weighted by its map.
+    ``num_convs`` (4 in the ViViT models) is 1 for the paper's X3D block: a single conv D -> tokens.
+    ``forward`` takes the (h, w) grid when it differs from ``grid_hw`` (the convs need no fixed size).
     """
 
-    def __init__(self, dim: int, num_tokens: int, grid_hw: tuple[int, int], eps: float):
+    def __init__(self, dim: int, num_tokens: int, grid_hw: tuple[int, int], eps: float, num_convs: int = 4):
         super().__init__()
+        if num_convs < 1:
+            raise ValueError(f"TokenLearner v1.0 needs at least one conv, got {num_convs}")
         self.grid_hw = grid_hw
         self.norm = nn.LayerNorm(dim, eps=eps)
-        channels = [dim] + [num_tokens] * 4
+        channels = [dim] + [num_tokens] * num_convs
         self.convs = nn.ModuleList(
             nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=False)
             for c_in, c_out in zip(channels[:-1], channels[1:], strict=True)
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, grid_hw: tuple[int, int] | None = None) -> torch.Tensor:
         n, s, d = x.shape
-        h, w = self.grid_hw
+        h, w = grid_hw or self.grid_hw
         maps = self.norm(x).transpose(1, 2).reshape(n, d, h, w)  # (N, D, h, w)
         for i, conv in enumerate(self.convs):
             maps = conv(maps)
