@@ -17,7 +17,9 @@ Two deliberate differences, documented in docs/models.md:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -26,11 +28,13 @@ from torch import nn
 from ..errors import require, require_int, require_number
 from ..protocol import MAX_FRAMES, MAX_IMAGE_SIZE, Aggregate, Preprocessing, ViewProtocol, known_fields
 from .config import MAX_CHANNELS, MAX_CLASSES, MAX_WIDTH
+from .tokenlearner_block import BottleneckAttention, TokenLearnerBottleneck, TokenLearnerBottleneckConfig
 
 STAGE_DEPTHS = (1, 2, 5, 3)  # before the depth factor (create_x3d's stage_depths)
 STAGE_EXPANSION = 2.0  # each stage doubles the previous one's base width
 STRIDE = 32  # total spatial stride: stem 2, then 2 in each of the four stages
 MAX_FACTOR = 8.0  # width, depth and bottleneck factors (published: 2.0, up to 5.0, 2.25)
+TOKENLEARNER_AFTER = 4  # X3D-TL's default: after the last stage (res5, stride 32; docs/models.md)
 
 
 def round_width(width: float, multiplier: float, min_width: int = 8, divisor: int = 8) -> int:
@@ -52,7 +56,11 @@ class X3DConfig:
     """The arguments of ``create_x3d`` that define the network (its defaults, but for the
     clip: X3D-S is 13 frames at 160 px). Kernel sizes and strides are create_x3d's fixed ones.
     The head's inner width (432 for width 2.0, bottleneck 2.25) is the last stage's inner
-    width, as in create_x3d, which has no argument for it."""
+    width, as in create_x3d, which has no argument for it.
+
+    X3D-TL: with ``tokenlearner`` set, a ``TokenLearnerBottleneck`` runs on the output of stage
+    ``tokenlearner_after`` (1-4, pytorchvideo's ``blocks[1..4]``: res2..res5). Plain X3D has
+    ``tokenlearner`` None, and its dict has neither field (older dicts read as plain X3D)."""
 
     num_frames: int = 13  # input_clip_length
     crop_size: int = 160  # input_crop_size: sets the head's pooling window
@@ -67,6 +75,8 @@ class X3DConfig:
     dropout: float = 0.5
     norm_eps: float = 1e-5
     norm_momentum: float = 0.1
+    tokenlearner: TokenLearnerBottleneckConfig | None = None
+    tokenlearner_after: int = TOKENLEARNER_AFTER
 
     def __post_init__(self) -> None:
         for name, low, high in (
@@ -90,6 +100,13 @@ class X3DConfig:
             value = require_number(getattr(self, name), name, floor, ceiling, above=above, below=below)
             object.__setattr__(self, name, value)
         require(all(w <= MAX_WIDTH for w in self.stage_inner), f"the config makes stages wider than {MAX_WIDTH}")
+        after = require_int(self.tokenlearner_after, "tokenlearner_after", 1, len(STAGE_DEPTHS))
+        object.__setattr__(self, "tokenlearner_after", after)
+        if self.tokenlearner is None:
+            require(after == TOKENLEARNER_AFTER, "tokenlearner_after is set but tokenlearner is not")
+        else:
+            require(isinstance(self.tokenlearner, TokenLearnerBottleneckConfig), "tokenlearner must be a config")
+            self.tokenlearner.check_channels(self.tokenlearner_channels)  # MHSA: heads divide them
 
     @property
     def stem_width(self) -> int:
@@ -120,15 +137,29 @@ class X3DConfig:
         side = math.ceil(self.crop_size / STRIDE)
         return (self.num_frames, side, side)
 
+    @property
+    def tokenlearner_channels(self) -> int:
+        """The width of the map the TokenLearner block runs on: its stage's output."""
+        return self.stage_widths[self.tokenlearner_after - 1]
+
     def se_width(self, inner: int) -> int:
         return round_width(inner, self.se_ratio)
 
-    def to_dict(self) -> dict[str, int | float]:
-        return asdict(self)
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready; a plain X3D's holds no ``tokenlearner`` fields (as before X3D-TL)."""
+        data: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        if self.tokenlearner is None:
+            del data["tokenlearner"], data["tokenlearner_after"]
+        else:
+            data["tokenlearner"] = self.tokenlearner.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> X3DConfig:
-        return cls(**known_fields(cls, data, "x3d config"))
+        kwargs = known_fields(cls, data, "x3d config")
+        if kwargs.get("tokenlearner") is not None:
+            kwargs["tokenlearner"] = TokenLearnerBottleneckConfig.from_dict(kwargs["tokenlearner"])
+        return cls(**kwargs)
 
 
 class SqueezeExcitation(nn.Module):
@@ -271,7 +302,8 @@ class Head(nn.Module):
 class X3D(nn.Module):
     """Video (B, C, T, H, W), float, normalised -> logits (B, num_classes).
 
-    ``blocks`` is pytorchvideo's ``Net.blocks``: the stem, four stages and the head."""
+    ``blocks`` is pytorchvideo's ``Net.blocks``: the stem, four stages and the head. X3D-TL's
+    block is ``tokenlearner``, outside ``blocks``, so pytorchvideo's keys stay as they are."""
 
     def __init__(self, cfg: X3DConfig):
         super().__init__()
@@ -283,6 +315,9 @@ class X3D(nn.Module):
             dim_in = dim_out
         stages.append(Head(cfg))
         self.blocks = nn.ModuleList(stages)
+        self.tokenlearner = (
+            TokenLearnerBottleneck(cfg.tokenlearner_channels, cfg.tokenlearner) if cfg.tokenlearner else None
+        )
 
     @property
     def head(self) -> Head:
@@ -298,13 +333,22 @@ class X3D(nn.Module):
         model.load_state_dict(state, assign=True)
         return model.eval()
 
+    def load_backbone(self, state: Mapping[str, torch.Tensor]) -> None:
+        """A plain X3D's state into all but the TokenLearner block, which stays as built (the
+        identity: outputs start as the checkpoint's); ``ValueError`` unless the keys fit."""
+        wanted = {k for k in self.state_dict() if not k.startswith("tokenlearner.")}
+        require(set(state) == wanted, f"not a backbone state: {len(set(state) ^ wanted)} key(s) differ")
+        self.load_state_dict(state, strict=False)
+
     def forward_features(self, video: torch.Tensor) -> torch.Tensor:
         """(B, C, T, H, W) -> (B, head_dim): the head's post-ReLU features, averaged over the
         pooling windows (one window at the configured size). The projection is linear, so
         averaging before it equals pytorchvideo's averaging of per-window logits."""
         x = video
-        for block in self.blocks[:-1]:
+        for index, block in enumerate(self.blocks[:-1]):  # stem, stages 1-4
             x = block(x)
+            if self.tokenlearner is not None and index == self.config.tokenlearner_after:
+                x = self.tokenlearner(x)  # same shape
         return self.head.pool(x).mean(dim=(2, 3, 4))  # (B, head_dim, t', h', w') -> (B, head_dim)
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
@@ -347,3 +391,9 @@ X3D_CONFIGS: dict[str, tuple[X3DConfig, Preprocessing, ViewProtocol]] = {
     "x3d-m": _x3d(16, 5, 224, 256, 2.2),
     "x3d-l": _x3d(16, 5, 312, 356, 5.0),
 }
+# X3D-TL (TokenLearner paper, section 6): 8 tokens per frame after the last stage, one
+# vector-attention layer; the parent's input and test protocol.
+_TL8 = TokenLearnerBottleneckConfig(num_tokens=8, layers=1, attention=BottleneckAttention.VECTOR)
+for _parent in ("x3d-s", "x3d-m"):
+    _cfg, _prep, _protocol = X3D_CONFIGS[_parent]
+    X3D_CONFIGS[f"{_parent}-tl8"] = (replace(_cfg, tokenlearner=_TL8), _prep, _protocol)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from .tokenlearner_block import bottleneck_macs, bottleneck_parameters
 from .x3d import STRIDE, X3DConfig
 
 
@@ -31,13 +32,14 @@ def _block_macs(
 
 def view_macs(cfg: X3DConfig, frames: int | None = None, size: int | None = None) -> int:
     """Multiply-accumulates for one (C, T, H, W) view: the configured clip unless ``frames``
-    and ``size`` (a square crop) say otherwise."""
+    and ``size`` (a square crop) say otherwise. X3D-TL adds its block's, on the map it gets."""
     t = frames or cfg.num_frames
     h = _down(size or cfg.crop_size)
     stem = cfg.stem_width
     total = t * h * h * stem * (cfg.in_channels * 9 + 5)  # 1x3x3 conv, then depthwise 5x1x1
     dim_in = stem
-    for depth, inner, dim_out in zip(cfg.stage_depths, cfg.stage_inner, cfg.stage_widths, strict=True):
+    stages = zip(cfg.stage_depths, cfg.stage_inner, cfg.stage_widths, strict=True)
+    for stage, (depth, inner, dim_out) in enumerate(stages, start=1):
         for i in range(depth):
             before = t * h * h
             if i == 0:
@@ -46,6 +48,8 @@ def view_macs(cfg: X3DConfig, frames: int | None = None, size: int | None = None
                 cfg, before, t * h * h, dim_in, inner, dim_out, cfg.se_ratio > 0 and i % 2 == 0, i == 0
             )
             dim_in = dim_out
+        if cfg.tokenlearner is not None and stage == cfg.tokenlearner_after:
+            total += bottleneck_macs(cfg.tokenlearner, dim_out, t, h, h)
     total += t * h * h * dim_in * cfg.head_inner  # pre_conv
     wt, wh, _ = cfg.pool_window
     windows = (t - min(wt, t) + 1) * (h - min(wh, h) + 1) ** 2
@@ -75,6 +79,8 @@ def num_params(cfg: X3DConfig) -> int:
             total += block
             dim_in = dim_out
     total += dim_in * cfg.head_inner + 2 * cfg.head_inner + cfg.head_inner * cfg.head_dim
+    if cfg.tokenlearner is not None:
+        total += bottleneck_parameters(cfg.tokenlearner, cfg.tokenlearner_channels)
     return total + cfg.head_dim * cfg.num_classes + cfg.num_classes
 
 
