@@ -29,8 +29,8 @@ from vidclass.evaluation.records import PredictionsError, check_compatible
 ROOT = Path(__file__).resolve().parents[1]
 NOT_FOUND = "no such model file, bundled model, directory or hub id"
 MODEL_SOURCES = (
-    "vidclass reads vidclass model files (.safetensors) and converts Hugging Face ViViT folders and hub ids "
-    "and scenic Flax checkpoints"
+    "vidclass reads vidclass model files (.safetensors) and converts Hugging Face ViViT folders and hub ids, "
+    "scenic Flax checkpoints and pytorchvideo X3D checkpoints"
 )
 NOT_A_DATASET = (
     "a video, not a dataset: the dataset must be a folder (of class folders) or an annotation file "

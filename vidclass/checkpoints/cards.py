@@ -5,7 +5,7 @@ or what a foreign checkpoint would convert to.
 and a regular file's header alone (a FIFO or a device is never opened), so that ``info`` can
 tell a model from a video before either is read. ``card_of(path, fmt)`` then gives its
 ``ModelCard``: a vidclass model file's header (no tensor is read), or the model a Hugging Face
-ViViT directory or a scenic checkpoint converts to, converted in memory (nothing is written:
+ViViT directory, a scenic checkpoint or a pytorchvideo X3D checkpoint converts to, converted in memory (nothing is written:
 ``--model`` converts into the cache, ``vidclass convert`` writes a file).
 """
 
@@ -13,15 +13,19 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
+from .classifier import VideoClassifier
 from .convert.common import ConversionError
 from .modelfile import FORMAT, SUFFIX, ModelCard, ModelFileError, read_model_card
-from .sources import convert_huggingface, convert_scenic, is_vidclass_file
+from .sources import ConvertOptions, convert_huggingface, convert_scenic, convert_source, is_vidclass_file
 
 HUGGINGFACE = "huggingface"
 SCENIC = "scenic"
 SCENIC_SUFFIX = ".msgpack"
+PYTORCHVIDEO = "pytorchvideo"
+PYTORCHVIDEO_SUFFIX = ".pyth"  # the hub's X3D_M.pyth
 
 
 def model_format(path: str | os.PathLike[str]) -> str | None:
@@ -44,6 +48,8 @@ def model_format(path: str | os.PathLike[str]) -> str | None:
     name = path.name.lower()
     if name == "checkpoint" or name.startswith("checkpoint_") or path.suffix.lower() == SCENIC_SUFFIX:
         return SCENIC
+    if path.suffix.lower() == PYTORCHVIDEO_SUFFIX:
+        return PYTORCHVIDEO
     return None
 
 
@@ -52,11 +58,20 @@ def card_of(path: str | os.PathLike[str], fmt: str) -> ModelCard:
     read or converted raises ``ModelFileError`` (one line naming the file)."""
     if fmt == FORMAT:
         return read_model_card(path)
-    convert = {HUGGINGFACE: convert_huggingface, SCENIC: convert_scenic}[fmt]
+    converters: dict[str, Callable[[Path], VideoClassifier]] = {
+        HUGGINGFACE: convert_huggingface,
+        SCENIC: convert_scenic,
+        PYTORCHVIDEO: _pytorchvideo,
+    }
+    convert = converters[fmt]
     try:
         return ModelCard.of(convert(Path(path)))
     except ConversionError as exc:
         raise ModelFileError(str(exc)) from None
 
 
-__all__ = ["HUGGINGFACE", "SCENIC", "card_of", "model_format"]
+def _pytorchvideo(path: Path) -> VideoClassifier:
+    return convert_source(path, ConvertOptions())  # says what a .pyth file that is no X3D checkpoint is
+
+
+__all__ = ["HUGGINGFACE", "PYTORCHVIDEO", "SCENIC", "card_of", "model_format"]

@@ -1,4 +1,5 @@
-"""``VideoClassifier``: a ViViT network with its labels, preprocessing and view protocol.
+"""``VideoClassifier``: a network of any model family (ViViT, X3D) with its labels, preprocessing and
+view protocol.
 
 Every classifier is assembled by ``VideoClassifier.build``: a random one (``create_model``), one
 read from a model file, one converted from a foreign checkpoint, one initialised from an image
@@ -8,14 +9,15 @@ hold; a model file stores them as written, so the keys of older files stay as th
 
 from __future__ import annotations
 
+import dataclasses
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TypeAlias, TypedDict
+from typing import Any, TypeAlias, TypedDict
 
 import torch
 
-from ..models import ViViT, ViViTConfig, get_entry
+from ..models import ModelConfig, Network, build_network, family_of, get_entry
 from ..protocol import Preprocessing, ViewProtocol
 
 JSON: TypeAlias = str | int | float | bool | None | list["JSON"] | dict[str, "JSON"]
@@ -66,14 +68,15 @@ class Provenance(TypedDict, total=False):
 
 @dataclass(eq=False)
 class VideoClassifier:
-    """A ViViT network with what it needs to be used: labels, preprocessing, view protocol.
+    """A network with what it needs to be used: labels, preprocessing, view protocol.
 
-    ``model`` takes float (B, C, T, H, W) normalised as ``preprocessing`` says and returns
+    ``model`` is a network of any family in ``vidclass.models.FAMILIES`` (a ``ViViT`` or an
+    ``X3D``); it takes float (B, C, T, H, W) normalised as ``preprocessing`` says and returns
     logits (B, len(labels)). ``name`` is the model's name (a model file's ``name`` entry);
     ``source`` where it was loaded or converted from. Make one with ``VideoClassifier.build``.
     """
 
-    model: ViViT
+    model: Network
     labels: tuple[str, ...]
     preprocessing: Preprocessing
     protocol: ViewProtocol
@@ -91,7 +94,7 @@ class VideoClassifier:
     @classmethod
     def build(
         cls,
-        model: ViViT,
+        model: Network,
         labels: Sequence[str],
         preprocessing: Preprocessing,
         protocol: ViewProtocol,
@@ -121,8 +124,13 @@ class VideoClassifier:
         )
 
     @property
-    def config(self) -> ViViTConfig:
+    def config(self) -> ModelConfig:
         return self.model.config
+
+    @property
+    def family(self) -> str:
+        """The model family's name (``vivit``, ``x3d``): see ``vidclass.models.FAMILIES``."""
+        return family_of(self.config).name
 
 
 def single_line(text: str) -> bool:
@@ -146,15 +154,14 @@ def check_labels(labels: Sequence[object]) -> None:
         seen.add(label)
 
 
-def check_fit(config: ViViTConfig, labels: Sequence[object], preprocessing: Preprocessing) -> None:
-    """``ValueError`` unless the labels, the preprocessing and the model config fit together."""
+def check_fit(config: ModelConfig, labels: Sequence[object], preprocessing: Preprocessing) -> None:
+    """``ValueError`` unless the labels, the preprocessing and the model config fit together.
+    What input fits is the family's rule (``Family.check_input``): ViViT takes exactly its
+    frames and crop; X3D its frames and a crop at least its config's (the 3-crop test size)."""
     check_labels(labels)
     if len(labels) != config.num_classes:
         raise ValueError(f"{len(labels)} labels for a model with {config.num_classes} classes")
-    if preprocessing.num_frames != config.num_frames:
-        raise ValueError(f"preprocessing takes {preprocessing.num_frames} frames, the model {config.num_frames}")
-    if preprocessing.crop_size != config.image_size:
-        raise ValueError(f"preprocessing crops {preprocessing.crop_size} px, the model takes {config.image_size}")
+    family_of(config).check_input(config, preprocessing)
     if config.in_channels != 3:
         raise ValueError(f"the model takes {config.in_channels} channels; video frames are RGB (in_channels 3)")
 
@@ -174,20 +181,20 @@ def create_model(
     initialisation reproducible; ``multi_label`` gives it a sigmoid per class.
     """
     entry = get_entry(name)
-    changes = dict(config_changes)
+    changes: dict[str, Any] = dict(config_changes)
     if labels is not None:
         labels = [str(label) for label in labels]
         if not labels:
             raise ValueError("labels must not be empty")
         changes["num_classes"] = len(labels)
-    cfg = entry.config.replace(**changes)
+    cfg = dataclasses.replace(entry.config, **changes)
     if labels is None:
         labels = [f"class_{i}" for i in range(cfg.num_classes)]
     generator_state = torch.random.get_rng_state() if seed is not None else None
     try:
         if seed is not None:
             torch.manual_seed(seed)
-        model = ViViT(cfg)
+        model = build_network(cfg)
     finally:
         if generator_state is not None:
             torch.random.set_rng_state(generator_state)

@@ -1,7 +1,9 @@
 """vidclass model files: one ``.safetensors`` file with everything needed to run the model.
 
-Layout: the ViViT state dict as tensors; the header metadata (string -> string) holds
-``format`` (``vidclass.model/1``), ``name``, and JSON for ``config``, ``labels``,
+Layout: the network's state dict as tensors; the header metadata (string -> string) holds
+``format`` (``vidclass.model/1``), ``name``, ``family`` (the model family, ``x3d``; absent for
+ViViT, which every file written before X3D is, so ViViT files are written as before), and JSON
+for ``config`` (the family's config), ``labels``,
 ``preprocessing``, ``protocol``, ``provenance`` and ``multi_label`` (``true``: a sigmoid per
 class; absent in files written before it existed, which are single-label). Metadata is parsed as JSON and validated
 field by field, never evaluated. No pickles anywhere.
@@ -23,7 +25,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from ..errors import VidclassError
-from ..models import ViViT, ViViTConfig, view_gflops
+from ..models import DEFAULT_FAMILY, ModelConfig, Network, build_network, family_of, get_family
 from ..protocol import Preprocessing, ViewProtocol
 from .classifier import Provenance, VideoClassifier, check_fit, check_labels, single_line
 
@@ -45,9 +47,11 @@ def save_model(classifier: VideoClassifier, path: str | os.PathLike[str]) -> Pat
     """Write ``classifier`` to ``path`` (a ``.safetensors`` file), atomically."""
     path = Path(path)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in classifier.model.state_dict().items()}
+    family = family_of(classifier.config).name
     metadata = {
         "format": FORMAT,
         "name": classifier.name,
+        **({"family": family} if family != DEFAULT_FAMILY else {}),
         "config": json.dumps(classifier.config.to_dict()),
         "labels": json.dumps(list(classifier.labels), ensure_ascii=False),
         "preprocessing": json.dumps(classifier.preprocessing.to_dict()),
@@ -82,7 +86,7 @@ class ModelCard:
     """What a model file's header says, read and validated without loading any tensor."""
 
     name: str
-    config: ViViTConfig
+    config: ModelConfig  # its class says the family
     labels: tuple[str, ...]
     preprocessing: Preprocessing
     protocol: ViewProtocol
@@ -98,10 +102,12 @@ class ModelCard:
     def to_dict(self) -> dict[str, Any]:
         """The card as JSON: what the header holds, with the parameter count and the GFLOPs of
         one view (multiply-adds x 2, as ``vidclass models`` counts them) worked out from the config."""
+        family = family_of(self.config)
         return {
             "name": self.name,
-            "params": self.config.num_parameters,
-            "gflops": round(view_gflops(self.config), 3),
+            "family": family.name,
+            "params": family.params(self.config),
+            "gflops": round(family.gflops(self.config), 3),
             "labels": list(self.labels),
             "multi_label": self.multi_label,
             "config": self.config.to_dict(),
@@ -132,7 +138,11 @@ def _card_from_metadata(metadata: dict[str, str], path: Path) -> ModelCard:
             f"{path}: metadata 'format' is {metadata.get('format')!r:.60}, expected {FORMAT!r} "
             "(convert foreign checkpoints first)"
         )
-    config = _section(metadata, "config", path, ViViTConfig.from_dict)
+    try:
+        family = get_family(metadata.get("family", DEFAULT_FAMILY))
+    except ValueError as exc:
+        raise ModelFileError(f"{path}: invalid metadata: family: {exc}") from None
+    config = _section(metadata, "config", path, family.config.from_dict)
     labels = _section(metadata, "labels", path, _labels, list)
     preprocessing = _section(metadata, "preprocessing", path, Preprocessing.from_dict)
     protocol = _section(metadata, "protocol", path, ViewProtocol.from_dict)
@@ -187,24 +197,29 @@ def read_model_card(path: str | os.PathLike[str]) -> ModelCard:
         raise _open_error(path, exc) from None
 
 
+_INTEGERS = ("I64", "I32", "I16", "I8", "U8")  # safetensors' names
+
+
 def _is_float(dtype: str) -> bool:
     return dtype.startswith("F") or dtype == "BF16"  # safetensors' names: F16, BF16, F32, F64, F8_*
 
 
-def _empty_model(path: Path, card: ModelCard, shapes: dict[str, tuple[int, ...]], dtypes: dict[str, str]) -> ViViT:
+def _empty_model(path: Path, card: ModelCard, shapes: dict[str, tuple[int, ...]], dtypes: dict[str, str]) -> Network:
     """The network of ``card.config`` on the meta device (no memory), once the file's tensors,
     from its header alone, are what it needs: first the parameter budget (before the network is
     built: a config may not imply more than twice the parameters the file stores), then names,
-    shapes and dtypes."""
+    shapes and dtypes (floating point, but for integer buffers such as BatchNorm's
+    ``num_batches_tracked``, which must be integers)."""
     stored = sum(math.prod(shape) for shape in shapes.values())
-    needed = card.config.num_parameters
+    needed = family_of(card.config).params(card.config)
     if needed > 2 * stored:
         raise ModelFileError(
             f"{path}: the config implies {needed:,} parameters, the file stores {stored:,}: refused before building it"
         )
     with torch.device("meta"):
-        model = ViViT(card.config)
-    expected = {key: tuple(ref.shape) for key, ref in model.state_dict().items()}
+        model = build_network(card.config)
+    state = model.state_dict()
+    expected = {key: tuple(ref.shape) for key, ref in state.items()}
     missing = sorted(set(expected) - set(shapes))
     unexpected = sorted(set(shapes) - set(expected))
     if missing or unexpected:
@@ -217,7 +232,10 @@ def _empty_model(path: Path, card: ModelCard, shapes: dict[str, tuple[int, ...]]
     for key, shape in expected.items():
         if shapes[key] != shape:
             raise ModelFileError(f"{path}: tensor {key} has shape {shapes[key]}, the config needs {shape}")
-        if not _is_float(dtypes[key]):
+        if not state[key].is_floating_point():
+            if dtypes[key] not in _INTEGERS:
+                raise ModelFileError(f"{path}: tensor {key} has dtype {dtypes[key]}, expected an integer")
+        elif not _is_float(dtypes[key]):
             raise ModelFileError(f"{path}: tensor {key} has dtype {dtypes[key]}, expected floating point")
     return model
 

@@ -3,7 +3,8 @@
 ``locate_model(spec)`` gives the path of a vidclass model file for any source ``--model``
 accepts, converting foreign checkpoints once into the cache (``$VIDCLASS_CACHE``, default
 ``~/.cache/vidclass``): a Hugging Face ViViT directory, a Hugging Face hub id (with the
-optional ``huggingface_hub``), or a scenic Flax ``checkpoint`` file.
+optional ``huggingface_hub``), a scenic Flax ``checkpoint`` file, or a pytorchvideo X3D
+checkpoint (``X3D_M.pyth``).
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ CACHE_VERSION = 1  # bump when a converter's output changes, to invalidate cache
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 KINETICS = {400: "kinetics400", 600: "kinetics600"}
 MODEL_SOURCES = (
-    "vidclass reads vidclass model files (.safetensors) and converts Hugging Face ViViT folders and hub ids "
-    "and scenic Flax checkpoints"
+    "vidclass reads vidclass model files (.safetensors) and converts Hugging Face ViViT folders and hub ids, "
+    "scenic Flax checkpoints and pytorchvideo X3D checkpoints"
 )
 NOT_A_MODEL = {  # what a file that is no model source is, from convert.common.sniff_format
     "text": "a text file, not a model",
@@ -50,7 +51,7 @@ NOT_A_MODEL = {  # what a file that is no model source is, from convert.common.s
 class ConvertOptions:
     """What a checkpoint does not say about itself, and explicit changes to it."""
 
-    variant: str | None = None  # scenic Model 4 has Model 1's parameters
+    variant: str | None = None  # scenic Model 4 has Model 1's parameters; pytorchvideo: the X3D variant
     tokenlearner_location: int | None = None  # scenic TokenLearner without fuser
     source_image_size: int | None = None  # scenic: the image size the checkpoint was trained at (224)
     labels: str | None = None  # a file with one label per line
@@ -262,6 +263,11 @@ def convert_source(spec: str | os.PathLike[str], options: ConvertOptions = Conve
         if is_vidclass_file(path):
             raise ConversionError(f"{path} is already a vidclass model file")
         kind = sniff_format(path)
+        from .pytorchvideo_source import convert_pytorchvideo  # None: a PyTorch file of another kind
+
+        converted = convert_pytorchvideo(path, options) if kind == "pytorch" else None
+        if converted is not None:
+            return converted
         if kind != "msgpack":  # a scenic checkpoint is a msgpack map
             raise ConversionError(f"{path}: {NOT_A_MODEL[kind]}; {MODEL_SOURCES}")
         return convert_scenic(path, options)
@@ -359,6 +365,8 @@ def init_from_image_vit(
     from .convert import image_vit
 
     entry = get_entry(target)
+    if not isinstance(entry.config, ViViTConfig):  # an image ViT's tensors make a ViViT, not an X3D
+        raise ConversionError(f"--init {target}: an image ViT initialises ViViT configurations only")
     try:
         cfg = entry.config.replace(num_classes=len(labels))
         check_fit(cfg, labels, entry.preprocessing)

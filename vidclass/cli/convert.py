@@ -21,8 +21,9 @@ from vidclass.cli.tables import convert_tables
 )
 @click.option(
     "--variant",
-    type=click.Choice(["spacetime", "factorized_dot_product"]),
-    help="scenic: Model 4 has Model 1's parameters; say which it is (default spacetime).",
+    type=click.Choice(["spacetime", "factorized_dot_product", "x3d-xs", "x3d-s", "x3d-m", "x3d-l"]),
+    help="scenic: Model 4 has Model 1's parameters; say which it is (default spacetime). pytorchvideo: "
+    "the X3D variant, where the tensors and the file name leave it open.",
 )
 @click.option(
     "--tokenlearner-location",
@@ -92,8 +93,9 @@ def convert_command(
 
     SOURCE is a Hugging Face ViViT directory (config.json with model.safetensors or
     pytorch_model.bin, which is opened with weights_only=True), a Hugging Face hub id such as
-    google/vivit-b-16x2-kinetics400 (needs vidclass[hub] and network), or a scenic Flax
-    checkpoint file. Every source tensor must be used and every model tensor filled.
+    google/vivit-b-16x2-kinetics400 (needs vidclass[hub] and network), a scenic Flax
+    checkpoint file, or a pytorchvideo X3D checkpoint (X3D_M.pyth, opened with
+    weights_only=True). Every source tensor must be used and every model tensor filled.
 
     With --init CONFIG, SOURCE is an image ViT (.safetensors, .bin/.pth, or a Hugging Face
     directory) and the output is CONFIG initialised from it: central-frame (or inflated)
@@ -101,7 +103,7 @@ def convert_command(
     """
     from vidclass.checkpoints import ConvertOptions, VideoClassifier, convert_source, save_model
     from vidclass.checkpoints.convert import ConversionError
-    from vidclass.models import num_params
+    from vidclass.models import family_of, num_params
 
     options = ConvertOptions(
         variant=variant,
@@ -139,15 +141,16 @@ def convert_command(
         )
     path = save_model(classifier, output)
     cfg = classifier.config
+    row = family_of(cfg).describe(cfg)
     write_document(
         {
             "output": str(path),
             "source": source,
             "format": classifier.provenance.get("format"),
-            "variant": cfg.variant.value,
+            "variant": row["variant"],
             "classes": len(classifier.labels),
             "params": num_params(cfg),
-            "input": [cfg.num_frames, cfg.image_size, cfg.image_size],
+            "input": row["input"],
             "preprocessing": classifier.preprocessing.to_dict(),
             "protocol": classifier.protocol.to_dict(),
             "multi_label": classifier.multi_label,

@@ -187,16 +187,19 @@ def info_tables(data: dict[str, Any]) -> Sequence[Any]:
     return [video, clips, crops]
 
 
-def model_card_tables(data: dict[str, Any]) -> Sequence[Any]:
-    """``info MODEL``: the card, as a two-column table (the labels all in one folded cell)."""
-    table = Table(title=data["path"], title_justify="left", show_header=False)
-    table.add_column("field")
-    table.add_column("value", overflow="fold")
-    cfg, prep, protocol = data["config"], data["preprocessing"], data["protocol"]
+def _network_rows(family: str, cfg: dict[str, Any]) -> list[tuple[str, str]]:
+    """A model card's ``network`` and ``input`` rows, for its family's config."""
+    if family == "x3d":
+        return [
+            (
+                "network",
+                f"x3d, depth factor {cfg['depth_factor']}, width factor {cfg['width_factor']}, "
+                f"bottleneck factor {cfg['bottleneck_factor']}",
+            ),
+            ("input", f"{cfg['num_frames']} frames x {cfg['crop_size']} px or larger (the head's pooling window)"),
+        ]
     learner = cfg.get("tokenlearner")
-    rows = [
-        ("model", data["name"]),
-        ("format", f"{data['format']}, shown as the model it converts to" if data["converted"] else data["format"]),
+    return [
         (
             "network",
             f"{cfg['variant']}, {cfg['num_layers']} layers, width {cfg['hidden_size']}, {cfg['num_heads']} heads"
@@ -206,6 +209,19 @@ def model_card_tables(data: dict[str, Any]) -> Sequence[Any]:
             "input",
             f"{cfg['num_frames']} frames x {cfg['image_size']} px, tubelets {'x'.join(map(str, cfg['tubelet']))}",
         ),
+    ]
+
+
+def model_card_tables(data: dict[str, Any]) -> Sequence[Any]:
+    """``info MODEL``: the card, as a two-column table (the labels all in one folded cell)."""
+    table = Table(title=data["path"], title_justify="left", show_header=False)
+    table.add_column("field")
+    table.add_column("value", overflow="fold")
+    cfg, prep, protocol = data["config"], data["preprocessing"], data["protocol"]
+    rows = [
+        ("model", data["name"]),
+        ("format", f"{data['format']}, shown as the model it converts to" if data["converted"] else data["format"]),
+        *_network_rows(data.get("family", "vivit"), cfg),
         ("params", _params(data["params"])),
         ("GFLOPs/view", _gflops(data["gflops"])),
         (

@@ -29,6 +29,7 @@ from vidclass.errors import InputError, VidclassError
 from vidclass.explanation.maps import explain_clip, methods_for, token_layers
 from vidclass.explanation.result import Explanation
 from vidclass.inference import Predictor, RunOptions
+from vidclass.models import ViViT, ViViTConfig, family_of
 from vidclass.scores import aggregate
 
 METHODS = EXPLAIN_METHODS
@@ -69,7 +70,13 @@ def explain(
 
 
 def resolve_method(method: str, config: Any, name: str) -> str:
-    """``auto`` made concrete, or ``method`` checked against what the model can explain."""
+    """``auto`` made concrete, or ``method`` checked against what the model can explain. Only
+    ViViT models have the attention and TokenLearner weights the maps are made of."""
+    if not isinstance(config, ViViTConfig):
+        raise VidclassError(
+            f"{name} is an {family_of(config).name} model: explain's maps (tokens, rollout) need a ViViT's "
+            "attention, which it has none of (not supported yet)"
+        )
     possible = methods_for(config)
     if method == "auto":
         return possible[0]
@@ -106,6 +113,7 @@ def explain_with(
         raise VidclassError(f"--clip {clip}: this video has clips 0 to {len(plan.clips) - 1}")
     view = views[clip * crops + centre].unsqueeze(0)  # (1, 3, T, s, s)
     network = predictor.classifier.model  # the ViViT, on the predictor's device
+    assert isinstance(network, ViViT)  # resolve_method refused the other families
     maps = explain_clip(network, view.to(predictor.device), method, layer)
     prep = predictor.preprocessing
     tubelet = prep.num_frames // maps.maps.shape[0]

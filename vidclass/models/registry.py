@@ -8,13 +8,14 @@ from typing import Any
 
 from ..protocol import Preprocessing, ViewProtocol
 from .config import Classifier, TokenLearnerConfig, Variant, ViViTConfig
-from .flops import view_gflops, view_macs
+from .families import ModelConfig, family_of
+from .x3d import X3D_CONFIGS
 
 
 @dataclass(frozen=True)
 class ModelEntry:
     name: str
-    config: ViViTConfig
+    config: ModelConfig  # any family's (models.families)
     preprocessing: Preprocessing
     protocol: ViewProtocol = field(default_factory=ViewProtocol)
     description: str = ""
@@ -41,13 +42,13 @@ def list_models() -> list[str]:
     return list(_REGISTRY)
 
 
-def num_params(cfg: ViViTConfig) -> int:
+def num_params(cfg: ModelConfig) -> int:
     import torch
 
-    from .vivit import ViViT  # building on the meta device costs no memory
+    from .families import build_network  # building on the meta device costs no memory
 
     with torch.device("meta"):
-        model = ViViT(cfg)
+        model = build_network(cfg)
     return sum(p.numel() for p in model.parameters())
 
 
@@ -55,25 +56,13 @@ def describe_models() -> list[dict[str, Any]]:
     """One row per registered configuration: what ``vidclass models`` prints."""
     rows = []
     for entry in _REGISTRY.values():
-        cfg = entry.config
-        rows.append(
-            {
-                "name": entry.name,
-                "variant": cfg.variant.value,
-                "tokenlearner": (
-                    f"{cfg.tokenlearner.num_tokens}at{cfg.tokenlearner.location}"
-                    f"{'+fuser' if cfg.tokenlearner.fuse else ''} {cfg.tokenlearner.version.value}"
-                    if cfg.tokenlearner
-                    else None
-                ),
-                "params": num_params(cfg),
-                "gflops": round(view_gflops(cfg), 3),
-                "gmacs": round(view_macs(cfg) / 1e9, 3),
-                "input": [cfg.num_frames, cfg.image_size, cfg.image_size],
-                "tubelet": list(cfg.tubelet),
-                "description": entry.description,
-            }
-        )
+        family = family_of(entry.config)
+        cells = family.describe(entry.config)  # variant, tokenlearner, input, tubelet, and the family's own
+        gflops = family.gflops(entry.config)
+        row = {"name": entry.name, "family": family.name, "variant": cells.pop("variant")}
+        row.update(tokenlearner=cells.pop("tokenlearner"), params=num_params(entry.config))
+        row.update(gflops=round(gflops, 3), gmacs=round(gflops / 2, 3), **cells)
+        rows.append({**row, "description": entry.description})
     return rows
 
 
@@ -187,3 +176,23 @@ register(
         description="Small 64 px Model 1, 16 frames at 8 fps: the bundled model without TokenLearner",
     )
 )
+
+# X3D (pytorchvideo's network; models/x3d.py cites the published configurations). The
+# preprocessing crops the 3-crop test size, larger than the config's crop (the head's window).
+for _name, (_config, _prep, _protocol) in X3D_CONFIGS.items():
+    register(
+        ModelEntry(
+            _name,
+            _config,
+            _prep,
+            _protocol,
+            description=(
+                f"{_name.upper()} (pytorchvideo)"
+                if _config.tokenlearner is None
+                else f"X3D with {_config.tokenlearner.num_tokens} TokenLearner tokens a frame after stage"
+                f" {_config.tokenlearner_after}"
+            )
+            + f", {_config.num_frames}x{_config.crop_size} px, tested at {_prep.crop_size} px,"
+            f" {_protocol.clips}x{_protocol.crops} views",
+        )
+    )

@@ -11,7 +11,18 @@ from typing import Any
 import torch
 
 from vidclass.checkpoints import VideoClassifier, create_model, load_model
-from vidclass.models import Classifier, TokenLearnerConfig, TokenLearnerVersion, ViViT, list_models
+from vidclass.errors import VidclassError
+from vidclass.models import (
+    Classifier,
+    ModelConfig,
+    TokenLearnerConfig,
+    TokenLearnerVersion,
+    ViViT,
+    ViViTConfig,
+    family_of,
+    get_entry,
+    list_models,
+)
 from vidclass.training.options import TrainOptions
 
 
@@ -71,6 +82,20 @@ def transplant(
     return classifier, fresh
 
 
+def check_trainable(cfg: ModelConfig, spec: str, tokenlearner: TokenLearnerConfig | None) -> None:
+    """``VidclassError`` unless the model of ``spec`` (config ``cfg``) can be trained here: the
+    surgery (new head, TokenLearner insertion, regularisation, kernel init) is ViViT's."""
+    if isinstance(cfg, ViViTConfig):
+        return
+    family = family_of(cfg).name
+    if tokenlearner is not None:
+        raise VidclassError(
+            f"--tokenlearner inserts a ViViT TokenLearner, and {spec} is an {family} model "
+            f"(a TokenLearner in {family} is not supported yet)"
+        )
+    raise VidclassError(f"{spec} is an {family} model: train supports ViViT models only (not supported yet)")
+
+
 def prepare_model(
     spec: str, labels: Sequence[str], options: TrainOptions, tokenlearner: TokenLearnerConfig | None = None
 ) -> tuple[VideoClassifier, dict[str, Any]]:
@@ -85,6 +110,7 @@ def prepare_model(
         k: v for k, v in (("drop_path", options.drop_path), ("dropout", options.dropout)) if v is not None
     }
     if spec in list_models() and not Path(spec).exists():
+        check_trainable(get_entry(spec).config, spec, tokenlearner)
         if tokenlearner is not None:
             changes.update(tokenlearner=tokenlearner, classifier=Classifier.GAP)
         classifier = create_model(spec, labels=labels, seed=options.seed, multi_label=options.multi_label, **changes)
@@ -93,6 +119,8 @@ def prepare_model(
     if options.kernel_init != "random":
         raise ValueError("--kernel-init applies to a new model (a registry configuration), not to fine-tuning")
     source = load_model(spec)
+    check_trainable(source.config, spec, tokenlearner)
+    assert isinstance(source.config, ViViTConfig)
     cfg = source.config.replace(num_classes=len(labels), **changes)
     if tokenlearner is not None:
         cfg = cfg.replace(tokenlearner=tokenlearner, classifier=Classifier.GAP)
@@ -104,7 +132,9 @@ def init_kernel(classifier: VideoClassifier, options: TrainOptions) -> None:
     """Start a new model's tubelet kernel as ``options.kernel_init`` says (see ``KERNEL_INITS``)."""
     if options.kernel_init == "difference":
         generator = torch.Generator().manual_seed(options.seed)
-        classifier.model.patch_embed.init_temporal_difference_(generator=generator)
+        model = classifier.model
+        assert isinstance(model, ViViT)  # check_trainable refused the other families
+        model.patch_embed.init_temporal_difference_(generator=generator)
 
 
 __all__ = ["init_kernel", "parse_tokenlearner", "prepare_model", "transplant"]
