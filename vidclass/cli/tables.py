@@ -194,7 +194,13 @@ def _network_rows(family: str, cfg: dict[str, Any]) -> list[tuple[str, str]]:
             (
                 "network",
                 f"x3d, depth factor {cfg['depth_factor']}, width factor {cfg['width_factor']}, "
-                f"bottleneck factor {cfg['bottleneck_factor']}",
+                f"bottleneck factor {cfg['bottleneck_factor']}"
+                + (
+                    f", TokenLearner {cfg['tokenlearner']['num_tokens']} tokens a frame after stage"
+                    f" {cfg.get('tokenlearner_after')} ({cfg['tokenlearner']['attention']} attention)"
+                    if cfg.get("tokenlearner")
+                    else ""
+                ),
             ),
             ("input", f"{cfg['num_frames']} frames x {cfg['crop_size']} px or larger (the head's pooling window)"),
         ]
