@@ -28,7 +28,7 @@ from tests.videos import write_video
 from vidclass.checkpoints import ModelFileError
 from vidclass.checkpoints.convert.common import ConversionError
 from vidclass.cli.main import main
-from vidclass.models import TokenLearnerConfig, ViViT, get_entry, list_models
+from vidclass.models import TokenLearnerConfig, build_network, family_of, get_entry, list_models
 from vidclass.protocol import Preprocessing, ViewProtocol
 from vidclass.training import TrainOptions, train
 
@@ -213,10 +213,11 @@ def test_the_parameter_count_is_computed_without_building_the_model():
             for variant in ("spacetime", "factorized_encoder", "factorized_self_attention"):
                 configs.append(micro.replace(variant=variant, classifier="gap", tokenlearner=tl))
     configs += [micro.replace(qkv_bias=False, representation_size=24, variant="factorized_encoder", temporal_heads=2)]
-    for cfg in configs:
+    for cfg in configs:  # every family's count, from its config alone (models.families)
         with torch.device("meta"):
-            built = sum(p.numel() for p in ViViT(cfg).parameters())
-        assert cfg.num_parameters == built, cfg
+            built = sum(p.numel() for p in build_network(cfg).parameters())
+        assert family_of(cfg).params(cfg) == built, cfg
+    assert {family_of(cfg).name for cfg in configs} == {"vivit", "x3d"}
 
 
 # --------------------------------------------------------------------------- foreign checkpoints
