@@ -4,7 +4,7 @@ VIDCLASS := $(VENV)/bin/vidclass
 PYTHON ?= python3
 BUILD ?= build
 
-.PHONY: install test lint docs bench multilabel-bench multilabel-model soak localisation default-model clean
+.PHONY: install test lint docs bench multilabel-bench x3d-bench multilabel-model soak localisation default-model clean
 
 install: $(VENV)/.installed
 
@@ -38,6 +38,11 @@ bench: install
 multilabel-bench: install
 	mkdir -p $(BUILD)
 	$(PY) benchmarks/multilabel_eval.py --repeats 3 --json $(BUILD)/multilabel-eval.json --write BENCHMARKS.md
+
+# X3D-XS/S/M/M-TL8 against ViViT-B, seconds per 10 s video with each one's own protocol (BENCHMARKS.md).
+x3d-bench: install
+	mkdir -p $(BUILD)
+	$(PY) benchmarks/x3d_speed.py --repeats 3 --json $(BUILD)/x3d-speed.json --write BENCHMARKS.md
 
 # The multi-label check of docs/multi-label.md (about 35 minutes on 2 cores): the bundled model
 # fine-tuned on 1,200 vidclass synth --multi-label videos (square frames, so that every target

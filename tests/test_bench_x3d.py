@@ -1,0 +1,37 @@
+"""benchmarks/x3d_speed.py runs its whole path on tiny settings; timings are never asserted."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "benchmarks" / "x3d_speed.py"
+
+
+def test_x3d_speed_bench_runs_and_writes_its_section(tmp_path):
+    out = tmp_path / "x3d.json"
+    doc = tmp_path / "BENCHMARKS.md"
+    doc.write_text("# Benchmarks\n\nprose kept\n\n## Not measured (yet)\n\n- kept too\n")
+    args = ["--models", "x3d-xs", "--repeats", "1", "--clips", "1", "--crops", "1"]
+    args += ["--seconds", "1", "--size", "160x120", "--precision", "fp32"]
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), *args, "--work", str(tmp_path / "work"), "--json", str(out), "--write", str(doc)],
+        capture_output=True,
+        text=True,
+        timeout=600,  # a loose bound for shared machines; no timing is asserted
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    results = json.loads(out.read_text())
+    assert set(results) >= {"date", "machine", "load_before", "load_after", "clip", "precision", "bench"}
+    (row,) = results["bench"]["rows"]
+    assert (row["model"], row["precision"], row["protocol"], row["views"]) == ("x3d-xs", "fp32", "1x1", 1)
+    assert row["input"] == [3, 4, 182, 182]  # X3D-XS: 4 frames, 182 px test crops
+    for key in ("seconds_per_video", "record_seconds", "model_seconds", "gmacs_per_video", "gmacs_per_second"):
+        assert row[key] > 0
+    assert 0 < row["mfu"] and row["matmul_gflops"] > 0
+    text = doc.read_text()
+    assert "prose kept" in text and "kept too" in text
+    assert text.index("## X3D against ViViT-B") < text.index("## Not measured")
