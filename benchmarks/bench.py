@@ -26,8 +26,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -38,6 +36,7 @@ from typing import Any
 
 import pipeline
 import torch
+from common import machine, matmul_gflops, timed, write_section
 
 from vidclass.models import ViViT, ViViTConfig, view_gflops
 
@@ -47,45 +46,9 @@ PRECISION_DTYPES = {"fp32": None, "bf16": torch.bfloat16}
 # --- helpers ----------------------------------------------------------------------------------
 
 
-def machine() -> dict[str, Any]:
-    cpu = platform.processor() or "unknown"
-    flags: set[str] = set()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and cpu in ("unknown", "x86_64", ""):
-                cpu = line.split(":", 1)[1].strip()
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-    from vidclass.precision import native_bf16_cpu
-
-    try:
-        import transformers
-
-        hf_version = transformers.__version__
-    except ImportError:
-        hf_version = None
-    return {
-        "cpu": cpu,
-        "logical_cpus": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "avx512_bf16": "avx512_bf16" in flags,
-        "amx_bf16": "amx_bf16" in flags,
-        "native_bf16": native_bf16_cpu(),
-        "torch": torch.__version__,
-        "transformers": hf_version,
-        "python": platform.python_version(),
-    }
-
-
 def autocast(precision: str) -> Any:
     dtype = PRECISION_DTYPES[precision]
     return contextlib.nullcontext() if dtype is None else torch.autocast("cpu", dtype=dtype)
-
-
-def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    start = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - start, out
 
 
 def interleave(contenders: dict[str, Callable[[], Any]], repeats: int, warmup: int = 2) -> dict[str, list[float]]:
@@ -102,17 +65,6 @@ def interleave(contenders: dict[str, Callable[[], Any]], repeats: int, warmup: i
 def ratio_median(numerator: list[float], denominator: list[float]) -> float:
     """Median of the per-round ratios (each round's two runs were side by side)."""
     return statistics.median(n / d for n, d in zip(numerator, denominator, strict=True))
-
-
-def matmul_gflops(dtype: torch.dtype, n: int, repeats: int) -> float:
-    a = torch.randn(n, n).to(dtype)
-    b = torch.randn(n, n).to(dtype)
-    torch.mm(a, b)
-    times = []
-    for _ in range(repeats):
-        seconds, _ = timed(lambda: torch.mm(a, b))
-        times.append(seconds)
-    return 2 * n**3 / statistics.median(times) / 1e9
 
 
 # --- configurations ---------------------------------------------------------------------------
@@ -418,18 +370,6 @@ BEGIN = "<!-- benchmarks/bench.py results: begin (generated, edits here are over
 END = "<!-- benchmarks/bench.py results: end -->"
 
 
-def write_report(path: Path, report: str) -> None:
-    """Put ``report`` between the BEGIN and END markers of ``path`` (appended when absent)."""
-    text = path.read_text() if path.is_file() else "# Benchmarks\n"
-    block = f"{BEGIN}\n{report.rstrip()}\n{END}"
-    if BEGIN in text and END in text.split(BEGIN, 1)[1]:
-        before, rest = text.split(BEGIN, 1)
-        text = before + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny config, few repeats: a smoke run")
@@ -487,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
     if args.write:
-        write_report(Path(args.write), report)
+        write_section(Path(args.write), report, BEGIN, END)
     return 0
 
 

@@ -37,19 +37,17 @@ import copy
 import csv
 import json
 import os
-import platform
 import resource
 import shutil
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
+from common import load, machine, timed, write_section
 
 import vidclass
 from vidclass.defaults import LAYOUTS
@@ -193,12 +191,6 @@ def write_records(source: Path, target: Path, records: int, seed: int, multi: bo
 
 
 # --- measuring --------------------------------------------------------------------------------
-
-
-def timed(run: Callable[[], Any]) -> tuple[float, Any]:
-    start = time.perf_counter()
-    result = run()
-    return time.perf_counter() - start, result
 
 
 def cpu_seconds() -> float:
@@ -363,26 +355,6 @@ def bench_report(root: Path, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def machine() -> dict[str, Any]:
-    cpu = platform.processor() or ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return {
-        "cpu": cpu or "unknown",
-        "logical_cpus": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-    }
-
-
-def load() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else []
-
-
 # --- report -----------------------------------------------------------------------------------
 
 
@@ -475,22 +447,6 @@ def markdown(results: dict[str, Any], command: str) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: Path, section: str) -> None:
-    """Put ``section`` between this script's markers in ``path`` (inserted before ``## Not
-    measured`` when they are absent, else appended)."""
-    text = path.read_text() if path.is_file() else "# Benchmarks\n"
-    block = f"{BEGIN}\n{section.rstrip()}\n{END}"
-    if BEGIN in text and END in text.split(BEGIN, 1)[1]:
-        before, rest = text.split(BEGIN, 1)
-        text = before + block + rest.split(END, 1)[1]
-    elif f"\n{INSERT_BEFORE}" in text:
-        before, rest = text.split(f"\n{INSERT_BEFORE}", 1)
-        text = before.rstrip("\n") + "\n\n" + block + "\n\n" + INSERT_BEFORE + rest
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--videos", type=int, default=24, help="synth videos to evaluate (default 24)")
@@ -539,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
     if args.write:
-        write_section(Path(args.write), section)
+        write_section(Path(args.write), section, BEGIN, END, INSERT_BEFORE)
     return 0
 
 

@@ -30,14 +30,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import platform
 import shutil
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -45,6 +42,7 @@ from typing import Any
 import av
 import numpy as np
 import torch
+from common import load, machine, matmul_gflops, timed, write_section
 
 import vidclass
 from vidclass.models.x3d_flops import view_macs
@@ -80,18 +78,6 @@ def write_clip(path: Path, seconds: float, width: int, height: int, fps: int) ->
             image = av.VideoFrame.from_ndarray(np.clip(frame, 0, 255).astype(np.uint8), format="rgb24")
             container.mux(stream.encode(image))
         container.mux(stream.encode(None))
-
-
-def timed(run: Callable[[], Any]) -> tuple[float, Any]:
-    start = time.perf_counter()
-    result = run()
-    return time.perf_counter() - start, result
-
-
-def matmul_gflops(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
-    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
-    torch.mm(a, b)
-    return 2 * n**3 / statistics.median(timed(lambda: torch.mm(a, b))[0] for _ in range(repeats)) / 1e9
 
 
 class Contender:
@@ -209,26 +195,6 @@ def run(clip: Path, args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def machine() -> dict[str, Any]:
-    cpu = platform.processor() or ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return {
-        "cpu": cpu or "unknown",
-        "logical_cpus": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-    }
-
-
-def load() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else []
-
-
 def spread(r: dict[str, float] | None) -> str:
     if r is None:
         return "n/a"
@@ -293,22 +259,6 @@ def markdown(results: dict[str, Any], command: str) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: Path, section: str) -> None:
-    """Put ``section`` between this script's markers in ``path`` (inserted before ``## Not
-    measured`` when they are absent, else appended)."""
-    text = path.read_text() if path.is_file() else "# Benchmarks\n"
-    block = f"{BEGIN}\n{section.rstrip()}\n{END}"
-    if BEGIN in text and END in text.split(BEGIN, 1)[1]:
-        before, rest = text.split(BEGIN, 1)
-        text = before + block + rest.split(END, 1)[1]
-    elif f"\n{INSERT_BEFORE}" in text:
-        before, rest = text.split(f"\n{INSERT_BEFORE}", 1)
-        text = before.rstrip("\n") + "\n\n" + block + "\n\n" + INSERT_BEFORE + rest
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated (default {','.join(MODELS)})")
@@ -356,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
     if args.write:
-        write_section(Path(args.write), section)
+        write_section(Path(args.write), section, BEGIN, END, INSERT_BEFORE)
     return 0
 
 

@@ -50,14 +50,17 @@ def test_multilabel_eval_bench_runs_and_writes_its_section(tmp_path):
     assert text.index("## Multi-label evaluation") < text.index("## Not measured")
 
 
-def test_the_section_replaces_the_one_between_its_markers(tmp_path):
+def test_the_section_replaces_the_one_between_its_markers(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))  # as when the script runs: benchmarks/common.py beside it
     spec = importlib.util.spec_from_file_location("multilabel_eval", SCRIPT)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     doc = tmp_path / "BENCHMARKS.md"
     doc.write_text(f"# Benchmarks\n\nbefore\n\n{module.BEGIN}\nold figures\n{module.END}\n\n## Soak\n\nafter\n")
-    module.write_section(doc, "## Multi-label evaluation\n\nnew figures\n")
+    module.write_section(
+        doc, "## Multi-label evaluation\n\nnew figures\n", module.BEGIN, module.END, module.INSERT_BEFORE
+    )
     text = doc.read_text()
     assert "old figures" not in text and "new figures" in text and "before" in text and "after" in text
     assert text.count(module.BEGIN) == text.count(module.END) == 1
