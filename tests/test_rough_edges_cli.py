@@ -420,6 +420,45 @@ def test_a_stop_during_a_finalizer_is_raised_after_it_not_dropped():
     assert run.returncode == 130
 
 
+_IMPORT_LOCK_SCRIPT = """
+import os, signal, time, weakref
+from vidclass.cli.signals import handled
+
+# As importlib._bootstrap's _get_module_lock.<locals>.cb: a weakref callback of the import
+# system, run whenever a module lock is dropped, long after its import.
+CALLBACK = '''
+def cb(ref):
+    os.kill(os.getpid(), signal.SIGTERM)
+    deadline = time.monotonic() + 0.3
+    while time.monotonic() < deadline:  # Python bytecode: the handler runs in here
+        pass
+    print("callback ended", flush=True)
+'''
+namespace = {"__name__": "importlib._bootstrap", "os": os, "signal": signal, "time": time}
+exec(CALLBACK, namespace)
+
+class Lock:
+    pass
+
+with handled():
+    lock = Lock()
+    ref = weakref.ref(lock, namespace["cb"])
+    del lock  # the callback runs here
+    for _ in range(200):
+        time.sleep(0.01)
+    print("ran on", flush=True)
+"""
+
+
+def test_a_stop_during_an_import_lock_callback_is_raised_after_it_not_dropped():
+    # A SIGTERM 0.5 s into a timeline landed in importlib's module-lock weakref callback: it was
+    # printed as "Exception ignored" and lost, and the timeline ran on past the test's 180 s.
+    run = subprocess.run([sys.executable, "-c", _IMPORT_LOCK_SCRIPT], capture_output=True, text=True, timeout=60)
+    assert run.stdout.splitlines() == ["callback ended"]
+    assert run.stderr.splitlines() == ["error: terminated"]
+    assert run.returncode == 143
+
+
 _DEFERRED_SCRIPT = """
 import os, signal, time
 from vidclass.cli.signals import deferred, handled

@@ -69,18 +69,27 @@ RETRY = 0.05
 def _unsafe(frame: FrameType | None) -> bool:
     """Whether the main thread, at ``frame``, is somewhere a ``KeyboardInterrupt`` would not
     come out as itself: running a module's code for an import (the script being run,
-    ``__main__``, is not an import), or a finalizer (``__del__``, or a ``weakref.finalize``
-    callback), where Python prints "Exception ignored" and drops it, so the command ran on."""
+    ``__main__``, is not an import) or the import system's own code, or a finalizer
+    (``__del__``, a ``weakref.finalize`` callback, the import system's weakref callbacks), where
+    Python prints "Exception ignored" and drops it, so the command ran on."""
     if _deferring:
         return True
     while frame is not None:
         code = frame.f_code
-        if code.co_name == "<module>" and frame.f_globals.get("__name__") != "__main__":
+        module = frame.f_globals.get("__name__")
+        if code.co_name == "<module>" and module != "__main__":
             return True
-        if code.co_name == "__del__" or frame.f_globals.get("__name__") == "weakref":
+        if code.co_name == "__del__" or module in _UNSAFE_MODULES:
             return True
         frame = frame.f_back
     return False
+
+
+# Modules whose every frame is an import or a finalizer: weakref's (weakref.finalize), and the
+# import system's own, whose module locks are dropped by a weakref callback
+# (importlib._bootstrap's _get_module_lock.<locals>.cb) that can run at any later moment, where
+# a stop was printed as "Exception ignored" and lost: a timeline ran on for minutes.
+_UNSAFE_MODULES = frozenset({"weakref", "importlib._bootstrap", "importlib._bootstrap_external"})
 
 
 def _raise(kind: type[KeyboardInterrupt], frame: FrameType | None) -> None:
