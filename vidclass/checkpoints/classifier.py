@@ -35,7 +35,9 @@ class Provenance(TypedDict, total=False):
     - ``seed``: the seed of a random initialisation (None: not seeded).
     - ``created_from``: ``create_model``: the registry configuration.
     - ``source``: a conversion or image-ViT initialisation: the foreign checkpoint (path or hub id).
-    - ``format``: its format: ``"huggingface"``, ``"scenic"`` or ``"image_vit"``.
+    - ``format``: its format: ``"huggingface"``, ``"scenic"``, ``"pytorchvideo"`` or ``"image_vit"``.
+    - ``url``, ``sha256``: a downloaded checkpoint (``pytorchvideo:x3d_m``): where it came from,
+      and the SHA-256 of the file converted.
     - ``conversion``: the ``ConvertOptions`` fields that were set.
     - ``initialised_as``: an image-ViT initialisation: the registry configuration it became.
     - ``kernel_init``: how the tubelet kernel was initialised (``central_frame``, ``inflate``,
@@ -53,6 +55,8 @@ class Provenance(TypedDict, total=False):
     created_from: str
     source: str
     format: str
+    url: str
+    sha256: str
     conversion: dict[str, JSON]
     initialised_as: str
     kernel_init: str

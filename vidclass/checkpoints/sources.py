@@ -3,8 +3,9 @@
 ``locate_model(spec)`` gives the path of a vidclass model file for any source ``--model``
 accepts, converting foreign checkpoints once into the cache (``$VIDCLASS_CACHE``, default
 ``~/.cache/vidclass``): a Hugging Face ViViT directory, a Hugging Face hub id (with the
-optional ``huggingface_hub``), a scenic Flax ``checkpoint`` file, or a pytorchvideo X3D
-checkpoint (``X3D_M.pyth``).
+optional ``huggingface_hub``), a scenic Flax ``checkpoint`` file, a pytorchvideo X3D
+checkpoint (``X3D_M.pyth``), or the name of a published one (``pytorchvideo:x3d_m``);
+``downloads`` fetches the last two kinds.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ..models.config import Variant, ViViTConfig
 from ..protocol import Preprocessing, ViewProtocol
 from .classifier import VideoClassifier, check_fit, check_labels
 from .convert.common import ConversionError, sniff_format
+from .downloads import download_hub, download_pytorchvideo, is_pytorchvideo_name
 from .hints import MODEL_SUFFIXES, configuration_without_weights, unknown_model
 from .modelfile import FORMAT, SUFFIX, ModelFileError, save_model
 
@@ -233,28 +235,12 @@ def convert_scenic(path: str | Path, options: ConvertOptions = ConvertOptions())
     return _classifier(cfg, state, labels or [], str(path), "scenic", options)
 
 
-def download_hub(repo_id: str) -> Path:
-    """A local snapshot of a hub repository (config and weights only)."""
-    repo_id = repo_id.removeprefix("hf:")
-    try:
-        from huggingface_hub import snapshot_download
-    except ImportError:
-        raise ConversionError(
-            f"{repo_id!r} looks like a Hugging Face hub id, but huggingface_hub is not installed "
-            "(pip install 'vidclass[hub]'); or download the model and pass its local directory"
-        ) from None
-    try:
-        return Path(snapshot_download(repo_id, allow_patterns=["config.json", "*.safetensors", "*.bin"]))
-    except Exception as exc:  # noqa: BLE001 - network, auth and not-found errors all end here
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConversionError(
-            f"cannot download {repo_id!r} from the Hugging Face hub ({first}); offline, download it elsewhere and "
-            "pass the local directory (with config.json and model.safetensors or pytorch_model.bin)"
-        ) from None
-
-
 def convert_source(spec: str | os.PathLike[str], options: ConvertOptions = ConvertOptions()) -> VideoClassifier:
     """Convert any foreign source ``--model`` accepts into a ``VideoClassifier``."""
+    if is_pytorchvideo_name(spec):  # a name, never a path (./pytorchvideo:x3d_m is the file)
+        from .pytorchvideo_source import convert_named
+
+        return convert_named(str(spec), options)
     path = Path(spec)
     refuse_special_file(path, ConversionError)
     if path.is_dir():
@@ -285,13 +271,15 @@ def _cache_key(path: Path, options: ConvertOptions) -> str:
 
 def cached_conversion(spec: str | os.PathLike[str], options: ConvertOptions = ConvertOptions()) -> Path:
     """The cached vidclass file for a foreign source, converting it the first time."""
-    path = Path(spec)
-    if not path.exists() and looks_like_hub_id(str(spec)):
+    path, named = Path(spec), is_pytorchvideo_name(spec)
+    if named:  # the download is cached too: the key below is its file's
+        path = download_pytorchvideo(str(spec), cache_dir())
+    elif not path.exists() and looks_like_hub_id(str(spec)):
         path = download_hub(str(spec))
     target = cache_dir() / f"{path.name or 'model'}-{_cache_key(path, options)}{SUFFIX}"
     if not target.is_file():
         log.info("converting %s into %s", spec, target)
-        save_model(convert_source(path, options), target)
+        save_model(convert_source(spec if named else path, options), target)
     return target
 
 
@@ -333,22 +321,26 @@ def locate_model(spec: str | os.PathLike[str]) -> Path:
     """A vidclass model file for ``spec``: a model file, a bundled name, or a foreign source."""
     path = Path(spec)
     name = str(spec)
+    if is_pytorchvideo_name(spec):  # a name, never a path (./pytorchvideo:x3d_m is the file)
+        return _converted_model(spec)
     refuse_special_file(path, ModelFileError)
-    if path.is_file() and is_vidclass_file(path):
-        return path
-    if path.is_file() and path.suffix == SUFFIX:
-        return path  # a .safetensors file that is not ours: reading it gives the precise error
+    if path.is_file() and (path.suffix == SUFFIX or is_vidclass_file(path)):
+        return path  # ours, or a .safetensors file that is not: reading it gives the precise error
     bundled = weights_dir() / f"{name}{SUFFIX}"
     if not path.exists() and os.sep not in name and bundled.is_file():
         return bundled
     if not path.exists() and name in list_models():
         raise configuration_without_weights(name, bundled_models(), DEFAULT_MODEL_NAME)
     if path.exists() or (looks_like_hub_id(name) and not Path(name + SUFFIX).is_file()):
-        try:
-            return cached_conversion(spec)
-        except ConversionError as exc:
-            raise ModelFileError(str(exc)) from None
+        return _converted_model(spec)
     raise unknown_model(name, bundled_models())
+
+
+def _converted_model(spec: str | os.PathLike[str]) -> Path:
+    try:
+        return cached_conversion(spec)
+    except ConversionError as exc:
+        raise ModelFileError(str(exc)) from None
 
 
 def init_from_image_vit(

@@ -135,7 +135,8 @@ def model_option(f: Callable[..., Any]) -> Callable[..., Any]:
         metavar="NAME|FILE",
         help=(
             "Model file, the name of one in weights/, or a foreign checkpoint (Hugging Face ViViT "
-            "directory or hub id, scenic checkpoint), converted once into $VIDCLASS_CACHE. Default: $"
+            "directory or hub id, scenic checkpoint, pytorchvideo X3D checkpoint or name such as "
+            "pytorchvideo:x3d_m), converted once into $VIDCLASS_CACHE. Default: $"
             + MODEL_ENV
             + ", else the bundled weights/default.safetensors."
         ),

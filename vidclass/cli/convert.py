@@ -94,8 +94,10 @@ def convert_command(
     SOURCE is a Hugging Face ViViT directory (config.json with model.safetensors or
     pytorch_model.bin, which is opened with weights_only=True), a Hugging Face hub id such as
     google/vivit-b-16x2-kinetics400 (needs vidclass[hub] and network), a scenic Flax
-    checkpoint file, or a pytorchvideo X3D checkpoint (X3D_M.pyth, opened with
-    weights_only=True). Every source tensor must be used and every model tensor filled.
+    checkpoint file, a pytorchvideo X3D checkpoint (X3D_M.pyth, opened with
+    weights_only=True), or the name of a published one, pytorchvideo:x3d_xs, x3d_s, x3d_m or
+    x3d_l (downloaded once into $VIDCLASS_CACHE from $VIDCLASS_PYTORCHVIDEO_URL, default
+    pytorchvideo's). Every source tensor must be used and every model tensor filled.
 
     With --init CONFIG, SOURCE is an image ViT (.safetensors, .bin/.pth, or a Hugging Face
     directory) and the output is CONFIG initialised from it: central-frame (or inflated)
