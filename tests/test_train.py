@@ -272,7 +272,7 @@ def test_cli_train_option_defaults_and_choices_are_train_options():
     params = {p.name: p for p in train_command.params}
     recipe = TrainOptions()
     shown = [name for name, p in params.items() if getattr(p, "show_default", False) and name in recipe.to_dict()]
-    assert len(shown) == 14, shown  # every recipe option whose --help shows a default
+    assert len(shown) == 15, shown  # every recipe option whose --help shows a default
     for name in shown:
         assert params[name].default == getattr(recipe, name), name
     assert tuple(params["precision"].type.choices) == PRECISIONS
