@@ -242,3 +242,26 @@ def test_cli_trains_a_multi_label_x3d_tl(dataset, tmp_path):
     assert doc["multi_label"] is True and doc["epochs"][0]["val_map"] is not None
     model = vidclass.load_model(tmp_path / "ml" / "model.safetensors")
     assert model.multi_label and model.config.tokenlearner.num_tokens == 2 and model.config.tokenlearner_after == 4
+
+
+def test_torchrun_trains_an_x3d_with_statistics_averaged_over_processes(dataset, tmp_path):
+    """Two CPU processes: each recomputes BatchNorm statistics on its own batches, then they are
+    averaged, so both hold the same model; rank 0 writes it."""
+    import os
+    import subprocess
+    import sys
+
+    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
+    out = tmp_path / "ddp"
+    cmd = [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "vidclass", "train", str(dataset), "-o", str(out)]
+    cmd += ["-m", "x3d-micro-tl4", "--epochs", "1", "-b", "4", "--no-randaugment", "--val-fraction", "0.25"]
+    cmd += ["--device", "cpu", "-f", "json", "-q"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    (record,) = json.loads(done.stdout)["epochs"]
+    assert record["step"] == 9 // 4 and record["val_top1"] is not None and np.isfinite(record["val_loss"])
+    model = vidclass.load_model(out / "model.safetensors")
+    layers = batchnorm_layers(model.model)
+    assert all(int(layer.num_batches_tracked) == 2 for layer in layers)  # the training steps, not the statistics pass
+    fresh = batchnorm_layers(vidclass.create_model("x3d-micro-tl4", labels=LABELS, seed=0).model)
+    assert all(not torch.equal(a.running_var, b.running_var) for a, b in zip(layers, fresh, strict=True))

@@ -239,6 +239,7 @@ def train_command(
     """
     from vidclass.data import DatasetError, load_dataset
     from vidclass.data.training import Augment
+    from vidclass.distributed import env_rank
     from vidclass.training import EpochRecord, StepRecord, TrainOptions, train
 
     messages = Messages(quiet=quiet)
@@ -316,6 +317,8 @@ def train_command(
             )
         except (ValueError, FileExistsError, FileNotFoundError) as exc:
             raise CliError.from_exception(exc) from exc
+    if env_rank() != 0:  # under torchrun, the first process reports for all of them
+        return
     write_document(
         {
             "model": str(result.model_path),
