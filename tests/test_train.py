@@ -272,7 +272,7 @@ def test_cli_train_option_defaults_and_choices_are_train_options():
     params = {p.name: p for p in train_command.params}
     recipe = TrainOptions()
     shown = [name for name, p in params.items() if getattr(p, "show_default", False) and name in recipe.to_dict()]
-    assert len(shown) == 14, shown  # every recipe option whose --help shows a default
+    assert len(shown) == 15, shown  # every recipe option whose --help shows a default
     for name in shown:
         assert params[name].default == getattr(recipe, name), name
     assert tuple(params["precision"].type.choices) == PRECISIONS
@@ -317,6 +317,7 @@ def test_torchrun_two_cpu_processes(dataset, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert len(json.loads(done.stdout)["epochs"]) == 2  # one document: rank 0's, not one per process
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2]  # written once, by rank 0
     assert all(math.isfinite(r["train_loss"]) and r["val_top1"] is not None for r in records)

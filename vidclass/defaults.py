@@ -72,6 +72,9 @@ TRAIN_SEED = 0
 TRAIN_WORKERS = 0  # DataLoader processes per training process
 TRAIN_VAL_FRACTION = 0.1  # held out when no validation set is given; 0 = none
 TRAIN_KERNEL_INIT = "random"
+# Batches over which BatchNorm statistics are recomputed after each epoch (X3D; ViViT has none):
+# PySlowFast's BN.NUM_BATCHES_PRECISE in its Kinetics recipes. vidclass.training.precise_bn says why.
+TRAIN_PRECISE_BN = 200
 # The precisions training runs in: fp16 would need loss scaling (a GradScaler), which the loop
 # does not have, so it is left out; bf16 needs none.
 TRAIN_PRECISIONS = tuple(p for p in PRECISIONS if p != "fp16")
@@ -141,6 +144,7 @@ __all__ = [
     "TRAIN_LR",
     "TRAIN_MIN_LR",
     "TRAIN_MIXUP",
+    "TRAIN_PRECISE_BN",
     "TRAIN_PRECISION",
     "TRAIN_PRECISIONS",
     "TRAIN_SEED",

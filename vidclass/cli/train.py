@@ -21,6 +21,7 @@ from vidclass.defaults import (
     TRAIN_LABEL_SMOOTHING,
     TRAIN_LR,
     TRAIN_MIXUP,
+    TRAIN_PRECISE_BN,
     TRAIN_PRECISION,
     TRAIN_PRECISIONS,
     TRAIN_SEED,
@@ -85,7 +86,12 @@ def _named(ids: list[str], names: dict[str, str]) -> list[str]:
     help="A registry configuration to train from scratch (see vidclass models), or a model file or other "
     "--model source to fine-tune (e.g. one made by vidclass convert --init from an image ViT).",
 )
-@click.option("--tokenlearner", metavar="SPEC", help="Insert a TokenLearner: TOKENSatLAYER[+fuser][,v1.0], e.g. 8at6.")
+@click.option(
+    "--tokenlearner",
+    metavar="SPEC",
+    help="Insert a TokenLearner. ViViT: TOKENSatLAYER[+fuser][,v1.0], e.g. 8at6; "
+    "X3D: TOKENSatSTAGE[,mhsa][,v1.1][,layers=N], e.g. 8at4.",
+)
 @click.option(
     "--annotations",
     type=click.Path(exists=True, dir_okay=False),
@@ -149,6 +155,13 @@ def _named(ids: list[str], names: dict[str, str]) -> list[str]:
     help="A new model's tubelet kernel: random (default), or difference: most channels start as "
     "temporal-difference filters, which sees motion from the first step (for motion-defined classes).",
 )
+@click.option(
+    "--precise-bn",
+    type=click.IntRange(min=0),
+    default=TRAIN_PRECISE_BN,
+    show_default=True,
+    help="After each epoch, recompute BatchNorm statistics over this many training batches (X3D; 0: off).",
+)
 @click.option("--hflip", is_flag=True, help="Random horizontal flips. Off by default: they swap left/right motion.")
 @click.option("--no-randaugment", is_flag=True, help="Turn RandAugment off.")
 @click.option(
@@ -203,6 +216,7 @@ def train_command(
     multi_label: bool | None,
     drop_path: float | None,
     kernel_init: str | None,
+    precise_bn: int,
     dropout: float | None,
     hflip: bool,
     no_randaugment: bool,
@@ -225,7 +239,8 @@ def train_command(
     """
     from vidclass.data import DatasetError, load_dataset
     from vidclass.data.training import Augment
-    from vidclass.training import EpochRecord, StepRecord, TrainOptions, parse_tokenlearner, train
+    from vidclass.distributed import env_rank
+    from vidclass.training import EpochRecord, StepRecord, TrainOptions, train
 
     messages = Messages(quiet=quiet)
     try:
@@ -250,9 +265,9 @@ def train_command(
             val_fraction=0.0 if val_dir else val_fraction,
             augment=Augment(hflip=hflip, randaugment=not no_randaugment),
             kernel_init=kernel_init or TRAIN_KERNEL_INIT,
+            precise_bn=precise_bn,
             multi_label=multi,
         )
-        tl = parse_tokenlearner(tokenlearner) if tokenlearner else None
         ids = dataset.classes
         if len(ids) < 2:
             raise CliError(f"{dataset_dir}: {len(ids)} class found; training needs at least 2")
@@ -291,7 +306,7 @@ def train_command(
                 model,
                 options,
                 val_samples=val,
-                tokenlearner=tl,
+                tokenlearner=tokenlearner or None,
                 resume=resume,
                 device=device,
                 log=messages.note,
@@ -302,6 +317,8 @@ def train_command(
             )
         except (ValueError, FileExistsError, FileNotFoundError) as exc:
             raise CliError.from_exception(exc) from exc
+    if env_rank() != 0:  # under torchrun, the first process reports for all of them
+        return
     write_document(
         {
             "model": str(result.model_path),

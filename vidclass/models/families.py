@@ -10,7 +10,7 @@ the meta device, the parameter budget, GFLOPs, the rule for what preprocessing f
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeAlias, TypeVar
 
 from torch import nn
@@ -20,7 +20,7 @@ from . import x3d_flops
 from .config import ViViTConfig
 from .flops import view_gflops
 from .vivit import ViViT
-from .x3d import X3D, X3DConfig
+from .x3d import STAGE_DEPTHS, X3D, X3DConfig
 
 ModelConfig: TypeAlias = ViViTConfig | X3DConfig
 """The config of any family's network."""
@@ -29,6 +29,7 @@ Network: TypeAlias = ViViT | X3D
 
 C = TypeVar("C", ViViTConfig, X3DConfig)
 
+X3D_HEAD = len(STAGE_DEPTHS) + 1  # X3D.blocks: the stem, the stages, then the head
 DEFAULT_FAMILY = "vivit"  # a model file without a ``family`` entry (every file written before X3D)
 
 
@@ -47,6 +48,8 @@ class Family(Generic[C]):
     gflops: Callable[[C], float]
     check_input: Callable[[C, Preprocessing], None]
     describe: Callable[[C], dict[str, Any]]
+    head_prefix: Callable[[C], str]
+    train_input: Callable[[C, Preprocessing], Preprocessing]
 
 
 def _vivit_input(cfg: ViViTConfig, prep: Preprocessing) -> None:
@@ -66,6 +69,12 @@ def _x3d_input(cfg: X3DConfig, prep: Preprocessing) -> None:
         raise ValueError(f"preprocessing takes {prep.num_frames} frames, the model {cfg.num_frames}")
     if prep.crop_size < cfg.crop_size:
         raise ValueError(f"preprocessing crops {prep.crop_size} px, the model takes at least {cfg.crop_size}")
+
+
+def _x3d_train_input(cfg: X3DConfig, prep: Preprocessing) -> Preprocessing:
+    """X3D trains at its config's crop (X3D-M: 224 px, the head's one window) and tests at the
+    larger 3-crop size, as PySlowFast's recipes do."""
+    return replace(prep, crop_size=cfg.crop_size)  # the resize follows the crop (training's jitter)
 
 
 def _vivit_row(cfg: ViViTConfig) -> dict[str, Any]:
@@ -103,7 +112,17 @@ def _vivit_params(cfg: ViViTConfig) -> int:
 
 
 FAMILIES: dict[str, Family[Any]] = {
-    "vivit": Family("vivit", ViViTConfig, ViViT, _vivit_params, view_gflops, _vivit_input, _vivit_row),
+    "vivit": Family(
+        "vivit",
+        ViViTConfig,
+        ViViT,
+        _vivit_params,
+        view_gflops,
+        _vivit_input,
+        _vivit_row,
+        lambda cfg: "head.",
+        lambda cfg, prep: prep,
+    ),
     "x3d": Family(
         "x3d",
         X3DConfig,
@@ -112,6 +131,8 @@ FAMILIES: dict[str, Family[Any]] = {
         lambda cfg: 2 * x3d_flops.view_macs(cfg) / 1e9,
         _x3d_input,
         _x3d_row,
+        lambda cfg: f"blocks.{X3D_HEAD}.proj.",  # the projection; the pooling's convs are not per class
+        _x3d_train_input,
     ),
 }
 

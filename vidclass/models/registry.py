@@ -9,7 +9,8 @@ from typing import Any
 from ..protocol import Preprocessing, ViewProtocol
 from .config import Classifier, TokenLearnerConfig, Variant, ViViTConfig
 from .families import ModelConfig, family_of
-from .x3d import X3D_CONFIGS
+from .tokenlearner_block import TokenLearnerBottleneckConfig
+from .x3d import X3D_CONFIGS, X3DConfig
 
 
 @dataclass(frozen=True)
@@ -196,3 +197,20 @@ for _name, (_config, _prep, _protocol) in X3D_CONFIGS.items():
             f" {_protocol.clips}x{_protocol.crops} views",
         )
     )
+
+# X3D at test size: pytorchvideo's network at half its width, a third of its depth and a 64-wide
+# head, 4 frames at 64 px (tested at 72 px, so the head pools several windows as X3D-M's does),
+# and the same with a TokenLearner block after stage 3 (4x4 maps, 4 tokens a frame).
+_X3D_MICRO = X3DConfig(num_frames=4, crop_size=64, width_factor=0.5, depth_factor=0.34, head_dim=64)
+_X3D_MICRO_INPUT = Preprocessing(
+    num_frames=4, frame_stride=2, resize_size=72, crop_size=72, mean=(0.45, 0.45, 0.45), std=(0.225, 0.225, 0.225)
+)
+register(ModelEntry("x3d-micro", _X3D_MICRO, _X3D_MICRO_INPUT, description="Micro X3D (4x64 px), for tests"))
+register(
+    ModelEntry(
+        "x3d-micro-tl4",
+        replace(_X3D_MICRO, tokenlearner=TokenLearnerBottleneckConfig(num_tokens=4), tokenlearner_after=3),
+        _X3D_MICRO_INPUT,
+        description="Micro X3D with 4 TokenLearner tokens a frame after stage 3, for tests",
+    )
+)

@@ -2,7 +2,7 @@
 
 - ``options``: ``TrainOptions``, the validated recipe;
 - ``surgery``: the model to train (a registry configuration, or a model to fine-tune with a new
-  head, a TokenLearner, a tubelet kernel init);
+  head, a TokenLearner, a tubelet kernel init), for either model family;
 - ``checkpoint``: the run's files, the per-epoch checkpoint and resuming from it;
 - ``optim``: AdamW and the warm-up/cosine schedule;
 - ``batches``: each process's share of the data, MixUp/CutMix, the validation pass;
@@ -15,7 +15,7 @@ Several processes under ``torchrun`` go through ``vidclass.distributed``.
 from vidclass.training.optim import lr_factor
 from vidclass.training.options import KERNEL_INITS, TrainOptions
 from vidclass.training.records import EpochRecord, StepRecord, TrainResult
-from vidclass.training.surgery import parse_tokenlearner, prepare_model
+from vidclass.training.surgery import TokenLearnerSpec, parse_tokenlearner, parse_x3d_tokenlearner, prepare_model
 from vidclass.training.trainer import Trainer, train
 
 __all__ = [
@@ -24,9 +24,11 @@ __all__ = [
     "StepRecord",
     "TrainOptions",
     "TrainResult",
+    "TokenLearnerSpec",
     "Trainer",
     "lr_factor",
     "parse_tokenlearner",
+    "parse_x3d_tokenlearner",
     "prepare_model",
     "train",
 ]

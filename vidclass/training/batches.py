@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from vidclass.data.training import EvalClips, Failure, Target, drop_failed, split_validation
 from vidclass.distributed import Group, Receiver
@@ -93,6 +93,19 @@ def mix(mixer: Callable, clips: torch.Tensor, labels: torch.Tensor) -> tuple[tor
 
 def worker_init(_: int) -> None:
     torch.set_num_threads(1)  # workers decode; many threads each would oversubscribe the cores
+
+
+def epoch_batches(n: int, epoch: int, seed: int, group: Group, per_rank: int) -> list[list[int]]:
+    """This process's batches of ``epoch`` (sample indices; an incomplete last batch is dropped)."""
+    indices = epoch_indices(n, epoch, seed, group)
+    return [indices[i : i + per_rank] for i in range(0, len(indices) - per_rank + 1, per_rank)]
+
+
+def batch_loader(dataset: Dataset, batches: list[list[int]], workers: int) -> DataLoader:
+    """The clips of ``batches`` (``drop_failed`` batches), decoded by ``workers`` processes."""
+    return DataLoader(
+        dataset, batch_sampler=batches, num_workers=workers, collate_fn=drop_failed, worker_init_fn=worker_init
+    )
 
 
 def evaluate_clips(

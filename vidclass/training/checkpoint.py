@@ -101,7 +101,9 @@ def option_changes(saved: dict[str, Any], options: TrainOptions) -> list[str]:
     """Each option of ``options`` that differs from ``saved`` (a run's ``TrainOptions.to_dict``,
     as JSON stored it) other than the ``RESUMABLE`` ones, as ``--flag NEW (the run: OLD)``; an
     option without a flag of ``vidclass train`` is named by its field."""
-    saved = {"multi_label": False, **saved}  # a run from before multi-label training was single-label
+    # A run from before multi-label training was single-label; one from before precise BN was a
+    # ViViT, which has no BatchNorm, so the option's value made no difference to it.
+    saved = {"multi_label": False, "precise_bn": options.precise_bn, **saved}
     old, new = _flat(saved), _flat(json.loads(json.dumps(options.to_dict())))
     changes = []
     for name in [*new, *(n for n in old if n not in new)]:

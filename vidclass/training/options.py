@@ -18,6 +18,7 @@ from vidclass.defaults import (
     TRAIN_LR,
     TRAIN_MIN_LR,
     TRAIN_MIXUP,
+    TRAIN_PRECISE_BN,
     TRAIN_PRECISION,
     TRAIN_SEED,
     TRAIN_VAL_FRACTION,
@@ -58,6 +59,7 @@ class TrainOptions:
     workers: int = TRAIN_WORKERS  # DataLoader processes per training process
     val_fraction: float = TRAIN_VAL_FRACTION  # held out when no validation set is given; 0 = none
     kernel_init: str = TRAIN_KERNEL_INIT  # tubelet kernel of a new model: one of KERNEL_INITS
+    precise_bn: int = TRAIN_PRECISE_BN  # batches to recompute BatchNorm statistics on; 0 = off
     # A multi-label model: a sigmoid per class, trained with BCE on label sets (multi-hot targets);
     # see vidclass.training.multilabel for the loss, smoothing and mixing rules.
     multi_label: bool = False
@@ -72,6 +74,7 @@ class TrainOptions:
             (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
             (0 <= self.val_fraction < 1, "validation fraction must be in [0, 1)"),
             (self.workers >= 0, "workers must be >= 0"),
+            (self.precise_bn >= 0, "precise BN batches must be >= 0"),
             (self.kernel_init in KERNEL_INITS, f"kernel init must be one of {', '.join(KERNEL_INITS)}"),
         ]
         for ok, message in checks:

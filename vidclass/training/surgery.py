@@ -1,12 +1,19 @@
 """The model to train: a new one from a registry configuration, or one to fine-tune, adapted
 to the dataset's classes (a new head), the options' regularisation and an optional TokenLearner.
+
+Both families train. ViViT takes ``--tokenlearner 8at6`` (a ``TokenLearnerConfig``: tokens
+before an encoder layer; a CLS token gives way to average pooling), stochastic depth and the
+tubelet kernel's init. X3D takes ``--tokenlearner 8at4`` (a ``TokenLearnerBottleneckConfig``:
+the TokenLearner-Transformer-TokenFuser block after a stage, which starts as the identity) and
+head dropout; it has no stochastic depth or tubelet kernel, and asking for them is an error.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import torch
 
@@ -19,30 +26,106 @@ from vidclass.models import (
     TokenLearnerVersion,
     ViViT,
     ViViTConfig,
+    build_network,
     family_of,
     get_entry,
     list_models,
 )
+from vidclass.models.tokenlearner_block import BottleneckAttention, TokenLearnerBottleneckConfig
+from vidclass.models.x3d import STAGE_DEPTHS, TOKENLEARNER_AFTER
 from vidclass.training.options import TrainOptions
+
+TokenLearnerSpec: TypeAlias = TokenLearnerConfig | TokenLearnerBottleneckConfig | str
+"""What ``--tokenlearner`` inserts: a ViViT ``TokenLearnerConfig``, an X3D block (after the last
+stage), or a spec string read for the model's family (``parse_tokenlearner``, ``parse_x3d_tokenlearner``)."""
+
+
+def _tokens_at(spec: str, text: str, example: str) -> tuple[int, int]:
+    try:
+        tokens, location = (int(part) for part in text.split("at"))
+    except ValueError:
+        raise ValueError(f"TokenLearner spec {spec!r}: expected TOKENSat{example}") from None
+    return tokens, location
 
 
 def parse_tokenlearner(spec: str) -> TokenLearnerConfig:
-    """``8at6``, ``8at6+fuser``, ``16at12,v1.0``: tokens, layer, fuser and version."""
+    """ViViT: ``8at6``, ``8at6+fuser``, ``16at12,v1.0``: tokens, layer, fuser and version."""
     text = spec.strip().lower()
     version = "v1.1"
     if "," in text:
         text, version = (part.strip() for part in text.split(",", 1))
     fuse = text.endswith("+fuser")
     text = text.removesuffix("+fuser")
-    try:
-        tokens, location = (int(part) for part in text.split("at"))
-    except ValueError:
-        raise ValueError(f"TokenLearner spec {spec!r}: expected TOKENSatLAYER, e.g. 8at6 or 8at6+fuser,v1.0") from None
+    tokens, location = _tokens_at(spec, text, "LAYER, e.g. 8at6 or 8at6+fuser,v1.0")
     return TokenLearnerConfig(num_tokens=tokens, location=location, version=TokenLearnerVersion(version), fuse=fuse)
 
 
+def parse_x3d_tokenlearner(spec: str) -> tuple[TokenLearnerBottleneckConfig, int]:
+    """X3D: ``TOKENSatSTAGE[,OPTION...]``: S tokens a frame after stage 1-4, then options in any
+    order: ``vector`` (the default) or ``mhsa`` attention, ``v1.0`` (the default) or ``v1.1``
+    learner, ``layers=N`` Transformer layers (1). ``+fuser`` may be written: the block always
+    ends in a TokenFuser. Returns the block's config and the stage it follows."""
+    head, *options = (part.strip() for part in spec.strip().lower().split(","))
+    tokens, stage = _tokens_at(
+        spec, head.removesuffix("+fuser"), "STAGE[,mhsa|vector][,v1.0|v1.1][,layers=N], e.g. 8at4"
+    )
+    if not 1 <= stage <= len(STAGE_DEPTHS):
+        raise ValueError(f"TokenLearner spec {spec!r}: X3D has stages 1-{len(STAGE_DEPTHS)}, not {stage}")
+    fields: dict[str, Any] = {"num_tokens": tokens}
+    for option in options:
+        if option in {a.value for a in BottleneckAttention}:
+            fields["attention"] = option
+        elif option in {v.value for v in TokenLearnerVersion}:
+            fields["learner"] = option
+        elif option.startswith("layers=") and option[7:].isdigit():
+            fields["layers"] = int(option[7:])
+        else:
+            raise ValueError(
+                f"TokenLearner spec {spec!r}: unknown option {option!r} (mhsa, vector, v1.0, v1.1, layers=N)"
+            )
+    return TokenLearnerBottleneckConfig(**fields), stage
+
+
+def tokenlearner_changes(cfg: ModelConfig, tokenlearner: TokenLearnerSpec) -> dict[str, Any]:
+    """The config changes that insert ``tokenlearner`` into a model of ``cfg``'s family."""
+    family = family_of(cfg).name
+    if isinstance(cfg, ViViTConfig):
+        learner = parse_tokenlearner(tokenlearner) if isinstance(tokenlearner, str) else tokenlearner
+        if not isinstance(learner, TokenLearnerConfig):
+            raise ValueError(f"a {family} model takes a TokenLearnerConfig, not a {type(learner).__name__}")
+        return {"tokenlearner": learner, "classifier": Classifier.GAP}
+    if isinstance(tokenlearner, str):
+        block, stage = parse_x3d_tokenlearner(tokenlearner)
+    elif isinstance(tokenlearner, TokenLearnerBottleneckConfig):
+        block, stage = tokenlearner, TOKENLEARNER_AFTER
+    else:
+        raise ValueError(f"a {family} model takes a TokenLearnerBottleneckConfig, not a {type(tokenlearner).__name__}")
+    return {"tokenlearner": block, "tokenlearner_after": stage}
+
+
+def config_changes(
+    cfg: ModelConfig, spec: str, options: TrainOptions, tokenlearner: TokenLearnerSpec | None
+) -> dict[str, Any]:
+    """What the options change in the config of the model to train (``spec``, config ``cfg``);
+    ``VidclassError`` for an option the model's family does not have."""
+    family = family_of(cfg).name
+    changes: dict[str, Any] = {} if options.dropout is None else {"dropout": options.dropout}
+    if not isinstance(cfg, ViViTConfig):
+        for given, option, what in (
+            (options.drop_path is not None, "--drop-path", "stochastic depth"),
+            (options.kernel_init != "random", "--kernel-init", "tubelet kernel"),
+        ):
+            if given:
+                raise VidclassError(f"{option}: {spec} is an {family} model, which has no {what}")
+    elif options.drop_path is not None:
+        changes["drop_path"] = options.drop_path
+    if tokenlearner is not None:
+        changes.update(tokenlearner_changes(cfg, tokenlearner))
+    return changes
+
+
 def transplant(
-    source: VideoClassifier, cfg, labels: Sequence[str], seed: int, multi_label: bool | None = None
+    source: VideoClassifier, cfg: ModelConfig, labels: Sequence[str], seed: int, multi_label: bool | None = None
 ) -> tuple[VideoClassifier, list[str]]:
     """A new model of ``cfg`` holding every tensor of ``source`` that still fits; returns it and
     the names of the tensors that are newly initialised. ``multi_label`` sets the new model's
@@ -51,7 +134,8 @@ def transplant(
     if multi_label is None:
         multi_label = source.multi_label
     torch.manual_seed(seed)
-    model = ViViT(cfg)
+    model = build_network(cfg)
+    head = family_of(cfg).head_prefix(cfg)  # the class-specific tensors
     old = source.model.state_dict()
     new = model.state_dict()
     fresh = []
@@ -63,7 +147,7 @@ def transplant(
         if (
             theirs is not None
             and theirs.shape == value.shape
-            and not (key.startswith("head.") and tuple(labels) != source.labels)
+            and not (key.startswith(head) and tuple(labels) != source.labels)
         ):
             new[key] = theirs.clone()
         else:
@@ -82,48 +166,26 @@ def transplant(
     return classifier, fresh
 
 
-def check_trainable(cfg: ModelConfig, spec: str, tokenlearner: TokenLearnerConfig | None) -> None:
-    """``VidclassError`` unless the model of ``spec`` (config ``cfg``) can be trained here: the
-    surgery (new head, TokenLearner insertion, regularisation, kernel init) is ViViT's."""
-    if isinstance(cfg, ViViTConfig):
-        return
-    family = family_of(cfg).name
-    if tokenlearner is not None:
-        raise VidclassError(
-            f"--tokenlearner inserts a ViViT TokenLearner, and {spec} is an {family} model "
-            f"(a TokenLearner in {family} is not supported yet)"
-        )
-    raise VidclassError(f"{spec} is an {family} model: train supports ViViT models only (not supported yet)")
-
-
 def prepare_model(
-    spec: str, labels: Sequence[str], options: TrainOptions, tokenlearner: TokenLearnerConfig | None = None
+    spec: str, labels: Sequence[str], options: TrainOptions, tokenlearner: TokenLearnerSpec | None = None
 ) -> tuple[VideoClassifier, dict[str, Any]]:
     """The model to train, and a note of where it came from.
 
     ``spec`` is a registry configuration (random init), or a model file or other ``--model``
     source to fine-tune (a new head when its labels differ from ``labels``). ``tokenlearner``
-    inserts a TokenLearner (new modules; a CLS token gives way to average pooling). The model is
-    multi-label (a sigmoid per class) when ``options.multi_label`` is, whatever ``spec`` was.
+    inserts a TokenLearner (new modules; see ``TokenLearnerSpec``). The model is multi-label (a
+    sigmoid per class) when ``options.multi_label`` is, whatever ``spec`` was.
     """
-    changes: dict[str, Any] = {
-        k: v for k, v in (("drop_path", options.drop_path), ("dropout", options.dropout)) if v is not None
-    }
     if spec in list_models() and not Path(spec).exists():
-        check_trainable(get_entry(spec).config, spec, tokenlearner)
-        if tokenlearner is not None:
-            changes.update(tokenlearner=tokenlearner, classifier=Classifier.GAP)
+        changes = config_changes(get_entry(spec).config, spec, options, tokenlearner)
         classifier = create_model(spec, labels=labels, seed=options.seed, multi_label=options.multi_label, **changes)
         init_kernel(classifier, options)
         return classifier, {"init": spec, "weights": "random init", "kernel_init": options.kernel_init}
     if options.kernel_init != "random":
         raise ValueError("--kernel-init applies to a new model (a registry configuration), not to fine-tuning")
     source = load_model(spec)
-    check_trainable(source.config, spec, tokenlearner)
-    assert isinstance(source.config, ViViTConfig)
-    cfg = source.config.replace(num_classes=len(labels), **changes)
-    if tokenlearner is not None:
-        cfg = cfg.replace(tokenlearner=tokenlearner, classifier=Classifier.GAP)
+    changes = config_changes(source.config, spec, options, tokenlearner)
+    cfg = dataclasses.replace(source.config, num_classes=len(labels), **changes)
     classifier, fresh = transplant(source, cfg, labels, options.seed, options.multi_label)
     return classifier, {"init": str(spec), "weights": "fine-tuned", "newly_initialised": fresh}
 
@@ -133,8 +195,17 @@ def init_kernel(classifier: VideoClassifier, options: TrainOptions) -> None:
     if options.kernel_init == "difference":
         generator = torch.Generator().manual_seed(options.seed)
         model = classifier.model
-        assert isinstance(model, ViViT)  # check_trainable refused the other families
+        assert isinstance(model, ViViT)  # config_changes refused the other families
         model.patch_embed.init_temporal_difference_(generator=generator)
 
 
-__all__ = ["init_kernel", "parse_tokenlearner", "prepare_model", "transplant"]
+__all__ = [
+    "TokenLearnerSpec",
+    "config_changes",
+    "init_kernel",
+    "parse_tokenlearner",
+    "parse_x3d_tokenlearner",
+    "prepare_model",
+    "tokenlearner_changes",
+    "transplant",
+]

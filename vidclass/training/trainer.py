@@ -29,28 +29,22 @@ from typing import Any, cast
 import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
 
 from vidclass.checkpoints import Provenance, save_model
-from vidclass.data.training import MAX_FALLBACKS, Failure, Target, TrainClips, drop_failed
+from vidclass.data.training import MAX_FALLBACKS, Failure, Target, TrainClips
 from vidclass.devices import resolve_device
 from vidclass.distributed import Group, launched
 from vidclass.errors import VidclassError
-from vidclass.models import TokenLearnerConfig
+from vidclass.models import family_of
 from vidclass.precision import autocast_dtype
-from vidclass.training.batches import (
-    FailedVideos,
-    epoch_indices,
-    evaluate_clips,
-    split_samples,
-    worker_init,
-)
+from vidclass.training.batches import FailedVideos, batch_loader, epoch_batches, evaluate_clips, split_samples
 from vidclass.training.checkpoint import FINAL, METRICS, refuse_existing_run, resume_checkpoint, save_checkpoint
 from vidclass.training.multilabel import batch_mixer, bce_loss, evaluate_label_sets, targets_for
 from vidclass.training.optim import make_optimizer, make_scheduler
 from vidclass.training.options import TrainOptions
+from vidclass.training.precise_bn import update_bn_stats
 from vidclass.training.records import EpochRecord, StepRecord, TrainResult
-from vidclass.training.surgery import prepare_model
+from vidclass.training.surgery import TokenLearnerSpec, prepare_model
 
 DEFAULT_OPTIONS = TrainOptions()  # frozen: one default shared by every call
 
@@ -71,7 +65,7 @@ class Trainer:
         options: TrainOptions = DEFAULT_OPTIONS,
         *,
         val_samples: Sequence[tuple[str, Target]] | None = None,
-        tokenlearner: TokenLearnerConfig | None = None,
+        tokenlearner: TokenLearnerSpec | None = None,
         resume: bool = False,
         device: str = "auto",
         provenance: dict[str, Any] | None = None,
@@ -136,11 +130,12 @@ class Trainer:
         if options.batch_size % group.world:
             raise ValueError(f"batch size {options.batch_size} does not split across {group.world} processes")
         self.multi = options.multi_label
+        # The model first: a model or --tokenlearner the options do not fit is a usage error.
+        self.classifier, self.origin = prepare_model(self.model_spec, self.labels, options, self.tokenlearner)
         given_val = None if self.val_samples is None else targets_for(self.val_samples, self.multi)
         samples, self.val, split = split_samples(targets_for(self.train_samples, self.multi), given_val, options)
         notes = [split]  # said once every check has passed
 
-        self.classifier, self.origin = prepare_model(self.model_spec, self.labels, options, self.tokenlearner)
         fresh = self.origin.get("newly_initialised")
         if fresh:
             notes.append(f"newly initialised: {', '.join(fresh[:8])}{' ...' if len(fresh) > 8 else ''}")
@@ -185,9 +180,9 @@ class Trainer:
         self.amp = autocast_dtype(options.precision, self.device)
         self.num_classes = len(self.labels) if self.multi else None  # multi-hot targets over the classes
         self.mixer = batch_mixer(options, len(self.labels))
-        self.dataset = TrainClips(
-            samples, self.classifier.preprocessing, options.augment, options.seed, num_classes=self.num_classes
-        )
+        config = self.classifier.config
+        crops = family_of(config).train_input(config, self.classifier.preprocessing)  # X3D: its training crop
+        self.dataset = TrainClips(samples, crops, options.augment, options.seed, num_classes=self.num_classes)
         if group.main:
             out.mkdir(parents=True, exist_ok=True)
             if not self.resume:
@@ -201,16 +196,8 @@ class Trainer:
         options, group, dev = self.options, self.group, self.device
         torch.manual_seed(options.seed * 100_003 + epoch * 1_009 + group.rank)
         self.dataset.set_epoch(epoch)
-        indices = epoch_indices(len(self.dataset), epoch, options.seed, group)
-        per_rank = self.per_rank
-        batches = [indices[i : i + per_rank] for i in range(0, len(indices) - per_rank + 1, per_rank)]
-        loader = DataLoader(
-            self.dataset,
-            batch_sampler=batches,
-            num_workers=options.workers,
-            collate_fn=drop_failed,
-            worker_init_fn=worker_init,
-        )
+        batches = epoch_batches(len(self.dataset), epoch, options.seed, group, self.per_rank)
+        loader = batch_loader(self.dataset, batches, options.workers)
         self.ddp.train()
         started = time.perf_counter()
         sums = [0.0, 0.0, 0.0, 0.0]  # loss sum, top-1 hits, clips, failed
@@ -248,7 +235,9 @@ class Trainer:
                 seconds = time.perf_counter() - started
                 rate = sums[2] * group.world / seconds if seconds else 0.0
                 self.on_step(StepRecord(epoch + 1, i + 1, len(batches), self.step, sums[0] / max(sums[2], 1), rate))
-        elapsed = time.perf_counter() - started
+        elapsed = time.perf_counter() - started  # training only: the statistics pass below is not
+        loader = batch_loader(self.dataset, batches, options.workers)  # the epoch's clips again
+        update_bn_stats(self.net, loader, options.precise_bn, dev, self.amp, group, self.failures.report)
         return group.all_sum(sums), elapsed
 
     def _optimizer_step(self) -> None:
@@ -346,7 +335,7 @@ def train(
     options: TrainOptions = DEFAULT_OPTIONS,
     *,
     val_samples: Sequence[tuple[str, Target]] | None = None,
-    tokenlearner: TokenLearnerConfig | None = None,
+    tokenlearner: TokenLearnerSpec | None = None,
     resume: bool = False,
     device: str = "auto",
     provenance: dict[str, Any] | None = None,
