@@ -49,7 +49,8 @@ FORMATS = ("png", "json")
     "--layer",
     type=click.IntRange(min=0),
     metavar="L",
-    help="tokens: the block whose TokenLearner is shown (vidclass info MODEL lists them). Default: the first.",
+    help="tokens: the block whose TokenLearner is shown (X3D-TL: the stage its block follows; vidclass "
+    "info MODEL lists them). Default: the first.",
 )
 @click.option(
     "--output",

@@ -2,8 +2,9 @@
 
 ``tokens`` (TokenLearner models): the learner's own weights over the h x w grid, one map per
 learned token and tubelet step, weighted by how much each learned token reaches the output.
-``rollout`` (every model): attention rollout from the output down to the token grid.
-docs/explain-methods.md writes down how each variant computes them.
+``rollout`` (every ViViT): attention rollout from the output down to the token grid.
+X3D-TL models have ``tokens`` alone (``x3d_tokens.py``), one map per learned token and frame;
+a plain X3D has neither. docs/explain-methods.md writes down how each variant computes them.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from ..errors import VidclassError
 from ..models.config import ViViTConfig
 from ..models.recording import Recording, recording
 from ..models.vivit import Encoder, FactorisedEncoderBackbone, JointBackbone, ViViT
+from ..models.x3d import X3D, X3DConfig
 from .rollout import encoder_layers, normalised, output_row, roll
+from .x3d_tokens import PLAIN_REFUSAL, ROLLOUT_REFUSAL, x3d_learned, x3d_token_layers
 
 TOKENS = "tokens"
 ROLLOUT = "rollout"
@@ -25,7 +28,7 @@ ROLLOUT = "rollout"
 
 @dataclass(frozen=True)
 class Maps:
-    """Where one clip's prediction came from, per tubelet step.
+    """Where one clip's prediction came from, per tubelet step (X3D-TL: per frame).
 
     ``maps`` (steps, rows, h, w), float64: every ``maps[i, r]`` sums to 1 over (h, w).
     ``row_weights`` (steps, rows): how much each row counts within its step (each step sums
@@ -40,24 +43,33 @@ class Maps:
     logits: torch.Tensor
 
 
-def token_layers(cfg: ViViTConfig) -> tuple[int, ...]:
+def token_layers(cfg: ViViTConfig | X3DConfig) -> tuple[int, ...]:
     """The (0-based) blocks that have a TokenLearner before them; the first is the default.
-    For Model 2 they count blocks of the spatial encoder."""
+    For Model 2 they count blocks of the spatial encoder. X3D-TL: the stage (1-4) its one
+    TokenLearner block follows."""
+    if isinstance(cfg, X3DConfig):
+        return x3d_token_layers(cfg)
     tl = cfg.tokenlearner
     if tl is None:
         return ()
     return tuple(range(tl.location, cfg.num_layers if tl.fuse else tl.location + 1))
 
 
-def methods_for(cfg: ViViTConfig) -> tuple[str, ...]:
-    """The methods that can explain a model of ``cfg``."""
+def methods_for(cfg: ViViTConfig | X3DConfig) -> tuple[str, ...]:
+    """The methods that can explain a model of ``cfg``: none for a plain X3D."""
+    if isinstance(cfg, X3DConfig):
+        return (TOKENS,) if cfg.tokenlearner is not None else ()
     return (TOKENS, ROLLOUT) if cfg.tokenlearner is not None else (ROLLOUT,)
 
 
-def _check(cfg: ViViTConfig, method: str, layer: int | None) -> int | None:
+def _check(cfg: ViViTConfig | X3DConfig, method: str, layer: int | None) -> int | None:
     """The TokenLearner layer ``method`` reads (None for rollout), or a usage error."""
     methods = methods_for(cfg)
+    if not methods:
+        raise VidclassError(f"this model is an X3D without a TokenLearner block: {PLAIN_REFUSAL}")
     if method not in methods:
+        if method == ROLLOUT and isinstance(cfg, X3DConfig):
+            raise VidclassError(f"--method rollout cannot explain an X3D ({ROLLOUT_REFUSAL}): use --method tokens")
         if method == TOKENS:
             raise VidclassError("this model has no TokenLearner: --method rollout is the one it can explain")
         raise VidclassError(f"unknown --method {method!r:.40}; this model can explain: {', '.join(methods)}")
@@ -69,21 +81,30 @@ def _check(cfg: ViViTConfig, method: str, layer: int | None) -> int | None:
     if layer is None:
         return layers[0]
     if isinstance(layer, bool) or layer not in layers:
+        if isinstance(cfg, X3DConfig):
+            raise VidclassError(
+                f"--layer {layer!r:.20}: this X3D's TokenLearner block follows stage {layers[0]}, "
+                f"the one --layer it takes"
+            )
         raise VidclassError(
             f"--layer {layer!r:.20} has no TokenLearner; layers with one: {', '.join(map(str, layers))}"
         )
     return layer
 
 
-def explain_clip(model: ViViT, clip: torch.Tensor, method: str, layer: int | None = None) -> Maps:
+def explain_clip(model: ViViT | X3D, clip: torch.Tensor, method: str, layer: int | None = None) -> Maps:
     """Explain ``model``'s prediction for ``clip``, one normalised view (1, C, T, H, W).
 
     One forward pass without gradients, in recording mode, with the model as given (in eval
     mode for a deterministic answer). Raises ``VidclassError`` (usage) for a method the model
     cannot do or a ``layer`` without a TokenLearner; ``ValueError`` for a clip of the wrong shape.
     """
+    layer = _check(model.config, method, layer)
+    if isinstance(model, X3D):  # tokens: every frame and learned token counts the same
+        maps, logits = x3d_learned(model, clip)
+        frames, tokens = maps.shape[:2]
+        return Maps(method, maps, np.full((frames, tokens), 1.0 / tokens), np.full(frames, 1.0 / frames), logits)
     cfg = model.config
-    layer = _check(cfg, method, layer)
     t, h, w = cfg.grid
     expected = (1, cfg.in_channels, cfg.num_frames, cfg.image_size, cfg.image_size)
     if tuple(clip.shape) != expected:

@@ -28,8 +28,9 @@ from vidclass.defaults import EXPLAIN_METHODS
 from vidclass.errors import InputError, VidclassError
 from vidclass.explanation.maps import explain_clip, methods_for, token_layers
 from vidclass.explanation.result import Explanation
+from vidclass.explanation.x3d_tokens import PLAIN_REFUSAL, ROLLOUT_REFUSAL
 from vidclass.inference import Predictor, RunOptions
-from vidclass.models import ViViT, ViViTConfig, family_of
+from vidclass.models import X3D, ViViT, X3DConfig, family_of
 from vidclass.scores import aggregate
 
 METHODS = EXPLAIN_METHODS
@@ -54,9 +55,10 @@ def explain(
     **changes: Any,
 ) -> Explanation:
     """Explain one video (see the module's docstring). ``method``: ``auto`` (``tokens`` for a
-    TokenLearner model, else ``rollout``), ``tokens`` or ``rollout``. ``clip``: the temporal
-    clip's index (0-based, as ``vidclass info`` numbers them). ``layer``: which TokenLearner
-    layer ``tokens`` reads (default the first). ``options``/keywords: as for ``predict``
+    TokenLearner model, else ``rollout``), ``tokens`` or ``rollout`` (ViViT only). ``clip``: the
+    temporal clip's index (0-based, as ``vidclass info`` numbers them). ``layer``: which
+    TokenLearner layer ``tokens`` reads (default the first; X3D-TL: the stage its block follows,
+    the only one). ``options``/keywords: as for ``predict``
     (``device``, ``precision``, ``decoder``, ``workers``, ``timeout``, ...).
 
     A method or layer the model cannot explain is a ``VidclassError`` (usage); a video that
@@ -70,21 +72,22 @@ def explain(
 
 
 def resolve_method(method: str, config: Any, name: str) -> str:
-    """``auto`` made concrete, or ``method`` checked against what the model can explain. Only
-    ViViT models have the attention and TokenLearner weights the maps are made of."""
-    if not isinstance(config, ViViTConfig):
-        raise VidclassError(
-            f"{name} is an {family_of(config).name} model: explain's maps (tokens, rollout) need a ViViT's "
-            "attention, which it has none of (not supported yet)"
-        )
+    """``auto`` made concrete, or ``method`` checked against what the model can explain. The maps
+    are made of a ViViT's attention and TokenLearner weights, or of an X3D-TL's TokenLearner
+    block's weights (``tokens`` alone); a plain X3D has neither."""
     possible = methods_for(config)
+    if not possible:
+        raise VidclassError(
+            f"{name} is an {family_of(config).name} model without a TokenLearner block: {PLAIN_REFUSAL}"
+        )
     if method == "auto":
         return possible[0]
     if method not in METHODS:
         raise VidclassError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
     if method not in possible:
         can = " or ".join(possible)
-        raise VidclassError(f"{name} cannot be explained with --method {method}: it can with --method {can}")
+        why = f" ({ROLLOUT_REFUSAL})" if isinstance(config, X3DConfig) else ""
+        raise VidclassError(f"{name} cannot be explained with --method {method}{why}: it can with --method {can}")
     return method
 
 
@@ -112,8 +115,8 @@ def explain_with(
     elif not 0 <= clip < len(plan.clips):
         raise VidclassError(f"--clip {clip}: this video has clips 0 to {len(plan.clips) - 1}")
     view = views[clip * crops + centre].unsqueeze(0)  # (1, 3, T, s, s)
-    network = predictor.classifier.model  # the ViViT, on the predictor's device
-    assert isinstance(network, ViViT)  # resolve_method refused the other families
+    network = predictor.classifier.model  # on the predictor's device
+    assert isinstance(network, ViViT | X3D)
     maps = explain_clip(network, view.to(predictor.device), method, layer)
     prep = predictor.preprocessing
     tubelet = prep.num_frames // maps.maps.shape[0]
