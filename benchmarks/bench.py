@@ -226,46 +226,64 @@ def bench_variants(quick: bool, repeats: int, seed: int, precision: str) -> dict
 
 
 def bench_agreement(quick: bool, per_class: int, seed: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="vidclass-bench-") as tmp:
+        paths = agreement_videos(tmp, per_class, seed)
+        classifier, name = agreement_model(quick, seed)
+        return measure_agreement(classifier, name, paths, "cpu", "bf16")
+
+
+def agreement_videos(folder: str | Path, per_class: int, seed: int, workers: int = 1) -> list[str]:
+    """``per_class`` ``vidclass synth`` videos (up to 4 s) of each class, written to ``folder``."""
+    from vidclass.synth import generate
+
+    generate(folder, per_class=per_class, seed=seed, max_seconds=4.0, workers=workers)
+    return sorted(str(p) for p in Path(folder).rglob("*.mp4"))
+
+
+def agreement_model(quick: bool, seed: int) -> tuple[Any, str]:
+    """The bundled model (trained on synth's classes: peaked, meaningful softmaxes), or a
+    random-weight one when ``quick`` or none is bundled; and how the results name it."""
     import vidclass
+    from vidclass.checkpoints.sources import default_model
+    from vidclass.synth import CLASSES
+
+    bundled = None if quick else default_model()
+    if bundled:
+        classifier = vidclass.load_model(bundled)
+        return classifier, f"{classifier.name} (the bundled model, {Path(bundled).name})"
+    name = "vivit-micro" if quick else "vivit-tiny"
+    return vidclass.create_model(name, labels=list(CLASSES), seed=seed), f"{name} (random weights, seed {seed})"
+
+
+def measure_agreement(classifier: Any, name: str, paths: list[str], device: str, precision: str) -> dict[str, Any]:
+    """``precision`` (bf16 or fp16) against fp32 on ``device``, over every view of ``paths``:
+    top-1 agreement per view and per video (views aggregated), the largest softmax differences."""
     from vidclass.inference import Predictor
     from vidclass.scores import aggregate
-    from vidclass.synth import generate
     from vidclass.video import load_views
 
-    name = "vivit-micro" if quick else "vivit-tiny"
-    with tempfile.TemporaryDirectory(prefix="vidclass-bench-") as tmp:
-        generate(tmp, per_class=per_class, seed=seed, max_seconds=4.0)
-        paths = sorted(str(p) for p in Path(tmp).rglob("*.mp4"))
-        from vidclass.checkpoints.sources import default_model
-        from vidclass.synth import CLASSES
-
-        bundled = None if quick else default_model()
-        if bundled:  # the bundled model is trained on these very classes: peaked, meaningful softmaxes
-            classifier = vidclass.load_model(bundled)
-            name = f"{classifier.name} (the bundled model, {Path(bundled).name})"
-        else:
-            classifier = vidclass.create_model(name, labels=list(CLASSES), seed=seed)
-            name = f"{name} (random weights, seed {seed})"
-        fp32 = Predictor(classifier, device="cpu", precision="fp32")
-        bf16 = Predictor(classifier, device="cpu", precision="bf16")
-        agree = 0
-        max_view = 0.0
-        max_video = 0.0
-        max_top = 0.0
-        view_agree = views_total = 0
-        for path in paths:
-            views, _, _ = load_views(path, fp32.preprocessing, fp32.protocol)
-            a, b = fp32.logits(views), bf16.logits(views)
-            pa, pb = torch.softmax(a, -1), torch.softmax(b, -1)
-            max_view = max(max_view, float((pa - pb).abs().max()))
-            view_agree += int(pa.argmax(-1).eq(pb.argmax(-1)).sum())
-            views_total += int(views.shape[0])
-            va, vb = aggregate(a, fp32.protocol.aggregate), aggregate(b, fp32.protocol.aggregate)
-            max_video = max(max_video, float((va - vb).abs().max()))
-            max_top = max(max_top, float(va.max()))
-            agree += int(va.argmax() == vb.argmax())
+    fp32 = Predictor(classifier, device=device, precision="fp32")
+    low = Predictor(classifier, device=device, precision=precision)
+    agree = 0
+    max_view = 0.0
+    max_video = 0.0
+    max_top = 0.0
+    view_agree = views_total = 0
+    for path in paths:
+        views, _, _ = load_views(path, fp32.preprocessing, fp32.protocol)
+        a, b = fp32.logits(views).float().cpu(), low.logits(views).float().cpu()
+        pa, pb = torch.softmax(a, -1), torch.softmax(b, -1)
+        max_view = max(max_view, float((pa - pb).abs().max()))
+        view_agree += int(pa.argmax(-1).eq(pb.argmax(-1)).sum())
+        views_total += int(views.shape[0])
+        va, vb = aggregate(a, fp32.protocol.aggregate), aggregate(b, fp32.protocol.aggregate)
+        max_video = max(max_video, float((va - vb).abs().max()))
+        max_top = max(max_top, float(va.max()))
+        agree += int(va.argmax() == vb.argmax())
     return {
         "model": name,
+        "device": device,
+        "precision": precision,
         "videos": len(paths),
         "views": views_total,
         "top1_agreement_videos": agree / len(paths),
@@ -273,7 +291,7 @@ def bench_agreement(quick: bool, per_class: int, seed: int) -> dict[str, Any]:
         "max_softmax_diff_video": max_video,
         "max_softmax_diff_view": max_view,
         "max_top1_probability": max_top,
-        "classes": len(CLASSES),
+        "classes": len(classifier.labels),
     }
 
 

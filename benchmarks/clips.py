@@ -42,9 +42,17 @@ def _key(params: dict[str, Any]) -> str:
 
 
 def clip_folder(
-    build: str | os.PathLike[str], size: str, seconds: float, count: int, fps: int = 30, seed: int = 0
+    build: str | os.PathLike[str],
+    size: str,
+    seconds: float,
+    count: int,
+    fps: int = 30,
+    seed: int = 0,
+    processes: int = 1,
 ) -> list[Path]:
-    """``count`` clips of ``size`` (a ``SIZES`` name) and ``seconds``, made once and cached."""
+    """``count`` clips of ``size`` (a ``SIZES`` name) and ``seconds``, made once and cached;
+    the missing ones are written by ``processes`` processes at a time (the bytes do not depend
+    on it)."""
     width, height = SIZES[size]
     params = {
         "format": FORMAT,
@@ -58,15 +66,25 @@ def clip_folder(
     }
     folder = Path(build) / "bench-clips" / f"{size}-{width}x{height}-{seconds:g}s-{fps}fps-{_key(params)}"
     folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for index in range(count):
-        path = folder / f"clip_{index}.mp4"
-        if not path.is_file():
-            partial = path.with_name(path.name + ".part")
-            _write_clip(partial, width, height, seconds, fps, seed, index)
-            partial.replace(path)
-        paths.append(path)
+    paths = [folder / f"clip_{index}.mp4" for index in range(count)]
+    missing = [(index, path) for index, path in enumerate(paths) if not path.is_file()]
+    if processes > 1 and len(missing) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(min(processes, len(missing))) as pool:
+            jobs = [pool.submit(_write_cached, p, width, height, seconds, fps, seed, i) for i, p in missing]
+            for job in jobs:
+                job.result()
+    else:
+        for index, path in missing:
+            _write_cached(path, width, height, seconds, fps, seed, index)
     return paths
+
+
+def _write_cached(path: Path, width: int, height: int, seconds: float, fps: int, seed: int, index: int) -> None:
+    partial = path.with_name(path.name + ".part")
+    _write_clip(partial, width, height, seconds, fps, seed, index)
+    partial.replace(path)
 
 
 def _write_clip(path: Path, width: int, height: int, seconds: float, fps: int, seed: int, index: int) -> None:
