@@ -35,6 +35,7 @@ DECODERS = ("decord", "pyav")
 SERVE = """
 import json, os, sys, time
 from vidclass.models import get_entry
+import vidclass
 from vidclass.video import load_views
 entry = get_entry("vivit-b-16x2")
 for line in sys.stdin:
@@ -44,7 +45,7 @@ for line in sys.stdin:
     c1 = os.times()
     cpu = c1.user + c1.system - c0.user - c0.system
     print(json.dumps({"wall": time.perf_counter() - t0, "cpu": cpu, "frames": list(plan.frame_indices),
-                      "decoder": info.decoder}), flush=True)
+                  "decoder": info.decoder, "code": vidclass.__file__}), flush=True)
 """
 
 
@@ -54,8 +55,8 @@ class Version:
     def __init__(self, tree: Path) -> None:
         env = {**os.environ, "PYTHONPATH": str(tree)}
         self.process = subprocess.Popen(
-            [sys.executable, "-c", SERVE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
-        )
+            [sys.executable, "-c", SERVE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=tree
+        )  # cwd too: ``python -c`` puts the working directory before PYTHONPATH
 
     def load(self, clip: str, decoder: str) -> dict[str, Any]:
         assert self.process.stdin is not None and self.process.stdout is not None
@@ -97,6 +98,8 @@ def bench(clips: dict[str, str], before: Path, rounds: int, warmup: int, ffmpeg:
                     result = run()
                     if index >= warmup:
                         runs[key].append(result)
+            for name, tree in (("before", before), ("after", ROOT)):  # each version ran its own code
+                assert runs[f"{name} decord"][0]["code"].startswith(str(tree)), runs[f"{name} decord"][0]["code"]
             same = all(runs[f"before {d}"][0]["frames"] == runs[f"after {d}"][0]["frames"] for d in DECODERS)
             rows.append(
                 {
@@ -153,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     if ffmpeg is None:
         parser.error("ffmpeg is not on the PATH (apt-get install ffmpeg)")
     version = subprocess.run([ffmpeg, "-version"], capture_output=True, text=True).stdout.split(" Copyright")[0]
-    clips = {size: str(clip_folder(args.build, size, 10, 1)[0]) for size in args.sizes.split(",")}
+    clips = {size: str(clip_folder(args.build, size, 10, 1)[0].resolve()) for size in args.sizes.split(",")}
     with tempfile.TemporaryDirectory() as tmp:
         tree = Path(tmp) / "before"
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), args.before], check=True)
