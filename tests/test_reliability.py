@@ -207,10 +207,11 @@ def test_pyav_decoder_matches_decord(run):
 def test_auto_falls_back_to_pyav_when_decord_fails(corpus, monkeypatch):
     import vidclass.video.decord_decoder as decord_decoder
 
-    def broken(path):
+    def broken(path, *plan_for):
         raise VideoError("cannot decode frames: frame cannot be decoded")
 
     monkeypatch.setattr(decord_decoder, "probe", broken)
+    monkeypatch.setattr(decord_decoder, "probe_and_read", broken)
     clf = vidclass.load_model(corpus / "model.safetensors")
     assert Predictor(clf, device="cpu").predict(corpus / "good.mp4").decoder == "pyav"
     p = Predictor(clf, device="cpu", decoder="decord").predict(corpus / "good.mp4")

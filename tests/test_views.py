@@ -15,7 +15,6 @@ from vidclass.video import (
     ViewPlan,
     ViewProtocol,
     build_views,
-    decord_decoder,
     load_views,
     normalise,
     plan_views,
@@ -154,17 +153,19 @@ def test_load_views_at_target_fps_on_a_50fps_video(tmp_path: Path) -> None:
 
 
 def test_load_views_decodes_each_needed_frame_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import decord
+
     path = write_video(tmp_path / "short.mp4", num_frames=10, fps=25)
-    calls: list[tuple[tuple[int, ...], tuple[int, int] | None]] = []
-    real_read_frames = decord_decoder.read_frames
+    calls: list[tuple[int, ...]] = []
+    real_get_batch = decord.VideoReader.get_batch
 
-    def recording(path: str, indices: Sequence[int], size_hw: tuple[int, int] | None = None):
-        calls.append((tuple(indices), size_hw))
-        return real_read_frames(path, indices, size_hw)
+    def recording(reader: decord.VideoReader, indices: Sequence[int]):
+        calls.append(tuple(indices))
+        return real_get_batch(reader, indices)
 
-    monkeypatch.setattr(decord_decoder, "read_frames", recording)
+    monkeypatch.setattr(decord.VideoReader, "get_batch", recording)
     prep = Preprocessing(num_frames=4, frame_stride=2, resize_size=24, crop_size=16)
     _, plan, _ = load_views(path, prep, ViewProtocol(clips=2, crops=1))
     # 10 frames, clips of 4 x 2 at starts 0 and 2: they share frames 2, 4 and 6
     assert plan.frame_indices == (0, 2, 4, 6, 8)
-    assert calls == [((0, 2, 4, 6, 8), (24, 32))]
+    assert calls == [(0, 2, 4, 6, 8)]

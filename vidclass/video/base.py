@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -56,6 +56,10 @@ class VideoInfo:
     decoder: str = "decord"  # which decoder read this video: "decord" or "pyav"
 
 
+# What a caller wants read from a probed video: the frame indices and the size to scale them to.
+PlanFor = Callable[[VideoInfo], tuple[Sequence[int], tuple[int, int] | None]]
+
+
 class Decoder(Protocol):
     """One way of reading videos; every failure caused by the file is a ``VideoError``."""
 
@@ -79,6 +83,11 @@ class Decoder(Protocol):
 
         ``timestamps`` (the probe's ``VideoInfo.timestamps``) are a hint: a sequential decoder
         may use them to start near the first wanted frame; the frames returned are the same."""
+        ...
+
+    def probe_and_read(self, path: str | os.PathLike[str], plan_for: PlanFor) -> tuple[VideoInfo, torch.Tensor]:
+        """``probe(path)``, then ``read_frames(path, *plan_for(info))``: the same info and frames,
+        from fewer opens (decord) or one decoding pass (PyAV)."""
         ...
 
 
@@ -146,6 +155,7 @@ __all__ = [
     "MESSAGE_CHARS",
     "NOT_A_VIDEO",
     "Decoder",
+    "PlanFor",
     "VideoError",
     "VideoInfo",
     "check_batch",

@@ -130,23 +130,53 @@ def check_container(path: str) -> str:
     out of bounds (``check_declared_size``), before a decoder allocates a frame of it.
     "unknown" when PyAV cannot tell for another reason; the decoder then gives the message.
     """
+    return inspect_container(path, first_frame=False)[0]
+
+
+def inspect_container(path: str, first_frame: bool = True) -> tuple[str, tuple[int, int] | None]:
+    """``check_container``'s codec name and checks, and from the same open (with
+    ``first_frame``) the (width, height) of the first frame as displayed (a rotation from the
+    display matrix applied), or None when PyAV cannot decode one; the decoder then decides."""
     try:
         import av
     except ImportError:
-        return "unknown"
+        return "unknown", None
     try:
         container = av.open(path, options=dict(OPEN_OPTIONS))
     except Exception as exc:  # PyAV's error zoo: only "no demuxer recognises this" is decided here
         if isinstance(exc, av.error.InvalidDataError):
             raise VideoError(f"cannot open video: {NOT_A_VIDEO}") from exc
-        return "unknown"
+        return "unknown", None
     with container:
         refuse_non_video(container)
         streams = container.streams.video
         if not streams:
             raise VideoError("cannot open video: no video stream")
         check_declared_size(streams[0])
-        return str(streams[0].codec_context.name)
+        codec = str(streams[0].codec_context.name)
+        if not first_frame:
+            return codec, None
+        streams[0].thread_type = "SLICE"
+        streams[0].codec_context.thread_count = 1
+        try:
+            frame = next(container.decode(streams[0]), None)
+        except Exception:  # av.error.*: the decoder gives the message
+            return codec, None
+        if frame is None:
+            return codec, None
+        width, height = int(frame.width), int(frame.height)
+        return codec, (height, width) if quarter_turns(frame) % 2 else (width, height)
+
+
+def quarter_turns(frame: Any) -> int:
+    """Clockwise quarter turns that show a PyAV ``frame`` upright, from its display matrix.
+
+    Phones store portrait video as landscape frames plus a rotation in the track header; PyAV
+    reports it as ``frame.rotation`` (degrees counter-clockwise) and leaves the pixels as
+    stored. decord applies it itself, and takes the size to scale to as displayed.
+    """
+    rotation = getattr(frame, "rotation", 0) or 0
+    return round(-float(rotation) / 90) % 4
 
 
 def check_declared_size(stream: Any) -> None:
@@ -218,6 +248,8 @@ __all__ = [
     "check_container",
     "check_declared_size",
     "check_iso_boxes",
+    "inspect_container",
+    "quarter_turns",
     "readable_file",
     "refuse_non_video",
     "refuse_playlist",

@@ -19,7 +19,7 @@ import torch
 
 from vidclass.defaults import DECODERS
 from vidclass.video import decord_decoder, pyav_decoder
-from vidclass.video.base import Decoder, VideoError, VideoInfo
+from vidclass.video.base import Decoder, PlanFor, VideoError, VideoInfo
 from vidclass.video.containers import readable_file
 
 T = TypeVar("T")
@@ -52,6 +52,10 @@ class ModuleDecoder:
         else:
             frames = self.module.read_frames(path, indices, size_hw, timestamps=timestamps)
         return frames
+
+    def probe_and_read(self, path: str | os.PathLike[str], plan_for: PlanFor) -> tuple[VideoInfo, torch.Tensor]:
+        loaded: tuple[VideoInfo, torch.Tensor] = self.module.probe_and_read(path, plan_for)
+        return loaded
 
 
 _REGISTRY: dict[str, Decoder] = {

@@ -22,6 +22,7 @@ import decord
 from vidclass.video.base import (
     MESSAGE_CHARS,
     NOT_A_VIDEO,
+    PlanFor,
     VideoError,
     VideoInfo,
     check_batch,
@@ -30,7 +31,7 @@ from vidclass.video.base import (
     timeline,
     wanted_indices,
 )
-from vidclass.video.containers import check_container, readable_file
+from vidclass.video.containers import check_container, inspect_container, readable_file
 
 T = TypeVar("T")
 
@@ -55,8 +56,59 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
     unusable, a constant-rate timeline ``i / fps`` is used instead.
     """
     name = readable_file(path)
-    codec = check_container(name)
+    return _probe_opened(name, check_container(name))
+
+
+def probe_and_read(path: str | os.PathLike[str], plan_for: PlanFor) -> tuple[VideoInfo, torch.Tensor]:
+    """``probe``, then ``read_frames(path, *plan_for(info))``, from one decord reader.
+
+    The frame size (as displayed) comes from the first frame PyAV decodes in the container check
+    that runs before decord opens a file (``inspect_container``), so the reader can be opened
+    already scaling to the plan's size; its frame count, timestamps, rate and first frame give
+    the rest of the info, and its ``get_batch`` the frames. Without that size (PyAV could not
+    decode a frame), or should the plan's size differ from the one the reader was opened at,
+    it takes a second reader, as ``probe`` then ``read_frames`` do.
+    """
+    name = readable_file(path)
+    codec, displayed = inspect_container(name)
+    planned = _planned_size(name, codec, displayed, plan_for) if displayed is not None else None
+    if displayed is None or planned is None:
+        info = _probe_opened(name, codec)
+        indices, size_hw = plan_for(info)
+        return info, read_frames(name, indices, size_hw)
+    width, height = displayed
+    (opened_hw,) = planned
+    reader = _open(name, *(opened_hw if opened_hw is not None else (-1, -1)))
+    info = _info(reader, name, codec, width, height)
+    indices, size_hw = plan_for(info)
+    if size_hw != opened_hw:
+        reader = _open(name, *(size_hw if size_hw is not None else (-1, -1)))
+    return info, _read_checked(reader, wanted_indices(indices), size_hw)
+
+
+def _planned_size(
+    name: str, codec: str, displayed: tuple[int, int], plan_for: PlanFor
+) -> tuple[tuple[int, int] | None] | None:
+    """(the size ``plan_for`` scales a video of ``displayed`` (width, height) to,); None when
+    it cannot tell without the rest of the info."""
+    width, height = displayed
+    check_frame_size(width, height)
+    sizing = VideoInfo(name, 1, 1.0, width, height, 1.0, codec, (0.0,))  # all the plan's size needs
+    try:
+        size_hw = plan_for(sizing)[1]
+    except (ValueError, VideoError):
+        return None
+    return (None if size_hw is None else (int(size_hw[0]), int(size_hw[1])),)
+
+
+def _probe_opened(name: str, codec: str) -> VideoInfo:
+    """``probe`` of a file whose container check passed: an unscaled reader, its first frame's size."""
     reader = _open(name)
+    return _info(reader, name, codec)
+
+
+def _info(reader: decord.VideoReader, name: str, codec: str, width: int = 0, height: int = 0) -> VideoInfo:
+    """The info from ``reader``: count, times, rate; the first frame decoded (its size, unless given)."""
     num_frames = len(reader)
     raw_times = _call(
         lambda: np.asarray(reader.get_frame_timestamp(list(range(num_frames))), np.float64),
@@ -64,8 +116,9 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
     )  # (num_frames, 2): start and end of each frame, seconds
     fps = float(_call(reader.get_avg_fps, "cannot read frame rate"))
     first = _call(reader.next, "cannot decode video")  # (H, W, 3)
-    height, width = int(first.shape[0]), int(first.shape[1])
-    check_frame_size(width, height)
+    if not (width and height):
+        height, width = int(first.shape[0]), int(first.shape[1])
+        check_frame_size(width, height)
     timestamps, duration = timeline(raw_times, fps)
     return VideoInfo(
         path=name,
@@ -94,7 +147,11 @@ def read_frames(
     name = readable_file(path)
     wanted = wanted_indices(indices)
     height, width = size_hw if size_hw is not None else (-1, -1)
-    reader = _open(name, height=height, width=width)
+    return _read_checked(_open(name, height=height, width=width), wanted, size_hw)
+
+
+def _read_checked(reader: decord.VideoReader, wanted: list[int], size_hw: tuple[int, int] | None) -> torch.Tensor:
+    """Frames ``wanted`` from ``reader`` (opened at ``size_hw``), checked; ValueError if out of range."""
     out_of_range = [i for i in wanted if not 0 <= i < len(reader)]
     if out_of_range:
         raise ValueError(f"frame indices {out_of_range} outside a {len(reader)}-frame video")
@@ -178,4 +235,4 @@ def _as_tensor(batch: Any) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(batch.asnumpy()))
 
 
-__all__ = ["probe", "read_frames"]
+__all__ = ["probe", "probe_and_read", "read_frames"]

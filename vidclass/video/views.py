@@ -42,7 +42,8 @@ def normalise(pixels: torch.Tensor, prep: Preprocessing) -> torch.Tensor:
 def load_clip_frames(
     path: str | os.PathLike[str], prep: Preprocessing, protocol: ViewProtocol, decoder: str = "auto"
 ) -> tuple[VideoInfo, ViewPlan, torch.Tensor]:
-    """Probe ``path``, plan its views and decode each needed frame once, at the resized size.
+    """Probe ``path``, plan its views and decode each needed frame once, at the resized size
+    (``Decoder.probe_and_read``: one decord reader, or one PyAV decoding pass).
 
     Returns the info, the plan and uint8 (N, H, W, 3) frames for ``plan.frame_indices``.
     ``decoder``: "decord", "pyav", or "auto" (decord; on any decoding failure, including
@@ -55,10 +56,12 @@ def load_clip_frames(
 def _load_with(
     decoder: Decoder, path: str | os.PathLike[str], prep: Preprocessing, protocol: ViewProtocol
 ) -> tuple[VideoInfo, ViewPlan, torch.Tensor]:
-    info = decoder.probe(path)
-    plan = plan_views(info, prep, protocol)
-    frames = decoder.read_frames(info.path, plan.frame_indices, plan.resized_hw)
-    return info, plan, frames
+    def plan_for(info: VideoInfo) -> tuple[tuple[int, ...], tuple[int, int]]:
+        plan = plan_views(info, prep, protocol)
+        return plan.frame_indices, plan.resized_hw
+
+    info, frames = decoder.probe_and_read(path, plan_for)
+    return info, plan_views(info, prep, protocol), frames
 
 
 def load_views(
