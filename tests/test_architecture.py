@@ -17,6 +17,7 @@ LAYERS = [
     {"devices", "precision"},
     {"distributed", "video", "models", "synth"},
     {"data", "checkpoints", "scores"},
+    {"export"},
     {"inference"},
     {"evaluation", "training", "explanation", "timelines"},
     {"cli"},

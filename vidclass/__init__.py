@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
     from . import errors as errors
     from . import evaluation as evaluation
     from . import explanation as explanation
+    from . import export as export
     from . import inference as inference
     from . import models as models
     from . import scores as scores
@@ -31,6 +32,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
     from .evaluation import evaluate as evaluate
     from .evaluation import report as report
     from .explanation import Explanation, explain
+    from .export import export_onnx as export_onnx
     from .inference import Predictor, RunOptions, predict
     from .models import describe_models, list_models
     from .protocol import Aggregate, Preprocessing, ViewProtocol
@@ -57,6 +59,7 @@ _LAZY = {
     "evaluate": "vidclass.evaluation",
     "report": "vidclass.evaluation",
     "explain": "vidclass.explanation",
+    "export_onnx": "vidclass.export",
     "timeline": "vidclass.timelines",
     "Explanation": "vidclass.explanation",
     "train": "vidclass.training",  # the training engine is imported only by scripts that train
@@ -72,6 +75,7 @@ _SUBMODULES = frozenset(
         "errors",
         "evaluation",
         "explanation",
+        "export",
         "inference",
         "models",
         "precision",
@@ -121,6 +125,7 @@ __all__ = [
     "create_model",
     "describe_models",
     "explain",
+    "export_onnx",
     "list_models",
     "load_model",
     "timeline",

@@ -47,6 +47,9 @@ EXPLAIN_METHODS = ("auto", "tokens", "rollout")
 
 # vidclass.precision
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+# What runs the model: torch, or onnxruntime on the model exported to ONNX (vidclass[export];
+# CPU, fp32; see docs/commands/export.md)
+RUNTIMES = ("torch", "onnxruntime")
 
 # vidclass.inference.workers
 DEFAULT_TIMEOUT = 120.0  # seconds per job

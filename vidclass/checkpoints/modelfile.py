@@ -47,8 +47,22 @@ def save_model(classifier: VideoClassifier, path: str | os.PathLike[str]) -> Pat
     """Write ``classifier`` to ``path`` (a ``.safetensors`` file), atomically."""
     path = Path(path)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in classifier.model.state_dict().items()}
+    metadata = card_metadata(classifier)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    save_file(tensors, str(partial), metadata=metadata)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(partial, 0o666 & ~umask)  # an ordinary file's mode; the writer leaves it 0600
+    os.replace(partial, path)
+    return path
+
+
+def card_metadata(classifier: VideoClassifier) -> dict[str, str]:
+    """The card of ``classifier`` as a model file's header holds it (string -> string): also
+    what ``vidclass export`` writes into an ONNX file's metadata; ``card_from_metadata`` reads it."""
     family = family_of(classifier.config).name
-    metadata = {
+    return {
         "format": FORMAT,
         "name": classifier.name,
         **({"family": family} if family != DEFAULT_FAMILY else {}),
@@ -59,14 +73,6 @@ def save_model(classifier: VideoClassifier, path: str | os.PathLike[str]) -> Pat
         "provenance": json.dumps(classifier.provenance, ensure_ascii=False, default=str),
         "multi_label": json.dumps(classifier.multi_label),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    save_file(tensors, str(partial), metadata=metadata)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(partial, 0o666 & ~umask)  # an ordinary file's mode; the writer leaves it 0600
-    os.replace(partial, path)
-    return path
 
 
 def _parse_json(metadata: dict[str, str], key: str, path: Path, kind: type[T]) -> T:
@@ -132,7 +138,9 @@ def _section(metadata: dict[str, str], key: str, path: Path, read: Callable[[Any
         raise ModelFileError(f"{path}: invalid metadata: {key}: {exc}") from None
 
 
-def _card_from_metadata(metadata: dict[str, str], path: Path) -> ModelCard:
+def card_from_metadata(metadata: dict[str, str], path: Path) -> ModelCard:
+    """The validated card in ``metadata`` (``card_metadata``'s entries) of the file at ``path``;
+    any problem is a ``ModelFileError`` naming the file."""
     if metadata.get("format") != FORMAT:
         raise ModelFileError(
             f"{path}: metadata 'format' is {metadata.get('format')!r:.60}, expected {FORMAT!r} "
@@ -190,7 +198,7 @@ def read_model_card(path: str | os.PathLike[str]) -> ModelCard:
     path = _regular_file(Path(path))
     try:
         with safe_open(str(path), framework="pt") as f:
-            return _card_from_metadata(f.metadata() or {}, path)
+            return card_from_metadata(f.metadata() or {}, path)
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         if isinstance(exc, ModelFileError):
             raise

@@ -27,6 +27,7 @@ from vidclass.defaults import (
     MAX_WORKERS,
     MODEL_ENV,
     PRECISIONS,
+    RUNTIMES,
 )
 from vidclass.protocol import Aggregate
 
@@ -185,6 +186,19 @@ def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
 
 
+def runtime_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--runtime: torch, or onnxruntime on the model exported to ONNX (predict, eval)."""
+    return click.option(
+        "--runtime",
+        type=click.Choice(RUNTIMES),
+        default="torch",
+        show_default=True,
+        help="What runs the model. onnxruntime: the model is exported to ONNX first (seconds; see "
+        "vidclass export) and run on the CPU in fp32 (needs vidclass[export]; not with --device "
+        "cuda, --precision bf16/fp16 or --compile). See BENCHMARKS.md for which is faster.",
+    )(f)
+
+
 def threshold_option(f: Callable[..., Any]) -> Callable[..., Any]:
     """--threshold: a multi-label model's predicted set (predict, eval)."""
     return click.option(
@@ -261,6 +275,7 @@ __all__ = [
     "model_option",
     "note_bundled_model",
     "run_options",
+    "runtime_option",
     "threshold_option",
     "verbose_option",
     "resolve_workers",

@@ -15,6 +15,7 @@ from vidclass.cli.common import (
     model_option,
     resolve_workers,
     run_options,
+    runtime_option,
     threshold_option,
     verbose_option,
     view_options,
@@ -73,6 +74,7 @@ def _shard(ctx: click.Context, param: click.Parameter, value: str | None) -> str
 @model_option
 @view_options
 @run_options
+@runtime_option
 @workers_option
 @click.option(
     "--top-k",
@@ -124,6 +126,7 @@ def eval_command(
     device: str,
     precision: str,
     compile: bool,
+    runtime: str,
     workers: int | None,
     timeout: float,
     top_k: int,

@@ -1,5 +1,5 @@
 """The ``vidclass`` command: ``predict``, ``models``, ``info``, ``eval``, ``report``, ``convert``,
-``synth`` and ``train``.
+``synth``, ``train`` and ``export``.
 
 Each command's module is imported only when the command runs or its help is shown, and it
 imports torch only when the command runs; ``vidclass --help`` lists the commands from their
@@ -66,6 +66,11 @@ COMMANDS = {
         "Write a synthetic benchmark of videos that only motion tells apart.",
     ),
     "train": ("vidclass.cli.train", "train_command", "Train MODEL on the labelled videos in DATASET_DIR."),
+    "export": (
+        "vidclass.cli.export",
+        "export_command",
+        "Export MODEL to an ONNX file, its card in the file's metadata.",
+    ),
 }
 
 

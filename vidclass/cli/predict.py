@@ -12,6 +12,7 @@ from vidclass.cli.common import (
     note_bundled_model,
     resolve_workers,
     run_options,
+    runtime_option,
     threshold_option,
     verbose_option,
     view_options,
@@ -39,6 +40,7 @@ from vidclass.errors import EXIT_FAILED_INPUT, EXIT_OK
 @threshold_option
 @view_options
 @run_options
+@runtime_option
 @click.option(
     "--decoder",
     type=click.Choice(DECODERS),
@@ -79,6 +81,7 @@ def predict_command(
     device: str,
     precision: str,
     compile: bool,
+    runtime: str,
     decoder: str,
     workers: int | None,
     timeout: float,

@@ -274,6 +274,24 @@ def convert_tables(data: dict[str, Any]) -> Sequence[Any]:
     return [table]
 
 
+def export_tables(data: dict[str, Any]) -> Sequence[Any]:
+    """``export``: what was written, as a two-column table."""
+    table = Table(title=data["output"], title_justify="left", show_header=False)
+    table.add_column("field")
+    table.add_column("value")
+    rows = [
+        ("model", data["model"]),
+        ("family", data["family"]),
+        ("input", f"{data['input']['name']} " + "x".join(str(v) for v in data["input"]["shape"]) + " float32"),
+        ("output", f"{data['output_name']} Bx{data['classes']}" + (" (multi-label)" if data["multi_label"] else "")),
+        ("opset", str(data["opset"])),
+        ("size", _bytes(data["bytes"])),
+    ]
+    for field, value in rows:
+        table.add_row(field, value)
+    return [table]
+
+
 def train_tables(data: dict[str, Any]) -> Sequence[Any]:
     """``train``: one row per epoch, then where the model went."""
 

@@ -31,6 +31,7 @@ from vidclass.defaults import (
     MAX_TIMEOUT,
     MAX_TOP_K,
     MAX_WORKERS,
+    RUNTIMES,
 )
 from vidclass.errors import VidclassError, require
 from vidclass.inference.workers import DEFAULT_MAX_TASKS
@@ -59,6 +60,9 @@ class RunOptions:
       default the workers discard them (see ``vidclass.inference.decode_queue``).
     - ``precision``: ``auto``, ``fp32``, ``bf16`` or ``fp16`` (see ``vidclass.precision``).
     - ``compile``: run the model through ``torch.compile`` (static shapes).
+    - ``runtime``: ``torch``, or ``onnxruntime``: the model exported to ONNX
+      (``vidclass.export``) and run by onnxruntime, on the CPU in fp32 (so ``device`` must be
+      ``auto`` or ``cpu``, ``precision`` ``auto`` or ``fp32``, and ``compile`` off).
     """
 
     device: Any = "auto"  # a name, or a torch.device
@@ -75,6 +79,7 @@ class RunOptions:
     verbose: bool = False
     precision: str = "auto"
     compile: bool = False
+    runtime: str = "torch"
 
     def __post_init__(self) -> None:
         if self.aggregate is not None and not isinstance(self.aggregate, Aggregate):
@@ -109,6 +114,21 @@ class RunOptions:
                 OptionsError,
             )
         _count("max_tasks", self.max_tasks, 1, None)
+        require(
+            self.runtime in RUNTIMES,
+            f"unknown runtime {self.runtime!r}; choose from {', '.join(RUNTIMES)}",
+            OptionsError,
+        )
+        if self.runtime == "onnxruntime":
+            require(
+                str(self.device) in ("auto", "cpu"),
+                "--runtime onnxruntime runs on the CPU: drop --device",
+                OptionsError,
+            )
+            require(
+                self.precision in ("auto", "fp32"), "--runtime onnxruntime runs in fp32: drop --precision", OptionsError
+            )
+            require(not self.compile, "--runtime onnxruntime and --compile contradict each other", OptionsError)
 
     @classmethod
     def build(cls, options: RunOptions | None = None, **changes: Any) -> RunOptions:

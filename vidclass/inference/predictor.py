@@ -48,14 +48,17 @@ class Predictor:
     it is compiled here, before the first video, on one batch of ``batch_size`` views, and a
     run's short last batch is padded to that size so nothing recompiles
     (``vidclass.inference.compiling``); ``CompileError`` if it cannot be compiled.
-    ``self.compile_seconds`` says how long compiling took.
+    ``self.compile_seconds`` says how long compiling took. With ``runtime="onnxruntime"`` the
+    model is exported to ONNX here and onnxruntime runs it (``vidclass.export.OnnxRuntimeModel``;
+    ``ExportError`` if it cannot be exported).
     """
 
     def __init__(self, classifier: VideoClassifier, options: RunOptions | None = None, **changes: Any) -> None:
         self.options = options = RunOptions.build(options, **changes)
         self.classifier = classifier
-        self.device = resolve_device(options.device)
-        self.precision = resolve_precision(options.precision, self.device)
+        onnx = options.runtime == "onnxruntime"  # the CPU, in fp32 (RunOptions allows nothing else)
+        self.device = resolve_device("cpu" if onnx else options.device)
+        self.precision = "fp32" if onnx else resolve_precision(options.precision, self.device)
         self.batch_size = options.batch_size
         self.top_k = options.top_k
         self.labels: tuple[str, ...] = tuple(classifier.labels)
@@ -70,10 +73,15 @@ class Predictor:
         except ValueError as exc:
             raise OptionsError(f"{exc} (--aggregate)") from None
         self.model: torch.nn.Module = classifier.model.to(self.device).eval()
-        self.queue = DecodeQueue(self.preprocessing, self.protocol, options)
+        self.runtime = options.runtime
         self.compile = options.compile
         self.compile_seconds: float | None = None
-        self._module: Any = self.model  # what ``forward`` calls: the model, or its compiled form
+        self._module: Any = self.model  # what ``forward`` calls: the model, its compiled form, or onnxruntime's
+        if onnx:
+            from vidclass.export import OnnxRuntimeModel
+
+            self._module = OnnxRuntimeModel(classifier)
+        self.queue = DecodeQueue(self.preprocessing, self.protocol, options)
         if self.compile:
             prep = self.preprocessing
             example = torch.zeros(self.batch_size, 3, prep.num_frames, prep.crop_size, prep.crop_size)
@@ -121,6 +129,7 @@ class Predictor:
             "precision": self.precision,
             "batch_size": self.batch_size,
             "compile": self.compile,
+            "runtime": self.runtime,
             "top_k": self.top_k,
             "multi_label": self.multi_label,
             "threshold": self.threshold if self.multi_label else None,

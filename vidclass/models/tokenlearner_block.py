@@ -102,6 +102,8 @@ class VectorAttention(Recorder):
     (16 M, 64 MB at fp32) elements per tensor. That bounds memory without autograd; in training the
     graph keeps every chunk, about 4 * B * N^2 * D elements per layer (512 tokens x 64 channels:
     67 M elements, 268 MB per clip). In recording mode it keeps the channel-averaged weights (B, N, N).
+    While exported (``vidclass export``) all queries are one chunk: the chunk size depends on B,
+    and an ONNX graph's batch axis must not.
     """
 
     def __init__(self, dim: int, gamma_dim: int, attn_drop: float = 0.0, proj_drop: float = 0.0):
@@ -115,7 +117,8 @@ class VectorAttention(Recorder):
     def forward(self, x: torch.Tensor, frames: int = 1) -> torch.Tensor:
         b, n, d = x.shape
         q, k, v = self.qkv(x).unflatten(-1, (3, d)).unbind(-2)  # each (B, N, D)
-        chunk = max(1, PAIRWISE_CHUNK_ELEMENTS // max(1, b * n * d))
+        # exported: one chunk (a chunk size computed from B would fix the graph's batch axis)
+        chunk = n if torch.compiler.is_exporting() else max(1, PAIRWISE_CHUNK_ELEMENTS // max(1, b * n * d))
         outputs = []
         for start in range(0, n, chunk):
             rel = q[:, start : start + chunk, None, :] - k[:, None, :, :]  # (B, q, N, D)
