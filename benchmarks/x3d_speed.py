@@ -16,11 +16,11 @@ gradient with a square crossing it and some noise), side by side in one process:
    (``vidclass.models.x3d_flops.view_macs`` at the test crop) over that time, and its MFU is
    2 x MAC/s against a 2048x2048 matmul of the same dtype.
 3. Two speed levers for ``--lever-model`` (default X3D-M), each an extra contender: (a) the
-   adopted one, the model as the
-   ``Predictor`` runs it on the CPU (BatchNorms folded into the convs, channels-last:
-   ``vidclass.models.x3d_fast``) against the model as it is (``PlainPredictor``, what ran
-   before), at the resolved precision; (b) fp32 against bf16 (the one of the two that ``auto``
-   did not resolve to). The defaults in vidclass are not changed here.
+   adopted one: the model as the ``Predictor`` runs it on the CPU (BatchNorms folded into the
+   convs, channels-last, SiLU, ReLU in place: ``vidclass.models.x3d_fast``) against the model
+   as it is (``PlainPredictor``, what ran before), at the resolved precision; (b) fp32 against
+   bf16 (the one of the two that ``auto`` did not resolve to), both as the ``Predictor`` runs
+   them. The defaults in vidclass are not changed here.
 
 Rounds are interleaved (every contender once a round) after a warm-up round; figures are
 medians, a ratio the median of its per-round ratios. ViViT-B (about 50 s a video on 2 cores)
@@ -200,7 +200,7 @@ def run(clip: Path, args: argparse.Namespace) -> dict[str, Any]:
                 mfu=2 * macs / model / 1e9 / peaks[c.precision],
             )
         rows.append(row)
-    names = {(c.model, c.precision): c.name for c in contenders}
+    names = {(c.model, c.precision): c.name for c in contenders if not c.plain}
     main = {c.model: c.name for c in contenders if c.options["precision"] == args.precision and not c.plain}
     resolved = sorted({c.precision for c in contenders if c is not lever})
     out: dict[str, Any] = {"resolved_precision": resolved, "rows": rows, "all_rounds": rounds, "ratios": {}}

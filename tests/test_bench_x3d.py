@@ -50,9 +50,11 @@ def test_x3d_speed_bench_measures_the_adopted_lever_against_the_plain_model(tmp_
     assert proc.returncode == 0, proc.stderr[-2000:]
     bench = json.loads(out.read_text())["bench"]
     rows = {(row["model"], row["precision"]) for row in bench["rows"]}
-    assert {("x3d-xs", "fp32"), ("x3d-xs (plain)", "fp32")} <= rows
-    assert bench["ratios"]["lever plain / fast"]["rounds"] == 1
-    assert bench["ratios"]["lever plain / fast model"]["median"] > 0
+    assert rows == {("x3d-xs", "fp32"), ("x3d-xs (plain)", "fp32"), ("x3d-xs", "bf16")}
+    (measured,) = bench["all_rounds"]
+    for key, slow, fast in (("lever plain / fast", "x3d-xs fp32 plain", "x3d-xs fp32"),
+                            ("lever fp32 / bf16", "x3d-xs fp32", "x3d-xs bf16")):  # fmt: skip
+        assert bench["ratios"][key]["median"] == measured[slow]["e2e"] / measured[fast]["e2e"]
     assert "Lever, adopted: X3D-XS" in proc.stdout
 
 
