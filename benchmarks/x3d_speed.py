@@ -3,8 +3,9 @@
 On ONE generated clip (default 10 s, 640x360, 25 fps, H.264 written with PyAV: a moving
 gradient with a square crossing it and some noise), side by side in one process:
 
-1. End to end: the wall time of ``vidclass.predict`` on that one file (decode, views, model,
-   scores; the default ``workers=0``, so decode runs in this process), for each model in
+1. End to end: the wall time of what ``vidclass.predict`` does with that one file (a
+   ``Predictor`` built, then decode, views, model, scores; the default ``workers=0``, so decode
+   runs in this process), for each model in
    ``--models`` (default x3d-xs, x3d-s, x3d-m, x3d-m-tl8, vivit-b-16x2), random-init, with its
    own preprocessing and full view protocol (X3D 10x3, ViViT-B 4x3) unless ``--clips`` /
    ``--crops`` override it, at ``--precision`` (default ``auto``; the results say what the
@@ -14,8 +15,12 @@ gradient with a square crossing it and some noise), side by side in one process:
    model: X3D's effective GMAC/s is the analytic MACs per video
    (``vidclass.models.x3d_flops.view_macs`` at the test crop) over that time, and its MFU is
    2 x MAC/s against a 2048x2048 matmul of the same dtype.
-3. One speed lever: X3D-M at fp32 against bf16 (the one of the two that ``auto`` did not
-   resolve to is added as its own contender). The defaults in vidclass are not changed here.
+3. Two speed levers for ``--lever-model`` (default X3D-M), each an extra contender: (a) the
+   adopted one: the model as the ``Predictor`` runs it on the CPU (BatchNorms folded into the
+   convs, channels-last, SiLU, ReLU in place: ``vidclass.models.x3d_fast``) against the model
+   as it is (``PlainPredictor``, what ran before), at the resolved precision; (b) fp32 against
+   bf16 (the one of the two that ``auto`` did not resolve to), both as the ``Predictor`` runs
+   them. The defaults in vidclass are not changed here.
 
 Rounds are interleaved (every contender once a round) after a warm-up round; figures are
 medians, a ratio the median of its per-round ratios. ViViT-B (about 50 s a video on 2 cores)
@@ -83,13 +88,13 @@ def write_clip(path: Path, seconds: float, width: int, height: int, fps: int) ->
 class Contender:
     """One model at one precision: its end-to-end and (X3D) model-only runs."""
 
-    def __init__(self, model: str, precision: str, clip: Path, args: argparse.Namespace) -> None:
-        self.model, self.clip, self.args = model, clip, args
+    def __init__(self, model: str, precision: str, clip: Path, args: argparse.Namespace, plain: bool = False) -> None:
+        self.model, self.clip, self.args, self.plain = model, clip, args, plain
         self.classifier = vidclass.create_model(model, labels=LABELS, seed=0)
         self.options = {"precision": precision, "clips": args.clips, "crops": args.crops, "device": "cpu"}
-        predictor = vidclass.Predictor(self.classifier, **self.options)
+        predictor = self.make_predictor()
         self.precision = predictor.precision  # ``auto`` resolved
-        self.name = f"{model} {self.precision}"
+        self.name = f"{model} {self.precision}" + (" plain" if plain else "")
         self.views = predictor.protocol.clips * predictor.protocol.crops
         self.protocol = f"{predictor.protocol.clips}x{predictor.protocol.crops}"
         prep = predictor.preprocessing
@@ -99,8 +104,16 @@ class Contender:
         self.macs = view_macs(cfg, prep.num_frames, prep.crop_size) * self.views if self.x3d else None
         self.predictor = predictor
 
+    def make_predictor(self) -> vidclass.Predictor:
+        return (PlainPredictor if self.plain else vidclass.Predictor)(self.classifier, **self.options)
+
+    def run_file(self) -> list[vidclass.Prediction]:
+        """What ``vidclass.predict`` does with one file (workers=0): a Predictor built, the file run."""
+        with self.make_predictor() as predictor:
+            return list(predictor.predict_many([self.clip]))
+
     def end_to_end(self) -> dict[str, float]:
-        seconds, predictions = timed(lambda: list(vidclass.predict(self.clip, model=self.classifier, **self.options)))
+        seconds, predictions = timed(self.run_file)
         (p,) = predictions
         if not p.ok or p.views != self.views:
             raise SystemExit(f"{self.name}: unexpected prediction: error {p.error!r}, views {p.views}")
@@ -115,6 +128,14 @@ class Contender:
         return {"model": seconds}
 
 
+class PlainPredictor(vidclass.Predictor):
+    """The ``Predictor`` as it ran before ``vidclass.models.x3d_fast``: the model as it is."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._module = self.model
+
+
 def ratio(rounds: list[dict[str, dict[str, float]]], a: str, b: str, key: str = "e2e") -> dict[str, float] | None:
     each = [r[a][key] / r[b][key] for r in rounds if a in r and b in r]
     if not each:
@@ -124,12 +145,15 @@ def ratio(rounds: list[dict[str, dict[str, float]]], a: str, b: str, key: str = 
 
 def run(clip: Path, args: argparse.Namespace) -> dict[str, Any]:
     contenders = [Contender(m, args.precision, clip, args) for m in args.models]
-    lever = None
-    if LEVER_MODEL in args.models and not args.no_lever:
-        auto = next(c for c in contenders if c.model == LEVER_MODEL)
+    lever = plain = None
+    chosen = args.lever_model
+    if chosen in args.models and not args.no_lever:
+        auto = next(c for c in contenders if c.model == chosen)
+        plain = Contender(chosen, args.precision, clip, args, plain=True)
+        contenders.append(plain)
         other = "fp32" if auto.precision == "bf16" else "bf16"
         with contextlib.suppress(ValueError):  # bf16 not runnable here: no lever row
-            lever = Contender(LEVER_MODEL, other, clip, args)
+            lever = Contender(chosen, other, clip, args)
             contenders.append(lever)
     for c in contenders:  # warm-up: ViViT on one view only, to keep its cost down
         if c.x3d:
@@ -154,7 +178,7 @@ def run(clip: Path, args: argparse.Namespace) -> dict[str, Any]:
     for c in contenders:
         mine = [r[c.name] for r in rounds if c.name in r]
         row: dict[str, Any] = {
-            "model": c.model,
+            "model": c.model + (" (plain)" if c.plain else ""),
             "precision": c.precision,
             "protocol": c.protocol,
             "views": c.views,
@@ -176,8 +200,8 @@ def run(clip: Path, args: argparse.Namespace) -> dict[str, Any]:
                 mfu=2 * macs / model / 1e9 / peaks[c.precision],
             )
         rows.append(row)
-    names = {(c.model, c.precision): c.name for c in contenders}
-    main = {c.model: c.name for c in contenders if c.options["precision"] == args.precision}
+    names = {(c.model, c.precision): c.name for c in contenders if not c.plain}
+    main = {c.model: c.name for c in contenders if c.options["precision"] == args.precision and not c.plain}
     resolved = sorted({c.precision for c in contenders if c is not lever})
     out: dict[str, Any] = {"resolved_precision": resolved, "rows": rows, "all_rounds": rounds, "ratios": {}}
     if "vivit-b-16x2" in main and "x3d-m" in main:
@@ -187,11 +211,14 @@ def run(clip: Path, args: argparse.Namespace) -> dict[str, Any]:
         out["ratios"]["x3d-m-tl8 / x3d-m"] = ratio(rounds, tl.name, m.name)
         out["ratios"]["x3d-m-tl8 / x3d-m model"] = ratio(rounds, tl.name, m.name, "model")
         out["mac_ratio_tl8_m"] = (tl.macs or 0) / (m.macs or 1)
+    if plain is not None:
+        out["ratios"]["lever plain / fast"] = ratio(rounds, plain.name, main[chosen])
+        out["ratios"]["lever plain / fast model"] = ratio(rounds, plain.name, main[chosen], "model")
     if lever is not None:
-        fp32, bf16 = names.get((LEVER_MODEL, "fp32")), names.get((LEVER_MODEL, "bf16"))
+        fp32, bf16 = names.get((chosen, "fp32")), names.get((chosen, "bf16"))
         if fp32 and bf16:
-            out["ratios"]["x3d-m fp32 / bf16"] = ratio(rounds, fp32, bf16)
-            out["ratios"]["x3d-m fp32 / bf16 model"] = ratio(rounds, fp32, bf16, "model")
+            out["ratios"]["lever fp32 / bf16"] = ratio(rounds, fp32, bf16)
+            out["ratios"]["lever fp32 / bf16 model"] = ratio(rounds, fp32, bf16, "model")
     return out
 
 
@@ -206,6 +233,7 @@ def spread(r: dict[str, float] | None) -> str:
 def markdown(results: dict[str, Any], command: str) -> str:
     m, b, clip = results["machine"], results["bench"], results["clip"]
     ratios = b["ratios"]
+    lever = results["lever_model"].upper()
     lines = [
         "## X3D against ViViT-B (issue 18): `make x3d-bench` (benchmarks/x3d_speed.py)",
         "",
@@ -214,8 +242,8 @@ def markdown(results: dict[str, Any], command: str) -> str:
         f"{len(LABELS)} classes, each with its own preprocessing and view protocol. Precision "
         f"`{results['precision']}`, which the `Predictor` resolved to "
         f"{', '.join(b['resolved_precision'])} here.",
-        "End to end: wall time of `vidclass.predict` on the file (workers=0: decode, views, model,",
-        "scores in this process). Model: `Predictor.logits` on random views of the same count and",
+        "End to end: wall time of what `vidclass.predict` does with the file (a `Predictor` built; workers=0:",
+        "decode, views, model, scores in this process). Model: `Predictor.logits` on random views of the same count and",
         "shape; decode + views: the median of the per-round differences (noisy: two timings). GMAC:",
         "analytic (`x3d_flops.view_macs` at the test crop) per video; GMAC/s over the model time; MFU:",
         "2 x MAC/s against a 2048x2048 matmul of the same dtype.",
@@ -253,8 +281,12 @@ def markdown(results: dict[str, Any], command: str) -> str:
         f"- X3D-M-TL8 / X3D-M: time {spread(ratios.get('x3d-m-tl8 / x3d-m'))} end to end, "
         f"{spread(ratios.get('x3d-m-tl8 / x3d-m model'))} model only; MACs "
         + (f"{b['mac_ratio_tl8_m']:.3f}x." if "mac_ratio_tl8_m" in b else "n/a."),
-        f"- Lever, X3D-M fp32 / bf16 (a ratio above 1: bf16 is faster): {spread(ratios.get('x3d-m fp32 / bf16'))} "
-        f"end to end, {spread(ratios.get('x3d-m fp32 / bf16 model'))} model only. Defaults unchanged.",
+        f"- Lever, adopted: {lever} as the `Predictor` runs it on the CPU (BatchNorms folded into the convs,",
+        "  channels-last, SiLU, ReLU in place; `vidclass.models.x3d_fast`) against the model as it is (the",
+        f"  `(plain)` row, as before), plain / now (above 1: now is faster): {spread(ratios.get('lever plain / fast'))} "
+        f"end to end, {spread(ratios.get('lever plain / fast model'))} model only.",
+        f"- Lever, {lever} fp32 / bf16 (a ratio above 1: bf16 is faster): {spread(ratios.get('lever fp32 / bf16'))} "
+        f"end to end, {spread(ratios.get('lever fp32 / bf16 model'))} model only (both as the `Predictor` runs them).",
     ]
     return "\n".join(lines)
 
@@ -265,7 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="timed rounds (default 3)")
     parser.add_argument("--vivit-repeats", type=int, default=1, help="rounds ViViT-B runs in (default 1)")
     parser.add_argument("--precision", default="auto", help="the contenders' precision (default auto)")
-    parser.add_argument("--no-lever", action="store_true", help="skip X3D-M at the other of fp32 and bf16")
+    parser.add_argument("--lever-model", default=LEVER_MODEL, help=f"the levers' model (default {LEVER_MODEL})")
+    parser.add_argument("--no-lever", action="store_true", help="skip the lever contenders")
     parser.add_argument("--seconds", type=float, default=10.0, help="clip length (default 10)")
     parser.add_argument("--size", default="640x360", help="clip WIDTHxHEIGHT (default 640x360)")
     parser.add_argument("--fps", type=int, default=25, help="clip frame rate (default 25)")
@@ -285,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(),
         "load_before": load(),
         "precision": args.precision,
+        "lever_model": args.lever_model,
         "clip": {"seconds": args.seconds, "width": width, "height": height, "fps": args.fps, "codec": "h264"},
     }
     with contextlib.ExitStack() as stack:

@@ -28,6 +28,7 @@ from vidclass.inference.batching import batch_views
 from vidclass.inference.compiling import compile_model
 from vidclass.inference.decode_queue import Decoded, DecodeQueue
 from vidclass.inference.options import OptionsError, RunOptions
+from vidclass.models import family_of
 from vidclass.precision import autocast, resolve_precision
 from vidclass.protocol import Preprocessing, ViewProtocol
 from vidclass.scores import NonFiniteScores, Prediction, aggregate, positive_labels, top_labels
@@ -39,7 +40,10 @@ class Predictor:
     ``options`` (a ``RunOptions``, or the keywords that build one) says how: its ``clips``,
     ``crops`` and ``aggregate`` override the model file's ``ViewProtocol`` when set;
     preprocessing always comes from the model file. The model is moved to the device and put
-    in eval mode (this changes ``classifier.model`` in place). ``self.precision`` is the mode
+    in eval mode (this changes ``classifier.model`` in place), and runs as its family runs it
+    on that device (``Family.inference``): an X3D on the CPU runs a copy with its BatchNorms
+    folded into its convs, channels-last (``vidclass.models.x3d_fast``: the same logits up to
+    float rounding; ``classifier.model`` is left as it is). ``self.precision`` is the mode
     that runs (``auto`` resolved, see ``vidclass.precision``); logits are cast to
     float32 before aggregation whatever the mode.
 
@@ -76,11 +80,15 @@ class Predictor:
         self.runtime = options.runtime
         self.compile = options.compile
         self.compile_seconds: float | None = None
-        self._module: Any = self.model  # what ``forward`` calls: the model, its compiled form, or onnxruntime's
+        # what ``forward`` calls: the model as its family runs it on this device, its compiled form,
+        # or onnxruntime's
+        self._module: Any
         if onnx:
             from vidclass.export import OnnxRuntimeModel
 
             self._module = OnnxRuntimeModel(classifier)
+        else:
+            self._module = family_of(classifier.config).inference(self.model, self.device)
         self.queue = DecodeQueue(self.preprocessing, self.protocol, options)
         if self.compile:
             prep = self.preprocessing
@@ -90,7 +98,7 @@ class Predictor:
                 self._module = compiled
                 self.forward(example)
 
-            self._module, self.compile_seconds = compile_model(self.model, warm_up)
+            self._module, self.compile_seconds = compile_model(self._module, warm_up)
 
     @property
     def decoder(self) -> str:

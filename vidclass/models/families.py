@@ -4,7 +4,7 @@ its network, and how its size, cost and input are worked out from the config alo
 
 Everything that depends on the family (parsing a model file's config, building its network on
 the meta device, the parameter budget, GFLOPs, the rule for what preprocessing fits, the
-``vidclass models`` row) goes through ``family_of(config)`` or ``get_family(name)``.
+``vidclass models`` row, what a ``Predictor`` runs for the network) goes through ``family_of(config)`` or ``get_family(name)``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeAlias, TypeVar
 
+import torch
 from torch import nn
 
 from ..protocol import Preprocessing
@@ -21,6 +22,7 @@ from .config import ViViTConfig
 from .flops import view_gflops
 from .vivit import ViViT
 from .x3d import STAGE_DEPTHS, X3D, X3DConfig
+from .x3d_fast import inference_network
 
 ModelConfig: TypeAlias = ViViTConfig | X3DConfig
 """The config of any family's network."""
@@ -39,7 +41,9 @@ class Family(Generic[C]):
     module class (built from a config), ``params`` and ``gflops`` (2 x multiply-accumulates of
     one view of the config's clip) from the config alone, ``check_input`` the rule a
     preprocessing must meet (``ValueError`` otherwise), ``describe`` the family-specific cells
-    of a ``vidclass models`` row."""
+    of a ``vidclass models`` row, ``inference`` the module a ``Predictor`` runs for a network
+    (eval mode) on a device: the same function, left as it is or prepared to run faster there
+    (X3D on the CPU: ``x3d_fast``); the network itself is not changed."""
 
     name: str
     config: type[C]
@@ -50,6 +54,7 @@ class Family(Generic[C]):
     describe: Callable[[C], dict[str, Any]]
     head_prefix: Callable[[C], str]
     train_input: Callable[[C, Preprocessing], Preprocessing]
+    inference: Callable[[nn.Module, torch.device], nn.Module]
 
 
 def _vivit_input(cfg: ViViTConfig, prep: Preprocessing) -> None:
@@ -111,6 +116,10 @@ def _vivit_params(cfg: ViViTConfig) -> int:
     return cfg.num_parameters
 
 
+def _as_is(network: nn.Module, device: torch.device) -> nn.Module:
+    return network
+
+
 FAMILIES: dict[str, Family[Any]] = {
     "vivit": Family(
         "vivit",
@@ -122,6 +131,7 @@ FAMILIES: dict[str, Family[Any]] = {
         _vivit_row,
         lambda cfg: "head.",
         lambda cfg, prep: prep,
+        _as_is,
     ),
     "x3d": Family(
         "x3d",
@@ -133,6 +143,7 @@ FAMILIES: dict[str, Family[Any]] = {
         _x3d_row,
         lambda cfg: f"blocks.{X3D_HEAD}.proj.",  # the projection; the pooling's convs are not per class
         _x3d_train_input,
+        inference_network,
     ),
 }
 
