@@ -36,7 +36,7 @@ from typing import Any
 
 import pipeline
 import torch
-from common import machine, matmul_gflops, timed, write_section
+from common import machine, matmul_gflops, publish, timed
 
 from vidclass.models import ViViT, ViViTConfig, view_gflops
 
@@ -441,11 +441,7 @@ def main(argv: list[str] | None = None) -> int:
     results["total_seconds"] = time.perf_counter() - started
     command = "python benchmarks/bench.py " + " ".join(argv if argv is not None else sys.argv[1:])
     report = markdown(results, command.strip())
-    print(report)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
-    if args.write:
-        write_section(Path(args.write), report, BEGIN, END)
+    publish(results, report, args.json, args.write, BEGIN, END)
     return 0
 
 

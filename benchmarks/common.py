@@ -4,6 +4,7 @@ writing its generated section into BENCHMARKS.md between its own markers."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
 import statistics
@@ -82,4 +83,22 @@ def write_section(path: Path, section: str, begin: str, end: str, insert_before:
     path.write_text(text)
 
 
-__all__ = ["load", "machine", "matmul_gflops", "timed", "write_section"]
+def publish(
+    results: dict[str, Any],
+    section: str,
+    json_path: str | None,
+    write_path: str | None,
+    begin: str,
+    end: str,
+    insert_before: str | None = None,
+) -> None:
+    """Print ``section``; write ``results`` to ``json_path`` and ``section`` into ``write_path``
+    (between ``begin`` and ``end``, see ``write_section``) when they are given."""
+    print(section)
+    if json_path:
+        Path(json_path).write_text(json.dumps(results, indent=1) + "\n")
+    if write_path:
+        write_section(Path(write_path), section, begin, end, insert_before)
+
+
+__all__ = ["load", "machine", "matmul_gflops", "publish", "timed", "write_section"]

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from clips import clip_folder
-from common import load, write_section
+from common import load, publish
 
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN = "<!-- benchmarks/decode.py results: begin (generated, edits here are overwritten) -->"
@@ -178,11 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         load_end=load_end,
     )
     report = markdown(results)
-    print(report)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
-    if args.write:
-        write_section(Path(args.write), report, BEGIN, END)
+    publish(results, report, args.json, args.write, BEGIN, END)
     return 0
 
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import onnxruntime as ort
 import torch
-from common import load, machine, timed, write_section
+from common import load, machine, publish, timed
 
 import vidclass
 
@@ -193,11 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     results["total_seconds"] = time.perf_counter() - started
     command = "python benchmarks/export_speed.py " + " ".join(argv if argv is not None else sys.argv[1:])
     section = markdown(results, command.strip())
-    print(section)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
-    if args.write:
-        write_section(Path(args.write), section, BEGIN, END, INSERT_BEFORE)
+    publish(results, section, args.json, args.write, BEGIN, END, INSERT_BEFORE)
     return 0
 
 

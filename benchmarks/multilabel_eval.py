@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import load, machine, timed, write_section
+from common import load, machine, publish, timed
 
 import vidclass
 from vidclass.defaults import LAYOUTS
@@ -491,11 +491,7 @@ def main(argv: list[str] | None = None) -> int:
     results["total_seconds"] = time.perf_counter() - started
     command = "python benchmarks/multilabel_eval.py " + " ".join(argv if argv is not None else sys.argv[1:])
     section = markdown(results, command.strip())
-    print(section)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
-    if args.write:
-        write_section(Path(args.write), section, BEGIN, END, INSERT_BEFORE)
+    publish(results, section, args.json, args.write, BEGIN, END, INSERT_BEFORE)
     return 0
 
 

@@ -47,7 +47,7 @@ from typing import Any
 import av
 import numpy as np
 import torch
-from common import load, machine, matmul_gflops, timed, write_section
+from common import load, machine, matmul_gflops, publish, timed
 
 import vidclass
 from vidclass.models.x3d_flops import view_macs
@@ -336,11 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     results["total_seconds"] = time.perf_counter() - started
     command = "python benchmarks/x3d_speed.py " + " ".join(argv if argv is not None else sys.argv[1:])
     section = markdown(results, command.strip())
-    print(section)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
-    if args.write:
-        write_section(Path(args.write), section, BEGIN, END, INSERT_BEFORE)
+    publish(results, section, args.json, args.write, BEGIN, END, INSERT_BEFORE)
     return 0
 
 

@@ -12,12 +12,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
 
 import vidclass
+from tests.videos import tile_pattern as pattern
 from tests.videos import write_video
 from vidclass.cli.main import main
 from vidclass.evaluation import evaluate, report, result_fields
@@ -26,18 +26,6 @@ from vidclass.inference import Predictor
 MODEL_LABELS = ["walk", "run", "jump", "swim", "climb", "sit"]
 FOLDERS = ["Jump", "run", "walk"]  # "Jump" matches the model's "jump" ignoring case
 FAST = ("--clips", "1", "--crops", "1")
-
-
-def pattern(seed: int):
-    """Frames that differ from video to video (so predictions differ) and move over time."""
-    rng = np.random.default_rng(seed)
-    base = rng.integers(0, 256, size=(8, 8, 3), dtype=np.uint8)
-
-    def frame(i: int, height: int, width: int) -> np.ndarray:
-        tile = np.roll(base, i, axis=1).repeat(height // 8, axis=0).repeat(width // 8, axis=1)
-        return np.ascontiguousarray(tile[:height, :width])
-
-    return frame
 
 
 @pytest.fixture(autouse=True, scope="module")

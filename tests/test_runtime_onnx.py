@@ -7,7 +7,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 pytest.importorskip("onnxscript")
@@ -15,21 +14,11 @@ pytest.importorskip("onnxruntime")
 
 import vidclass  # noqa: E402
 from tests.cli import cli_in  # noqa: E402
-from tests.videos import write_video  # noqa: E402
+from tests.videos import tile_pattern as pattern  # noqa: E402
+from tests.videos import write_video
 from vidclass.inference import OptionsError, RunOptions  # noqa: E402
 
 LABELS = ["walk", "run", "jump"]
-
-
-def pattern(seed: int):
-    rng = np.random.default_rng(seed)
-    base = rng.integers(0, 256, size=(8, 8, 3), dtype=np.uint8)
-
-    def frame(i: int, height: int, width: int) -> np.ndarray:
-        tile = np.roll(base, i, axis=1).repeat(height // 8, axis=0).repeat(width // 8, axis=1)
-        return np.ascontiguousarray(tile[:height, :width])
-
-    return frame
 
 
 @pytest.fixture(scope="module")

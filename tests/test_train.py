@@ -9,12 +9,12 @@ import shutil
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
 
 import vidclass
+from tests.videos import level_pattern as flat
 from tests.videos import write_video
 from vidclass.checkpoints.modelfile import read_model_card
 from vidclass.cli.main import main
@@ -27,15 +27,6 @@ from vidclass.training.batches import evaluate_clips
 
 LABELS = ["dark", "mid", "bright"]
 LEVELS = {"dark": 30, "mid": 120, "bright": 220}
-
-
-def flat(level):
-    def pattern(i, h, w):
-        frame = np.full((h, w, 3), level, dtype=np.uint8)
-        frame[(i * 3) % h, :, :] = 255 - level  # a moving line, so frames differ
-        return frame
-
-    return pattern
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import torch
 from click.testing import CliRunner
 
 import vidclass
+from tests.videos import level_pattern as flat
 from tests.videos import write_video
 from vidclass.cli.main import main
 from vidclass.data.training import Augment
@@ -24,15 +25,6 @@ from vidclass.training.precise_bn import batchnorm_layers, update_bn_stats
 LABELS = ["dark", "mid", "bright"]
 LEVELS = {"dark": 30, "mid": 120, "bright": 220}
 CPU = torch.device("cpu")
-
-
-def flat(level):
-    def pattern(i, h, w):
-        frame = np.full((h, w, 3), level, dtype=np.uint8)
-        frame[(i * 3) % h, :, :] = 255 - level  # a moving line, so frames differ
-        return frame
-
-    return pattern
 
 
 @pytest.fixture(scope="module")

@@ -10,28 +10,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
 
 import vidclass
+from tests.videos import tile_pattern as pattern
 from tests.videos import write_video
 from vidclass.cli.main import main
 from vidclass.video.views import load_views
 
 LABELS = ["walk", "run", "jump"]
-
-
-def pattern(seed: int):
-    rng = np.random.default_rng(seed)
-    base = rng.integers(0, 256, size=(8, 8, 3), dtype=np.uint8)
-
-    def frame(i: int, height: int, width: int) -> np.ndarray:
-        tile = np.roll(base, i, axis=1).repeat(height // 8, axis=0).repeat(width // 8, axis=1)
-        return np.ascontiguousarray(tile[:height, :width])
-
-    return frame
 
 
 def sharpened(name: str, multi_label: bool = False):

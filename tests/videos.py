@@ -29,6 +29,30 @@ def frame_id(frame: np.ndarray) -> int:
     return int(round(float(np.asarray(frame, dtype=np.float64).mean()) / ID_STEP)) % 32
 
 
+def tile_pattern(seed: int) -> Callable[[int, int, int], np.ndarray]:
+    """Frames that differ from video to video (a random 8x8 tile per ``seed``, so predictions
+    differ) and move over time (the tile rolls a column a frame)."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, size=(8, 8, 3), dtype=np.uint8)
+
+    def frame(i: int, height: int, width: int) -> np.ndarray:
+        tile = np.roll(base, i, axis=1).repeat(height // 8, axis=0).repeat(width // 8, axis=1)
+        return np.ascontiguousarray(tile[:height, :width])
+
+    return frame
+
+
+def level_pattern(level: int) -> Callable[[int, int, int], np.ndarray]:
+    """Frames of one grey ``level`` with a line of the opposite level moving down (so frames differ)."""
+
+    def frame(i: int, height: int, width: int) -> np.ndarray:
+        image = np.full((height, width, 3), level, dtype=np.uint8)
+        image[(i * 3) % height, :, :] = 255 - level
+        return image
+
+    return frame
+
+
 def write_video(
     path: str | Path,
     num_frames: int = 40,
