@@ -58,9 +58,8 @@ def test_the_section_replaces_the_one_between_its_markers(tmp_path, monkeypatch)
     spec.loader.exec_module(module)
     doc = tmp_path / "BENCHMARKS.md"
     doc.write_text(f"# Benchmarks\n\nbefore\n\n{module.BEGIN}\nold figures\n{module.END}\n\n## Soak\n\nafter\n")
-    module.write_section(
-        doc, "## Multi-label evaluation\n\nnew figures\n", module.BEGIN, module.END, module.INSERT_BEFORE
-    )
+    section = "## Multi-label evaluation\n\nnew figures\n"
+    module.publish({}, section, None, str(doc), module.BEGIN, module.END, module.INSERT_BEFORE)
     text = doc.read_text()
     assert "old figures" not in text and "new figures" in text and "before" in text and "after" in text
     assert text.count(module.BEGIN) == text.count(module.END) == 1

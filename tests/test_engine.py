@@ -17,6 +17,7 @@ from tests.videos import write_video
 from vidclass.checkpoints import NoModelError
 from vidclass.data.files import expand_paths
 from vidclass.inference import Predictor, predict, resolve_device
+from vidclass.models import ViViTConfig
 from vidclass.protocol import Preprocessing, ViewProtocol
 from vidclass.scores import Aggregate, Prediction, aggregate
 from vidclass.video import load_views
@@ -123,6 +124,7 @@ class FakeClassifier:
     name: str = "probe"
     source: str = "test"
     multi_label: bool = False
+    config: ViViTConfig = field(default_factory=ViViTConfig)  # a ViViT's: the family runs the model as it is
 
 
 def test_batches_are_cut_from_all_views_in_order(videos):
