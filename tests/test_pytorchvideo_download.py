@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
 
 from tests.cli import cli_in
+from tests.test_x3d_family import pytorchvideo_x3d
 from tests.videos import write_video
 from vidclass.checkpoints import downloads, read_model_file
 from vidclass.checkpoints.sources import kinetics_labels
@@ -35,19 +35,7 @@ Reply = Callable[[http.server.BaseHTTPRequestHandler], None]
 def xs_file(tmp_path_factory) -> Path:
     """An X3D-XS checkpoint (random weights, BatchNorm statistics that matter) laid out as
     pytorchvideo's hub saves X3D_XS.pyth: ``{"model_state": create_x3d(...).state_dict()}``."""
-    cfg = X3D_CONFIGS["x3d-xs"][0]
-    torch.manual_seed(0)
-    model = x3d_ref.create_x3d(
-        input_clip_length=cfg.num_frames,
-        input_crop_size=cfg.crop_size,
-        depth_factor=cfg.depth_factor,
-        model_num_class=400,
-        head_activation=None,
-    )
-    for module in model.modules():
-        if isinstance(module, nn.BatchNorm3d):
-            module.running_mean.normal_(0.0, 0.5)
-            module.running_var.uniform_(0.5, 2.0)
+    model = pytorchvideo_x3d("x3d-xs")
     path = tmp_path_factory.mktemp("pyth") / "X3D_XS.pyth"
     torch.save({"model_state": model.state_dict(), "epoch": 300}, path)
     return path

@@ -36,9 +36,10 @@ def one_error(result) -> str:
     return lines[0]
 
 
-def pytorchvideo_x3d_m(num_classes: int = 400) -> nn.Module:
-    """pytorchvideo's X3D-M with random weights and BatchNorm statistics that matter."""
-    cfg = X3D_CONFIGS["x3d-m"][0]
+def pytorchvideo_x3d(variant: str = "x3d-m", num_classes: int = 400) -> nn.Module:
+    """pytorchvideo's X3D (``variant`` a registry name) with random weights and BatchNorm
+    statistics that matter."""
+    cfg = X3D_CONFIGS[variant][0]
     torch.manual_seed(0)
     model = x3d_ref.create_x3d(
         input_clip_length=cfg.num_frames,
@@ -58,7 +59,7 @@ def pytorchvideo_x3d_m(num_classes: int = 400) -> nn.Module:
 def hub_file(tmp_path_factory):
     """An X3D-M checkpoint laid out as pytorchvideo's hub saves it (``checkpoint["model_state"]``
     is what ``pytorchvideo.models.hub.x3d`` loads), with a training run's other entries."""
-    model = pytorchvideo_x3d_m()
+    model = pytorchvideo_x3d()
     path = tmp_path_factory.mktemp("hub") / "X3D_M.pyth"
     torch.save({"model_state": model.state_dict(), "epoch": 300}, path)
     return path, model
@@ -226,7 +227,7 @@ def test_the_variant_comes_from_the_file_name_or_variant(hub_file, tmp_path, run
 
 
 def test_a_pytorchvideo_checkpoint_of_no_known_variant_is_refused(tmp_path, run):
-    state = pytorchvideo_x3d_m().state_dict()
+    state = pytorchvideo_x3d().state_dict()
     state.pop("blocks.3.res_blocks.10.branch2.conv_a.weight")  # a tensor short of every variant
     path = tmp_path / "X3D_M.pyth"
     torch.save({"model_state": state}, path)
