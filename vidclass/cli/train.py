@@ -165,6 +165,13 @@ def _named(ids: list[str], names: dict[str, str]) -> list[str]:
 @click.option("--hflip", is_flag=True, help="Random horizontal flips. Off by default: they swap left/right motion.")
 @click.option("--no-randaugment", is_flag=True, help="Turn RandAugment off.")
 @click.option(
+    "--time-reversal",
+    metavar="SPEC",
+    help="Reverse half of the training clips of the classes SPEC names, each labelled as its twin: a:b "
+    "(a reversed a is a b, and back), c (c is its own reverse), by commas; e.g. "
+    "moving_left:moving_right,static. twins: the twins of a vidclass synth set's synth.json. Single-label only.",
+)
+@click.option(
     "--precision",
     type=click.Choice(TRAIN_PRECISIONS),
     default=TRAIN_PRECISION,
@@ -220,6 +227,7 @@ def train_command(
     dropout: float | None,
     hflip: bool,
     no_randaugment: bool,
+    time_reversal: str | None,
     precision: str,
     classes_file: str | None,
     seed: int,
@@ -238,6 +246,7 @@ def train_command(
     `torchrun --nproc_per_node N -m vidclass train ...` for DistributedDataParallel.
     """
     from vidclass.data import DatasetError, load_dataset
+    from vidclass.data.reversal import TWINS_KEYWORD, parse_spec, synth_twins_spec
     from vidclass.data.training import Augment
     from vidclass.distributed import env_rank
     from vidclass.training import EpochRecord, StepRecord, TrainOptions, train
@@ -246,6 +255,13 @@ def train_command(
     try:
         dataset = load_dataset(dataset_dir, annotations, classes=classes_file)
         multi = dataset.multi_label if multi_label is None else multi_label
+        ids = dataset.classes
+        classes = _named(ids, dataset.class_names)
+        reversal = time_reversal or ""
+        if time_reversal is not None and time_reversal.strip() == TWINS_KEYWORD:
+            reversal = synth_twins_spec(dataset_dir, classes)
+        elif time_reversal is not None:
+            parse_spec(time_reversal)  # an empty SPEC is refused: leaving the option out turns it off
         options = TrainOptions(
             epochs=epochs,
             batch_size=batch_size,
@@ -263,15 +279,13 @@ def train_command(
             seed=seed,
             workers=workers,
             val_fraction=0.0 if val_dir else val_fraction,
-            augment=Augment(hflip=hflip, randaugment=not no_randaugment),
+            augment=Augment(hflip=hflip, randaugment=not no_randaugment, time_reversal=reversal),
             kernel_init=kernel_init or TRAIN_KERNEL_INIT,
             precise_bn=precise_bn,
             multi_label=multi,
         )
-        ids = dataset.classes
         if len(ids) < 2:
             raise CliError(f"{dataset_dir}: {len(ids)} class found; training needs at least 2")
-        classes = _named(ids, dataset.class_names)
         samples = _samples(dataset, ids, messages, "the training set", multi)
         val = None
         if val_dir:

@@ -2,8 +2,9 @@
 
 Training: one random clip of F frames at stride s (or on the model's frame-rate grid), a
 random short-side resize in a jittered range (256-320 for a 224 crop, scaled to the crop), a
-random crop, an optional horizontal flip, and RandAugment with one set of parameters for the
-whole clip (torchvision v2 applies the same draw to every frame of a video tensor).
+random crop, an optional horizontal flip, RandAugment with one set of parameters for the
+whole clip (torchvision v2 applies the same draw to every frame of a video tensor), and an
+optional time reversal that gives the clip its twin's label (``vidclass.data.reversal``).
 Validation: the centre clip and the centre crop at the model's own resize size.
 
 Every random draw of a sample comes from a generator seeded with (seed, epoch, index), so a
@@ -26,6 +27,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from vidclass.data.reversal import canonical_spec, draw_reversal, reversal_targets
 from vidclass.protocol import Preprocessing, ViewProtocol
 
 SHORT_SIDE_JITTER = (256 / 224, 320 / 224)  # the ViViT recipe's 256-320 range for 224 crops
@@ -34,13 +36,20 @@ SHORT_SIDE_JITTER = (256 / 224, 320 / 224)  # the ViViT recipe's 256-320 range f
 @dataclass(frozen=True)
 class Augment:
     """Training-time augmentation. ``hflip`` is off by default: it turns "moving left" into
-    "moving right", so it is only right for classes that are mirror-symmetric."""
+    "moving right", so it is only right for classes that are mirror-symmetric.
+    ``time_reversal`` is a SPEC of ``vidclass.data.reversal`` (empty: off), kept in its
+    canonical form; a malformed one is a ValueError."""
 
     jitter: tuple[float, float] = SHORT_SIDE_JITTER
     hflip: bool = False
     randaugment: bool = True
     randaugment_ops: int = 2
     randaugment_magnitude: int = 9
+    time_reversal: str = ""
+
+    def __post_init__(self) -> None:
+        if self.time_reversal:
+            object.__setattr__(self, "time_reversal", canonical_spec(self.time_reversal))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -88,6 +97,10 @@ class TrainClips(Dataset):
     A video that cannot be decoded is replaced by the next one (deterministically), so batches
     stay full and distributed processes stay in step; ``failures`` lists each skipped file
     with its reason. After ``MAX_FALLBACKS`` failures in a row the clip is None.
+
+    With ``augment.time_reversal``, a clip of a class it names is reversed in time (half of the
+    draws) and its target is the twin's index: ``labels`` (the run's classes) resolves the names;
+    a name not among them, or a multi-label run (``num_classes``), is a ValueError.
     """
 
     def __init__(
@@ -97,6 +110,7 @@ class TrainClips(Dataset):
         augment: Augment,
         seed: int = 0,
         num_classes: int | None = None,
+        labels: Sequence[str] | None = None,
     ):
         self.samples = list(samples)
         self.prep = prep
@@ -104,6 +118,13 @@ class TrainClips(Dataset):
         self.seed = seed
         self.num_classes = num_classes
         self.epoch = 0
+        self.twins: dict[int, int] = {}
+        if augment.time_reversal:
+            if num_classes is not None:
+                raise ValueError("time reversal is for single-label training: a reversed label set is ambiguous")
+            if labels is None:
+                raise ValueError("time reversal names classes: TrainClips needs the run's labels")
+            self.twins = reversal_targets(augment.time_reversal, labels)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -117,7 +138,11 @@ class TrainClips(Dataset):
             position = (index + attempt) % len(self.samples)
             path, label = self.samples[position]
             try:
-                clip = self._clip(path, _sample_rng(self.seed, self.epoch, position))
+                rng = _sample_rng(self.seed, self.epoch, position)
+                clip = self._clip(path, rng)
+                twin = draw_reversal(label, self.twins, rng) if self.twins else None  # after every other draw
+                if twin is not None:
+                    clip, label = clip.flip(1), twin  # (3, T, c, c): the frames in reverse order
                 return clip, _encoded(label, self.num_classes), failures
             except Exception as exc:  # noqa: BLE001 - a bad training video is skipped and reported, not fatal
                 failures.append((path, failure_reason(exc)))

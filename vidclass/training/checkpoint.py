@@ -70,6 +70,7 @@ RESUMABLE = frozenset({"epochs"})  # the options a resumed run may change: --epo
 _FLAGS = {
     "augment.hflip": "--hflip",
     "augment.randaugment": "--no-randaugment",
+    "augment.time_reversal": "--time-reversal",
     "min_lr": "min_lr",
     "multi_label": "--multi-label",
 }
@@ -88,7 +89,7 @@ def _flat(options: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def _shown(name: str, value: Any) -> str:
     if name == "augment.randaugment":  # the command line's switch is --no-randaugment
         value = not value
-    if isinstance(value, bool):
+    if isinstance(value, bool) or (name == "augment.time_reversal" and not value):
         return "on" if value else "off"
     if value is None:
         return "unset"
@@ -102,8 +103,10 @@ def option_changes(saved: dict[str, Any], options: TrainOptions) -> list[str]:
     as JSON stored it) other than the ``RESUMABLE`` ones, as ``--flag NEW (the run: OLD)``; an
     option without a flag of ``vidclass train`` is named by its field."""
     # A run from before multi-label training was single-label; one from before precise BN was a
-    # ViViT, which has no BatchNorm, so the option's value made no difference to it.
+    # ViViT, which has no BatchNorm, so the option's value made no difference to it. One from
+    # before time reversal reversed no clip.
     saved = {"multi_label": False, "precise_bn": options.precise_bn, **saved}
+    saved["augment"] = {"time_reversal": "", **saved.get("augment", {})}
     old, new = _flat(saved), _flat(json.loads(json.dumps(options.to_dict())))
     changes = []
     for name in [*new, *(n for n in old if n not in new)]:

@@ -76,6 +76,11 @@ class TrainOptions:
             (self.workers >= 0, "workers must be >= 0"),
             (self.precise_bn >= 0, "precise BN batches must be >= 0"),
             (self.kernel_init in KERNEL_INITS, f"kernel init must be one of {', '.join(KERNEL_INITS)}"),
+            (
+                not (self.multi_label and self.augment.time_reversal),
+                "time reversal is for single-label training: a multi-label video's reversed label set is ambiguous "
+                "(each label's twin need not be what the reversed video shows): leave it out, or train single-label",
+            ),
         ]
         for ok, message in checks:
             if not ok:

@@ -134,6 +134,13 @@ class Trainer:
         self.classifier, self.origin = prepare_model(self.model_spec, self.labels, options, self.tokenlearner)
         given_val = None if self.val_samples is None else targets_for(self.val_samples, self.multi)
         samples, self.val, split = split_samples(targets_for(self.train_samples, self.multi), given_val, options)
+        self.num_classes = len(self.labels) if self.multi else None  # multi-hot targets over the classes
+        config = self.classifier.config
+        crops = family_of(config).train_input(config, self.classifier.preprocessing)  # X3D: its training crop
+        # Built here, before anything is said or written: a --time-reversal class it lacks is a usage error.
+        self.dataset = TrainClips(
+            samples, crops, options.augment, options.seed, num_classes=self.num_classes, labels=self.labels
+        )
         notes = [split]  # said once every check has passed
 
         fresh = self.origin.get("newly_initialised")
@@ -178,11 +185,7 @@ class Trainer:
         if options.workers and self.device.type == "cpu":  # decoding processes take cores: leave them theirs
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // group.world - options.workers))
         self.amp = autocast_dtype(options.precision, self.device)
-        self.num_classes = len(self.labels) if self.multi else None  # multi-hot targets over the classes
         self.mixer = batch_mixer(options, len(self.labels))
-        config = self.classifier.config
-        crops = family_of(config).train_input(config, self.classifier.preprocessing)  # X3D: its training crop
-        self.dataset = TrainClips(samples, crops, options.augment, options.seed, num_classes=self.num_classes)
         if group.main:
             out.mkdir(parents=True, exist_ok=True)
             if not self.resume:
