@@ -11,6 +11,9 @@ c. Models 2-4 and TokenLearner: wall-time ratio against Model 1 at equal input, 
    analytic FLOP ratio.
 d. Precision agreement: bf16 against fp32 predictions over the 4x3 views of ``vidclass
    synth`` clips (random-weight model: no trained one exists).
+i. bf16 attention and int8 (``attention.py``): the attention kernels side by side, ViViT-B in
+   each precision mode (fp32, bf16 with SDPA's or vidclass's tiled attention, int8 dynamic
+   quantisation) with its MFU, and their agreement with fp32 on the bundled model.
 e-h. The whole pipeline (``pipeline.py``): ``vidclass predict`` end to end against the model
    alone, decoding against ``ffmpeg`` and PyAV, scaling with video length, start-up. Their
    clips and model files are generated once and cached under ``--build`` (``clips.py``).
@@ -34,9 +37,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import attention
 import pipeline
 import torch
-from common import machine, matmul_gflops, publish, timed
+from common import interleave, machine, matmul_gflops, publish, ratio_median
 
 from vidclass.models import ViViT, ViViTConfig, view_gflops
 
@@ -49,22 +53,6 @@ PRECISION_DTYPES = {"fp32": None, "bf16": torch.bfloat16}
 def autocast(precision: str) -> Any:
     dtype = PRECISION_DTYPES[precision]
     return contextlib.nullcontext() if dtype is None else torch.autocast("cpu", dtype=dtype)
-
-
-def interleave(contenders: dict[str, Callable[[], Any]], repeats: int, warmup: int = 2) -> dict[str, list[float]]:
-    """Run every contender once per round, ``repeats`` rounds after ``warmup``; seconds per run."""
-    times: dict[str, list[float]] = {name: [] for name in contenders}
-    for round_index in range(warmup + repeats):
-        for name, fn in contenders.items():
-            seconds, _ = timed(fn)
-            if round_index >= warmup:
-                times[name].append(seconds)
-    return times
-
-
-def ratio_median(numerator: list[float], denominator: list[float]) -> float:
-    """Median of the per-round ratios (each round's two runs were side by side)."""
-    return statistics.median(n / d for n, d in zip(numerator, denominator, strict=True))
 
 
 # --- configurations ---------------------------------------------------------------------------
@@ -255,15 +243,18 @@ def agreement_model(quick: bool, seed: int) -> tuple[Any, str]:
     return vidclass.create_model(name, labels=list(CLASSES), seed=seed), f"{name} (random weights, seed {seed})"
 
 
-def measure_agreement(classifier: Any, name: str, paths: list[str], device: str, precision: str) -> dict[str, Any]:
+def measure_agreement(
+    classifier: Any, name: str, paths: list[str], device: str, precision: str, candidate: Any = None
+) -> dict[str, Any]:
     """``precision`` (bf16 or fp16) against fp32 on ``device``, over every view of ``paths``:
-    top-1 agreement per view and per video (views aggregated), the largest softmax differences."""
+    top-1 agreement per view and per video (views aggregated), the largest softmax differences.
+    ``candidate`` (another classifier, e.g. quantised) runs at ``precision`` in place of ``classifier``."""
     from vidclass.inference import Predictor
     from vidclass.scores import aggregate
     from vidclass.video import load_views
 
     fp32 = Predictor(classifier, device=device, precision="fp32")
-    low = Predictor(classifier, device=device, precision=precision)
+    low = Predictor(candidate if candidate is not None else classifier, device=device, precision=precision)
     agree = 0
     max_view = 0.0
     max_video = 0.0
@@ -295,6 +286,28 @@ def measure_agreement(classifier: Any, name: str, paths: list[str], device: str,
     }
 
 
+# --- i: attention kernels, precision modes, int8 -----------------------------------------------
+
+
+def bench_attention(quick: bool, repeats: int, seed: int, per_class: int) -> dict[str, Any]:
+    n = 512 if quick else 2048
+    peaks = {
+        "n": n,
+        "fp32": matmul_gflops(torch.float32, n),
+        "bf16": matmul_gflops(torch.bfloat16, n),
+        "int8": attention.int8_peak(n),
+    }
+    out = {
+        "kernels": attention.bench_kernels(quick, repeats, seed),
+        "modes": attention.bench_modes(quick, repeats, seed, peaks),
+    }
+    with tempfile.TemporaryDirectory(prefix="vidclass-bench-") as tmp:
+        paths = agreement_videos(tmp, per_class, seed)
+        classifier, name = agreement_model(quick, seed)
+        out["agreement"] = attention.bench_mode_agreement(classifier, name, paths)
+    return out
+
+
 # --- report -----------------------------------------------------------------------------------
 
 
@@ -317,6 +330,8 @@ def markdown(results: dict[str, Any], command: str) -> str:
     if "agreement" in results:
         lines += markdown_d(results["agreement"])
     lines += pipeline.markdown(results)
+    if "attention" in results:
+        lines += attention.markdown(results["attention"])
     return "\n".join(lines)
 
 
@@ -383,7 +398,7 @@ def markdown_d(d: dict[str, Any]) -> list[str]:
     ]
 
 
-SECTIONS = "abcdefgh"
+SECTIONS = "abcdefghi"
 BEGIN = "<!-- benchmarks/bench.py results: begin (generated, edits here are overwritten) -->"
 END = "<!-- benchmarks/bench.py results: end -->"
 
@@ -438,6 +453,7 @@ def main(argv: list[str] | None = None) -> int:
     section("f", "decode", lambda: pipeline.bench_decode(plan, build, args.seed))
     section("g", "scaling", lambda: pipeline.bench_scaling(plan, build, args.seed))
     section("h", "startup", lambda: pipeline.bench_startup(plan, results.get("scaling")))
+    section("i", "attention", lambda: bench_attention(args.quick, repeats, args.seed, per_class))
     results["total_seconds"] = time.perf_counter() - started
     command = "python benchmarks/bench.py " + " ".join(argv if argv is not None else sys.argv[1:])
     report = markdown(results, command.strip())

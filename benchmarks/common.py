@@ -58,6 +58,22 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - start, out
 
 
+def interleave(contenders: dict[str, Callable[[], Any]], repeats: int, warmup: int = 2) -> dict[str, list[float]]:
+    """Run every contender once per round, ``repeats`` rounds after ``warmup``; seconds per run."""
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for round_index in range(warmup + repeats):
+        for name, fn in contenders.items():
+            seconds, _ = timed(fn)
+            if round_index >= warmup:
+                times[name].append(seconds)
+    return times
+
+
+def ratio_median(numerator: list[float], denominator: list[float]) -> float:
+    """Median of the per-round ratios (each round's two runs were side by side)."""
+    return statistics.median(n / d for n, d in zip(numerator, denominator, strict=True))
+
+
 def matmul_gflops(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
     """The median rate of an n x n matmul in ``dtype``: the peak an MFU is measured against."""
     a = torch.randn(n, n).to(dtype)
@@ -101,4 +117,4 @@ def publish(
         write_section(Path(write_path), section, begin, end, insert_before)
 
 
-__all__ = ["load", "machine", "matmul_gflops", "publish", "timed", "write_section"]
+__all__ = ["interleave", "load", "machine", "matmul_gflops", "publish", "ratio_median", "timed", "write_section"]

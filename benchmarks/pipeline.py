@@ -34,6 +34,7 @@ from typing import Any
 
 import torch
 from clips import bitrate_mbps, clip_folder, long_video
+from common import ratio_median
 
 CLI = str(Path(sys.executable).with_name("vidclass"))
 MEASURE = Path(__file__).resolve().with_name("measure.py")
@@ -116,10 +117,6 @@ QUICK = Plan(
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
-
-
-def ratio_median(numerator: list[float], denominator: list[float]) -> float:
-    return statistics.median(n / d for n, d in zip(numerator, denominator, strict=True))
 
 
 def rounds(contenders: dict[str, Callable[[], Any]], count: int, warmup: int = 0) -> dict[str, list[Any]]:

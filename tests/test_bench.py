@@ -43,7 +43,7 @@ def test_bench_quick_runs(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = json.loads(out.read_text())
     assert set(results) >= {"machine", "transformers", "mfu", "variants", "agreement"}
-    assert set(results) >= {"end_to_end", "decode", "scaling", "startup"}
+    assert set(results) >= {"end_to_end", "decode", "scaling", "startup", "attention"}
     assert results["transformers"]["max_logit_diff"]["vidclass vs transformers, fp32"] < 1e-4
     assert results["agreement"]["top1_agreement_videos"] >= 0.995
     e, f, g, h = (results[k] for k in ("end_to_end", "decode", "scaling", "startup"))
@@ -51,8 +51,23 @@ def test_bench_quick_runs(tmp_path):
     assert f["ffmpeg"] is None and "vidclass / pyav every frame" in f["rows"][0]["ratios"]["wall"]
     assert [r["frames"] for r in g["rows"]] == [60, 600]  # 2 s and its 20 s remux, 30 fps
     assert all(r["maxrss_mib"] > 0 for r in g["rows"] + h["rows"])
+    i = results["attention"]
+    assert [r["mode"] for r in i["modes"]["rows"]] == [
+        "fp32",
+        "bf16, SDPA attention",
+        "bf16, tiled attention (auto)",
+        "int8 Linear, fp32 attention",
+    ]
+    assert i["modes"]["rows"][0]["max_logit_diff"] == 0.0  # fp32 is the reference itself
+    assert {(r["dtype"], r["kernel"]) for r in i["kernels"]["rows"]} == {
+        (d, k)
+        for d in ("bfloat16", "float32")
+        for k in ("sdpa (flash)", "sdpa math", "explicit softmax(qk^T)v", "vidclass tiles")
+    }
+    assert all(r["max_error"] < 1e-5 for r in i["kernels"]["rows"] if r["dtype"] == "float32")
+    assert set(i["agreement"]) == {"bf16, SDPA attention", "int8"}
     text = report.read_text()
     assert "prose kept" in text and "kept too" in text and "old figures" not in text
-    assert all(f"### {letter}." in text for letter in "abcdefgh")
+    assert all(f"### {letter}." in text for letter in "abcdefghi")
     assert "apt-get install ffmpeg" in text
     assert text.index("### a.") < text.index("## Soak") and text.count(begin) == text.count(end) == 1

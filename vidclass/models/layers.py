@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .attention import attend
 from .recording import Recorder
 
 
@@ -48,7 +49,7 @@ class DropPath(nn.Module):
 
 
 class Attention(Recorder):
-    """Multi-head self-attention through ``F.scaled_dot_product_attention``.
+    """Multi-head self-attention through ``attention.attend`` (SDPA, or score tiles in bf16 on the CPU).
 
     In recording mode (``recording.recording``) it computes the softmax explicitly instead and
     keeps the probabilities averaged over the heads of the call, (..., L, L) per call of
@@ -76,7 +77,7 @@ class Attention(Recorder):
         lead, (length, heads, hd) = q.shape[:-3], q.shape[-3:]
         q, k, v = (t.reshape(-1, length, heads, hd).transpose(1, 2) for t in (q, k, v))
         if self.records is None:
-            out = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop if self.training else 0.0)
+            out = attend(q, k, v, dropout_p=self.attn_drop if self.training else 0.0)
         else:
             probs = (q @ k.transpose(-2, -1) * hd**-0.5).softmax(dim=-1)  # (batch, heads, L, L)
             self.keep(probs.mean(dim=1).reshape(*lead, length, length))  # heads averaged: L^2 per call
