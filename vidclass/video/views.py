@@ -20,15 +20,37 @@ def build_views(frames: torch.Tensor, plan: ViewPlan, prep: Preprocessing) -> to
     ``frames`` is uint8 (N, H, W, 3): the frames ``plan.frame_indices``, decoded at
     ``plan.resized_hw``. Returns float32 (V, 3, T, crop, crop), views in ``plan.views`` order
     (clip-major), pixels mapped to ``(x / 255 - mean) / std`` per channel.
+
+    Each (view, channel) block is written straight into the one output tensor and normalised
+    there while it is still in the cache: the same float32 operations as ``normalise``, so the
+    same bits, without the copies of the whole frame stack (gathered clips, stacked crops, the
+    float stack) and the passes over all of it that one ``normalise`` of the stack costs.
     """
     _check_frames(frames, plan)
-    positions = torch.tensor([plan.positions(clip) for clip in plan.clips])  # (C, T)
-    clips = frames[positions]  # (C, T, H, W, 3)
-    crops = [clips[:, :, c.top : c.top + c.size, c.left : c.left + c.size] for c in plan.crops]  # K x (C, T, s, s, 3)
-    views = torch.stack(crops, dim=1)  # (C, K, T, s, s, 3)
-    views = views.flatten(0, 1)  # (V, T, s, s, 3), V = C*K, clip-major
-    views = views.permute(0, 4, 1, 2, 3)  # (V, 3, T, s, s), made contiguous by normalise
-    return normalise(views, prep)
+    size = plan.crops[0].size
+    length = len(plan.clips[0].frame_indices)
+    out = torch.empty((plan.num_views, 3, length, size, size), dtype=torch.float32)  # (V, 3, T, s, s)
+    mean = torch.tensor(prep.mean, dtype=torch.float32)  # (3,)
+    std = torch.tensor(prep.std, dtype=torch.float32)  # (3,)
+    view = 0
+    for clip in plan.clips:
+        clip_frames = _clip_frames(frames, plan.positions(clip))  # (T, H, W, 3)
+        for crop in plan.crops:
+            pixels = clip_frames[:, crop.top : crop.top + size, crop.left : crop.left + size]  # (T, s, s, 3)
+            for channel in range(3):
+                block = out[view, channel]  # (T, s, s), contiguous
+                block.copy_(pixels[..., channel])
+                block.div_(255).sub_(mean[channel]).div_(std[channel])
+            view += 1
+    return out
+
+
+def _clip_frames(frames: torch.Tensor, positions: tuple[int, ...]) -> torch.Tensor:
+    """``frames[positions]``: a view when the positions are consecutive (no copy), else a gather."""
+    first = positions[0]
+    if positions == tuple(range(first, first + len(positions))):
+        return frames[first : first + len(positions)]
+    return frames[torch.tensor(positions)]
 
 
 def normalise(pixels: torch.Tensor, prep: Preprocessing) -> torch.Tensor:
