@@ -21,28 +21,24 @@ def build_views(frames: torch.Tensor, plan: ViewPlan, prep: Preprocessing) -> to
     ``plan.resized_hw``. Returns float32 (V, 3, T, crop, crop), views in ``plan.views`` order
     (clip-major), pixels mapped to ``(x / 255 - mean) / std`` per channel.
 
-    Each (view, channel) block is written straight into the one output tensor and normalised
-    there while it is still in the cache: the same float32 operations as ``normalise``, so the
-    same bits, without the copies of the whole frame stack (gathered clips, stacked crops, the
-    float stack) and the passes over all of it that one ``normalise`` of the stack costs.
+    Each view's pixels are copied (uint8 to float32) straight into its place in the one output
+    tensor, then the whole output is normalised in place: the same float32 operations as
+    ``normalise``, so the same bits, without the gathered clips, the stacked crops and the
+    float copy of them. A few large operations, not one per view and channel: with more torch
+    threads than free cores, each operation waits for its slowest thread.
     """
     _check_frames(frames, plan)
     size = plan.crops[0].size
     length = len(plan.clips[0].frame_indices)
     out = torch.empty((plan.num_views, 3, length, size, size), dtype=torch.float32)  # (V, 3, T, s, s)
-    mean = torch.tensor(prep.mean, dtype=torch.float32)  # (3,)
-    std = torch.tensor(prep.std, dtype=torch.float32)  # (3,)
     view = 0
     for clip in plan.clips:
         clip_frames = _clip_frames(frames, plan.positions(clip))  # (T, H, W, 3)
         for crop in plan.crops:
             pixels = clip_frames[:, crop.top : crop.top + size, crop.left : crop.left + size]  # (T, s, s, 3)
-            for channel in range(3):
-                block = out[view, channel]  # (T, s, s), contiguous
-                block.copy_(pixels[..., channel])
-                block.div_(255).sub_(mean[channel]).div_(std[channel])
+            out[view].copy_(pixels.permute(3, 0, 1, 2))  # (3, T, s, s)
             view += 1
-    return out
+    return _normalise_(out, prep)
 
 
 def _clip_frames(frames: torch.Tensor, positions: tuple[int, ...]) -> torch.Tensor:
@@ -55,9 +51,13 @@ def _clip_frames(frames: torch.Tensor, positions: tuple[int, ...]) -> torch.Tens
 
 def normalise(pixels: torch.Tensor, prep: Preprocessing) -> torch.Tensor:
     """uint8 (V, 3, T, H, W) to contiguous float32 ``(x / 255 - mean) / std`` per channel."""
+    return _normalise_(pixels.to(torch.float32, memory_format=torch.contiguous_format), prep)
+
+
+def _normalise_(out: torch.Tensor, prep: Preprocessing) -> torch.Tensor:
+    """float32 (V, 3, T, H, W) pixel levels to ``(x / 255 - mean) / std`` per channel, in place."""
     mean = torch.tensor(prep.mean, dtype=torch.float32).view(1, 3, 1, 1, 1)  # (1, 3, 1, 1, 1)
     std = torch.tensor(prep.std, dtype=torch.float32).view(1, 3, 1, 1, 1)  # (1, 3, 1, 1, 1)
-    out = pixels.to(torch.float32, memory_format=torch.contiguous_format)
     return out.div_(255).sub_(mean).div_(std)
 
 
