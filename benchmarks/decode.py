@@ -1,11 +1,14 @@
 """Decoding before and after a change, side by side: ViViT-B's views against ``ffmpeg -threads 1``.
 
 For each clip (10 s, 30 fps, 480p and 1080p, from ``clips.py``), in interleaved rounds after a
-warm-up: ``load_views`` of ViViT-B's 12 views (32 frames, stride 2, 4 clips x 3 crops, 256 short
-side, 224 crop; probe, decode and the views) with each decoder, by the code of a git revision
+warm-up: ViViT-B's 12 views (32 frames, stride 2, 4 clips x 3 crops, 256 short side, 224 crop;
+``load_clip_frames`` then ``build_views``, as ``load_views`` runs them, on one torch thread as in
+predict's workers; the views' part timed too) with each decoder, by the code of a git revision
 (``--before``, default ``main``, checked out into a temporary worktree) and by this checkout,
-and ``ffmpeg -threads 1 -i CLIP -f null -`` (decoding every frame to nothing). Each version runs
-in its own long-lived Python process, so both are timed warm and neither pays an import.
+``ffmpeg -threads 1 -i CLIP -f null -`` (decoding every frame to nothing), and, measured only,
+this checkout's PyAV pass with FFmpeg's frame threads (2): vidclass decodes on one thread.
+Each version runs in its own long-lived Python process, so both are timed warm and neither
+pays an import.
 Reports medians and the median of the per-round ratios to ffmpeg, with the load average at the
 start and the end (the machine is shared). ``--write BENCHMARKS.md`` puts the table between
 this script's markers.
@@ -32,20 +35,35 @@ ROOT = Path(__file__).resolve().parent.parent
 BEGIN = "<!-- benchmarks/decode.py results: begin (generated, edits here are overwritten) -->"
 END = "<!-- benchmarks/decode.py results: end -->"
 DECODERS = ("decord", "pyav")
+THREADED = "after pyav, 2 FRAME threads"  # measured only: vidclass decodes on one thread
 SERVE = """
 import json, os, sys, time
+import torch
+torch.set_num_threads(1)  # as in predict's decode workers
 from vidclass.models import get_entry
 import vidclass
-from vidclass.video import load_views
+from vidclass.video import build_views, load_clip_frames, pyav_decoder
 entry = get_entry("vivit-b-16x2")
+threads = [0]
+enter = pyav_decoder._av_open.__enter__
+def threaded_enter(self):  # PyAV's own frame threads, for the threaded row only
+    container, stream = enter(self)
+    if threads[0]:
+        stream.thread_type = "FRAME"
+        stream.codec_context.thread_count = threads[0]
+    return container, stream
+pyav_decoder._av_open.__enter__ = threaded_enter
 for line in sys.stdin:
     job = json.loads(line)
+    threads[0] = job.get("threads", 0)
     t0, c0 = time.perf_counter(), os.times()
-    views, plan, info = load_views(job["clip"], entry.preprocessing, entry.protocol, decoder=job["decoder"])
+    info, plan, frames = load_clip_frames(job["clip"], entry.preprocessing, entry.protocol, decoder=job["decoder"])
+    t1 = time.perf_counter()
+    views = build_views(frames, plan, entry.preprocessing)
     c1 = os.times()
     cpu = c1.user + c1.system - c0.user - c0.system
-    print(json.dumps({"wall": time.perf_counter() - t0, "cpu": cpu, "frames": list(plan.frame_indices),
-                  "decoder": info.decoder, "code": vidclass.__file__}), flush=True)
+    print(json.dumps({"wall": time.perf_counter() - t0, "views": time.perf_counter() - t1, "cpu": cpu,
+                      "frames": list(plan.frame_indices), "decoder": info.decoder, "code": vidclass.__file__}), flush=True)
 """
 
 
@@ -58,9 +76,9 @@ class Version:
             [sys.executable, "-c", SERVE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=tree
         )  # cwd too: ``python -c`` puts the working directory before PYTHONPATH
 
-    def load(self, clip: str, decoder: str) -> dict[str, Any]:
+    def load(self, clip: str, decoder: str, threads: int = 0) -> dict[str, Any]:
         assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write(json.dumps({"clip": clip, "decoder": decoder}) + "\n")
+        self.process.stdin.write(json.dumps({"clip": clip, "decoder": decoder, "threads": threads}) + "\n")
         self.process.stdin.flush()
         return json.loads(self.process.stdout.readline())
 
@@ -91,6 +109,7 @@ def bench(clips: dict[str, str], before: Path, rounds: int, warmup: int, ffmpeg:
             contenders = {
                 f"{v} {d}": (lambda v=v, d=d, c=clip: versions[v].load(c, d)) for v in versions for d in DECODERS
             }
+            contenders[THREADED] = lambda c=clip: versions["after"].load(c, "pyav", threads=2)
             contenders["ffmpeg"] = lambda c=clip: ffmpeg_run(ffmpeg, c)
             runs: dict[str, list[dict[str, Any]]] = {k: [] for k in contenders}
             for index in range(warmup + rounds):
@@ -101,12 +120,14 @@ def bench(clips: dict[str, str], before: Path, rounds: int, warmup: int, ffmpeg:
             for name, tree in (("before", before), ("after", ROOT)):  # each version ran its own code
                 assert runs[f"{name} decord"][0]["code"].startswith(str(tree)), runs[f"{name} decord"][0]["code"]
             same = all(runs[f"before {d}"][0]["frames"] == runs[f"after {d}"][0]["frames"] for d in DECODERS)
+            same = same and runs[THREADED][0]["frames"] == runs["after pyav"][0]["frames"]
             rows.append(
                 {
                     "size": size,
                     "same_frames": same,
                     "wall": {k: statistics.median(r["wall"] for r in v) for k, v in runs.items()},
                     "cpu": {k: statistics.median(r["cpu"] for r in v) for k, v in runs.items()},
+                    "views": {k: statistics.median(r["views"] for r in v) for k, v in runs.items() if k != "ffmpeg"},
                     "ratio": {
                         k: statistics.median(r["wall"] / f["wall"] for r, f in zip(v, runs["ffmpeg"], strict=True))
                         for k, v in runs.items()
@@ -125,20 +146,34 @@ def markdown(results: dict[str, Any]) -> str:
         "## Decoding before and after (`benchmarks/decode.py`)",
         "",
         f"Command: `{results['command']}` ({results['date']}). ViViT-B's 12 views (32 frames, stride 2, "
-        f"4 clips x 3 crops) of one 10 s 30 fps clip per size: `load_views` (probe, decode, views) by "
+        f"4 clips x 3 crops) of one 10 s 30 fps clip per size: `load_clip_frames` (probe, decode) then "
+        f"`build_views`, as `load_views` runs them, on 1 torch thread (as in predict's workers), by "
         f"`{results['before']}` (before) and by this checkout (after), against `{results['ffmpeg']}` "
         f"(`-threads 1 -f null`, every frame). Median of {results['rounds']} interleaved rounds after "
         f"{results['warmup']} warm-up; load average (1, 5, 15 min) {results['load_start']} at the start, "
         f"{results['load_end']} at the end, on {os.cpu_count()} logical CPUs.",
         "",
-        "| wall s (CPU s); x ffmpeg: the median of the per-round ratios | " + " | ".join(sizes) + " |",
+        f"`{THREADED}`: this checkout's PyAV pass with FFmpeg's frame threads (2), measured only.",
+        "",
+        "| wall s (CPU s) [of which the views]; x ffmpeg: the median of the per-round ratios | "
+        + " | ".join(sizes)
+        + " |",
         "|---|" + "---|" * len(sizes),
     ]
     for key in results["rows"][0]["wall"]:
-        cells = [f"{r['wall'][key]:.3f} ({r['cpu'][key]:.3f}); {r['ratio'][key]:.2f}x" for r in results["rows"]]
+        cells = [
+            f"{r['wall'][key]:.3f} ({r['cpu'][key]:.3f})"
+            + (f" [{r['views'][key]:.3f}]" if key in r["views"] else "")
+            + f"; {r['ratio'][key]:.2f}x"
+            for r in results["rows"]
+        ]
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
     same = all(r["same_frames"] for r in results["rows"])
-    lines += ["", f"Frame indices the same before and after, both decoders: {'yes' if same else 'NO'}.", ""]
+    lines += [
+        "",
+        f"Frame indices the same before and after, both decoders, threaded too: {'yes' if same else 'NO'}.",
+        "",
+    ]
     return "\n".join(lines)
 
 

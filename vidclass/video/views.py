@@ -20,22 +20,44 @@ def build_views(frames: torch.Tensor, plan: ViewPlan, prep: Preprocessing) -> to
     ``frames`` is uint8 (N, H, W, 3): the frames ``plan.frame_indices``, decoded at
     ``plan.resized_hw``. Returns float32 (V, 3, T, crop, crop), views in ``plan.views`` order
     (clip-major), pixels mapped to ``(x / 255 - mean) / std`` per channel.
+
+    Each view's pixels are copied (uint8 to float32) straight into its place in the one output
+    tensor, then the whole output is normalised in place: the same float32 operations as
+    ``normalise``, so the same bits, without the gathered clips, the stacked crops and the
+    float copy of them. A few large operations, not one per view and channel: with more torch
+    threads than free cores, each operation waits for its slowest thread.
     """
     _check_frames(frames, plan)
-    positions = torch.tensor([plan.positions(clip) for clip in plan.clips])  # (C, T)
-    clips = frames[positions]  # (C, T, H, W, 3)
-    crops = [clips[:, :, c.top : c.top + c.size, c.left : c.left + c.size] for c in plan.crops]  # K x (C, T, s, s, 3)
-    views = torch.stack(crops, dim=1)  # (C, K, T, s, s, 3)
-    views = views.flatten(0, 1)  # (V, T, s, s, 3), V = C*K, clip-major
-    views = views.permute(0, 4, 1, 2, 3)  # (V, 3, T, s, s), made contiguous by normalise
-    return normalise(views, prep)
+    size = plan.crops[0].size
+    length = len(plan.clips[0].frame_indices)
+    out = torch.empty((plan.num_views, 3, length, size, size), dtype=torch.float32)  # (V, 3, T, s, s)
+    view = 0
+    for clip in plan.clips:
+        clip_frames = _clip_frames(frames, plan.positions(clip))  # (T, H, W, 3)
+        for crop in plan.crops:
+            pixels = clip_frames[:, crop.top : crop.top + size, crop.left : crop.left + size]  # (T, s, s, 3)
+            out[view].copy_(pixels.permute(3, 0, 1, 2))  # (3, T, s, s)
+            view += 1
+    return _normalise_(out, prep)
+
+
+def _clip_frames(frames: torch.Tensor, positions: tuple[int, ...]) -> torch.Tensor:
+    """``frames[positions]``: a view when the positions are consecutive (no copy), else a gather."""
+    first = positions[0]
+    if positions == tuple(range(first, first + len(positions))):
+        return frames[first : first + len(positions)]
+    return frames[torch.tensor(positions)]
 
 
 def normalise(pixels: torch.Tensor, prep: Preprocessing) -> torch.Tensor:
     """uint8 (V, 3, T, H, W) to contiguous float32 ``(x / 255 - mean) / std`` per channel."""
+    return _normalise_(pixels.to(torch.float32, memory_format=torch.contiguous_format), prep)
+
+
+def _normalise_(out: torch.Tensor, prep: Preprocessing) -> torch.Tensor:
+    """float32 (V, 3, T, H, W) pixel levels to ``(x / 255 - mean) / std`` per channel, in place."""
     mean = torch.tensor(prep.mean, dtype=torch.float32).view(1, 3, 1, 1, 1)  # (1, 3, 1, 1, 1)
     std = torch.tensor(prep.std, dtype=torch.float32).view(1, 3, 1, 1, 1)  # (1, 3, 1, 1, 1)
-    out = pixels.to(torch.float32, memory_format=torch.contiguous_format)
     return out.div_(255).sub_(mean).div_(std)
 
 
