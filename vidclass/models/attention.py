@@ -71,9 +71,10 @@ def tiled_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.
     """
     b, heads, length, hd = q.shape
     n = b * heads
-    q3 = (q * hd**-0.5).reshape(n, length, hd)  # (n, L, hd), scaled before the product as SDPA does
-    kt = k.reshape(n, length, hd).transpose(1, 2)  # (n, hd, L)
-    v3 = v.reshape(n, length, hd)  # (n, L, hd)
+    # One contiguous copy each (the model passes strided views), so that no bmm copies again
+    q3 = torch.mul(q, hd**-0.5, out=q.new_empty(b, heads, length, hd)).view(n, length, hd)  # scaled as SDPA does
+    kt = k.transpose(-1, -2).contiguous().view(n, hd, length)  # (n, hd, L)
+    v3 = v.contiguous().view(n, length, hd)  # (n, L, hd)
     out = torch.empty_like(q3)
     rows = max(1, TILE_SCORES // length)  # query rows (of any sequence) per tile
     group = max(1, rows // length)  # whole sequences per tile (1 when one does not fit)
