@@ -34,6 +34,7 @@ docs: install
 bench: install
 	mkdir -p $(BUILD)
 	$(PY) benchmarks/bench.py --repeats 5 --build $(BUILD) --json $(BUILD)/bench.json --write BENCHMARKS.md
+	$(PY) benchmarks/export_speed.py --repeats 5 --json $(BUILD)/export-speed.json --write BENCHMARKS.md
 	$(MAKE) x3d-bench
 
 # Multi-label eval and report cost with 157 scores a record, against single-label (BENCHMARKS.md).

@@ -20,10 +20,13 @@ def machine() -> dict[str, Any]:
     """The CPU, its bf16 instructions, the threads and the library versions."""
     cpu = platform.processor() or "unknown"
     flags: set[str] = set()
+    ids: list[str] = []  # /proc/cpuinfo's cpu family and model (AMD family 25: Zen 3/4; 26: Zen 5)
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name") and cpu in ("unknown", "x86_64", ""):
                 cpu = line.split(":", 1)[1].strip()
+            if line.startswith(("cpu family", "model\t")) and line.split(":", 1)[1].strip().isdigit():
+                ids.append(line.split(":", 1)[1].strip())
             if line.startswith("flags"):
                 flags = set(line.split(":", 1)[1].split())
     from vidclass.precision import native_bf16_cpu
@@ -34,6 +37,8 @@ def machine() -> dict[str, Any]:
         hf_version = transformers.__version__
     except ImportError:
         hf_version = None
+    if len(ids) >= 2:
+        cpu = f"{cpu} (family {ids[0]}, model {ids[1]})"
     return {
         "cpu": cpu,
         "logical_cpus": os.cpu_count(),
