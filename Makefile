@@ -27,9 +27,9 @@ lint: install
 docs: install
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict -d $(BUILD)/site
 
-# Side-by-side benchmarks (about 16 minutes on 2 idle cores: bench.py's 11, 1-2 more the first
-# time, which generates the test clips into $(BUILD)/bench-clips, then x3d-bench's 4-5); rewrites
-# BENCHMARKS.md's results. `$(PY) benchmarks/bench.py --quick` is a smoke run of the same code
+# Side-by-side benchmarks (about 17 minutes on 2 idle cores: bench.py's 11-12, 1-2 more the first
+# time, which generates the test clips into $(BUILD)/bench-clips, then export_speed.py's 1-2 and
+# x3d-bench's 4); rewrites BENCHMARKS.md's results. `$(PY) benchmarks/bench.py --quick` is a smoke run of the same code
 # (about 30 s). x3d-bench runs after bench.py, never beside it (a recipe line, not a prerequisite).
 bench: install
 	mkdir -p $(BUILD)

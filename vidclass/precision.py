@@ -5,7 +5,7 @@
 ``auto`` picks, per device, the fastest mode whose predictions agreed with fp32 in
 BENCHMARKS.md (top-1 agreement >= 99.5 %, max softmax difference <= 0.01):
 
-- CPU with native bf16 (AVX-512 BF16 or AMX): ``bf16`` (measured: about 2.3x faster than fp32
+- CPU with native bf16 (AVX-512 BF16 or AMX): ``bf16`` (measured: about 2.6x faster than fp32
   for ViViT-B on 2 AVX-512 BF16 cores, with the attention in bf16 tiles, ``models.attention``;
   predictions within the bounds);
 - CPU without it: ``fp32`` (bf16 is emulated there and slower);

@@ -7,8 +7,10 @@ kernel) runs no faster than in fp32, while the same attention computed as plain 
 products uses the CPU's bf16 instructions: ``tiled_attention`` computes softmax(q k^T / sqrt(d)) v
 a tile of scores at a time (about two million scores, 4 MiB of bf16, so a tile stays in the
 shared cache), with ``torch.bmm``. Measured on ViViT-B's joint attention (one (1, 12, 3137, 64)
-attention, AVX-512 BF16, 2 cores; ``python benchmarks/attention.py``): about 2.4x faster than
-SDPA, and faster at every sequence length the variants use (BENCHMARKS.md, "Attention").
+attention, AVX-512 BF16, 2 cores; ``python benchmarks/attention.py``): about 2.5x faster than
+SDPA on an idle machine, and faster at every sequence length the variants use; with another
+process keeping one core busy, about SDPA's speed (each tile's three operations wait for their
+slowest thread). Figures: BENCHMARKS.md, "Attention" and section i.
 
 The tiles round the scores to bf16 before the softmax, which SDPA's kernel does not (it keeps
 them in fp32); the model-level agreement with fp32 is measured in BENCHMARKS.md (section d).
