@@ -129,3 +129,13 @@ def test_every_variant_in_bf16_runs_the_tiles_and_agrees_with_sdpa(monkeypatch: 
     assert torch.equal(tiled.argmax(-1), reference.argmax(-1))
     assert (tiled - reference).abs().max() < 0.05
     assert (tiled - fp32).abs().max() < 0.05
+
+
+def test_under_torch_compile_auto_leaves_attention_to_sdpa(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Inductor lowers SDPA itself and cannot trace the tiles' in-place products (--compile
+    # with the default bf16 failed with them), so a compiled bf16 model keeps SDPA.
+    calls = count_tiles(monkeypatch)
+    q, k, v = (t.bfloat16() for t in qkv(1, 2, 5, 4))
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    assert torch.equal(attend(q, k, v), F.scaled_dot_product_attention(q, k, v))
+    assert calls == []

@@ -14,7 +14,7 @@ slowest thread). Figures: BENCHMARKS.md, "Attention" and section i.
 
 The tiles round the scores to bf16 before the softmax, which SDPA's kernel does not (it keeps
 them in fp32); the model-level agreement with fp32 is measured in BENCHMARKS.md (section d).
-fp32 and training keep SDPA: nothing changes there.
+fp32, training and ``torch.compile`` (``--compile``) keep SDPA: nothing changes there.
 
 ``kernel("sdpa")`` / ``kernel("tiled")`` force one path inside a ``with`` block (benchmarks and
 tests compare the two); ``kernel("auto")`` is the rule above.
@@ -48,9 +48,11 @@ def kernel(name: str) -> Iterator[None]:
 
 
 def tiled_applies(q: torch.Tensor, dropout_p: float) -> bool:
-    """The ``auto`` rule: bf16 inference on the CPU (no dropout, no gradient to record)."""
+    """The ``auto`` rule: bf16 inference on the CPU (no dropout, no gradient to record), run
+    eagerly: under ``torch.compile`` SDPA is left to the compiler, which lowers it itself."""
     return (
-        q.device.type == "cpu"
+        not torch.compiler.is_compiling()
+        and q.device.type == "cpu"
         and q.dtype == torch.bfloat16
         and dropout_p == 0.0
         and not (torch.is_grad_enabled() and q.requires_grad)
