@@ -15,8 +15,9 @@ Three measurements, each side by side in one process (interleaved rounds, median
    quantisation of every Linear layer, the attention in fp32): seconds per view and MFU, each
    against a 2048x2048 product of its own kind (fp32 / bf16 ``torch.mm``; for int8 a
    dynamically quantised 2048x2048 Linear on 2048 rows).
-3. **Agreement.** bf16 with SDPA and int8 against fp32 on the bundled model's views (the
-   tiles' agreement is section d).
+3. **Agreement** (``bench.py`` section i, with its ``measure_agreement``): bf16 with SDPA and
+   int8 (``quantized``) against fp32 on the bundled model's views (the tiles' agreement is
+   section d).
 
 ``python benchmarks/attention.py [--quick]`` prints the results.
 """
@@ -35,7 +36,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from common import interleave, ratio_median, timed
+from common import interleave, matmul_gflops, ratio_median, timed
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from vidclass.models import ViViT, get_entry, view_gflops
@@ -152,6 +153,16 @@ def int8_peak(n: int = 2048, repeats: int = 5) -> float:
     return 2 * n**3 / statistics.median(times) / 1e9
 
 
+def matmul_peaks(n: int) -> dict[str, Any]:
+    """GFLOP/s of an n x n product in fp32, bf16 and int8: what each mode's MFU is against."""
+    return {
+        "n": n,
+        "fp32": matmul_gflops(torch.float32, n),
+        "bf16": matmul_gflops(torch.bfloat16, n),
+        "int8": int8_peak(n),
+    }
+
+
 def bench_modes(quick: bool, repeats: int, seed: int, peaks: dict[str, Any]) -> dict[str, Any]:
     cfg = get_entry("vivit-tiny" if quick else "vivit-b-16x2").config
     torch.manual_seed(seed)
@@ -198,18 +209,6 @@ def bench_modes(quick: bool, repeats: int, seed: int, peaks: dict[str, Any]) -> 
         "peaks": peaks,
         "rows": rows,
     }
-
-
-def bench_mode_agreement(classifier: Any, name: str, paths: list[str]) -> dict[str, Any]:
-    """bf16 with SDPA attention, and int8, against fp32 on every view of ``paths``."""
-    import dataclasses
-
-    from bench import measure_agreement
-
-    with kernel("sdpa"):
-        sdpa_bf16 = measure_agreement(classifier, name, paths, "cpu", "bf16")
-    int8 = dataclasses.replace(classifier, model=quantized(classifier.model))
-    return {"bf16, SDPA attention": sdpa_bf16, "int8": measure_agreement(classifier, name, paths, "cpu", "fp32", int8)}
 
 
 def markdown(i: dict[str, Any]) -> list[str]:
@@ -275,15 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=None, help="timed rounds (default 5; quick 2)")
     args = parser.parse_args(argv)
     repeats = args.repeats or (2 if args.quick else 5)
-    from common import matmul_gflops
-
-    n = 512 if args.quick else 2048
-    peaks = {
-        "n": n,
-        "fp32": matmul_gflops(torch.float32, n),
-        "bf16": matmul_gflops(torch.bfloat16, n),
-        "int8": int8_peak(n),
-    }
+    peaks = matmul_peaks(512 if args.quick else 2048)
     results = {"kernels": bench_kernels(args.quick, repeats, 0), "modes": bench_modes(args.quick, repeats, 0, peaks)}
     print(json.dumps(results, indent=1))
     print("\n".join(markdown(results)))

@@ -10,7 +10,7 @@ b. MFU: analytic FLOPs per view / time, against a large matmul of the same dtype
 c. Models 2-4 and TokenLearner: wall-time ratio against Model 1 at equal input, next to the
    analytic FLOP ratio.
 d. Precision agreement: bf16 against fp32 predictions over the 4x3 views of ``vidclass
-   synth`` clips (random-weight model: no trained one exists).
+   synth`` clips, with the bundled model (random weights under ``--quick``).
 i. bf16 attention and int8 (``attention.py``): the attention kernels side by side, ViViT-B in
    each precision mode (fp32, bf16 with SDPA's or vidclass's tiled attention, int8 dynamic
    quantisation) with its MFU, and their agreement with fp32 on the bundled model.
@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import functools
 import json
 import statistics
 import sys
@@ -213,11 +215,9 @@ def bench_variants(quick: bool, repeats: int, seed: int, precision: str) -> dict
 # --- d: precision agreement -------------------------------------------------------------------
 
 
-def bench_agreement(quick: bool, per_class: int, seed: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="vidclass-bench-") as tmp:
-        paths = agreement_videos(tmp, per_class, seed)
-        classifier, name = agreement_model(quick, seed)
-        return measure_agreement(classifier, name, paths, "cpu", "bf16")
+def bench_agreement(quick: bool, seed: int, paths: list[str]) -> dict[str, Any]:
+    classifier, name = agreement_model(quick, seed)
+    return measure_agreement(classifier, name, paths, "cpu", "bf16")
 
 
 def agreement_videos(folder: str | Path, per_class: int, seed: int, workers: int = 1) -> list[str]:
@@ -289,22 +289,21 @@ def measure_agreement(
 # --- i: attention kernels, precision modes, int8 -----------------------------------------------
 
 
-def bench_attention(quick: bool, repeats: int, seed: int, per_class: int) -> dict[str, Any]:
-    n = 512 if quick else 2048
-    peaks = {
-        "n": n,
-        "fp32": matmul_gflops(torch.float32, n),
-        "bf16": matmul_gflops(torch.bfloat16, n),
-        "int8": attention.int8_peak(n),
-    }
+def bench_attention(quick: bool, repeats: int, seed: int, paths: list[str]) -> dict[str, Any]:
+    """Section i: the kernels, the precision modes, and bf16 with SDPA's attention and int8
+    against fp32 on ``paths`` (section d's videos), measured as in section d."""
     out = {
         "kernels": attention.bench_kernels(quick, repeats, seed),
-        "modes": attention.bench_modes(quick, repeats, seed, peaks),
+        "modes": attention.bench_modes(quick, repeats, seed, attention.matmul_peaks(512 if quick else 2048)),
     }
-    with tempfile.TemporaryDirectory(prefix="vidclass-bench-") as tmp:
-        paths = agreement_videos(tmp, per_class, seed)
-        classifier, name = agreement_model(quick, seed)
-        out["agreement"] = attention.bench_mode_agreement(classifier, name, paths)
+    classifier, name = agreement_model(quick, seed)
+    with attention.kernel("sdpa"):
+        sdpa_bf16 = measure_agreement(classifier, name, paths, "cpu", "bf16")
+    int8 = dataclasses.replace(classifier, model=attention.quantized(classifier.model))
+    out["agreement"] = {
+        "bf16, SDPA attention": sdpa_bf16,
+        "int8": measure_agreement(classifier, name, paths, "cpu", "fp32", int8),
+    }
     return out
 
 
@@ -448,12 +447,15 @@ def main(argv: list[str] | None = None) -> int:
             "b", "mfu", lambda: bench_mfu(results["transformers"], 512 if args.quick else 2048, 3 if args.quick else 5)
         )
     section("c", "variants", lambda: bench_variants(args.quick, repeats, args.seed, "fp32"))
-    section("d", "agreement", lambda: bench_agreement(args.quick, per_class, args.seed))
+    videos = tempfile.TemporaryDirectory(prefix="vidclass-bench-")  # sections d and i share their videos
+    paths = functools.cache(lambda: agreement_videos(videos.name, per_class, args.seed))
+    section("d", "agreement", lambda: bench_agreement(args.quick, args.seed, paths()))
     section("e", "end_to_end", lambda: pipeline.bench_end_to_end(plan, build, args.seed))
     section("f", "decode", lambda: pipeline.bench_decode(plan, build, args.seed))
     section("g", "scaling", lambda: pipeline.bench_scaling(plan, build, args.seed))
     section("h", "startup", lambda: pipeline.bench_startup(plan, results.get("scaling")))
-    section("i", "attention", lambda: bench_attention(args.quick, repeats, args.seed, per_class))
+    section("i", "attention", lambda: bench_attention(args.quick, repeats, args.seed, paths()))
+    videos.cleanup()
     results["total_seconds"] = time.perf_counter() - started
     command = "python benchmarks/bench.py " + " ".join(argv if argv is not None else sys.argv[1:])
     report = markdown(results, command.strip())
